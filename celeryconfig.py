@@ -1,0 +1,55 @@
+"""Celery configuration of galaxy_tasks, derived from the environment (``galaxy_tasks.config``).
+
+One flat module, as Celery expects: JSON only, late acks with redelivery on a
+lost worker (every per-event task is idempotent), prefetch from
+``GALAXY_WORKER_PREFETCH_MULTIPLIER``, an explicit Redis visibility timeout,
+publisher confirms on RabbitMQ, and queues routed by task name.
+"""
+
+from __future__ import annotations
+
+from kombu.entity import Queue as KombuQueue
+
+from galaxy_tasks.config import get_settings
+from galaxy_tasks.queues import Queue
+from galaxy_tasks.schedule import beat_schedule as _beat_schedule
+from galaxy_tasks.task_names import ROUTES
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+result_backend = _settings.redis_url
+result_expires = 3600
+result_extended = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+include = ["galaxy_tasks.tasks.gamemaster", "galaxy_tasks.tasks.control"]
+
+task_queues = [KombuQueue(q.value, routing_key=q.value) for q in Queue]  # type: ignore[no-untyped-call]
+task_default_queue = Queue.PERIODIC.value
+task_routes = {name.value: {"queue": queue.value, "routing_key": queue.value} for name, queue in ROUTES.items()}
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_track_started = True
+task_send_sent_event = True
+worker_send_task_events = True
+worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
+worker_cancel_long_running_tasks_on_connection_loss = False
+
+broker_connection_retry_on_startup = True
+broker_transport_options: dict[str, object] = {
+    "visibility_timeout": _settings.broker_visibility_timeout_seconds,
+    "socket_timeout": _settings.redis_socket_timeout_seconds,
+    "socket_connect_timeout": _settings.redis_socket_timeout_seconds,
+}
+if _settings.broker_url.startswith(("amqp", "pyamqp")):
+    broker_transport_options = {"confirm_publish": True}
+result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
+
+beat_schedule = _beat_schedule(_settings)

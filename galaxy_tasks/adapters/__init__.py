@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented on PostgreSQL, Redis, the Celery broker (and later Docker)."""

@@ -1,0 +1,37 @@
+"""Handing stream entries on to the worker pools through the Celery broker.
+
+``send_task`` returns once the broker accepted the message (with RabbitMQ,
+publisher confirms are switched on in ``celeryconfig``), which is the moment
+the bridge may move its offset.  Per-event messages carry no ``expires``:
+dropping one would lose an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import Celery
+
+from galaxy_tasks.ports import Handoff
+
+
+class CeleryEntryDispatcher:
+    def __init__(self, app: Celery, *, entry_task: str, chunk_task: str) -> None:
+        self._app = app
+        self._entry_task = entry_task
+        self._chunk_task = chunk_task
+
+    def send_each(self, handoffs: Sequence[Handoff]) -> None:
+        with self._app.producer_or_acquire() as producer:
+            for handoff in handoffs:
+                self._app.send_task(self._entry_task, args=handoff.as_args(), producer=producer, ignore_result=True)
+
+    def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
+        with self._app.producer_or_acquire() as producer:
+            for chunk in chunks:
+                self._app.send_task(
+                    self._chunk_task,
+                    args=[[h.as_args() for h in chunk]],
+                    producer=producer,
+                    ignore_result=True,
+                )

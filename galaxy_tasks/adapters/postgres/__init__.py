@@ -1,0 +1,1 @@
+"""PostgreSQL adapters (SQLAlchemy Core on psycopg2)."""

@@ -1,0 +1,1 @@
+"""Redis adapters: stream reading, bridge state, leases, the Lobby stream relay."""

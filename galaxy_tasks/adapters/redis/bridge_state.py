@@ -1,0 +1,85 @@
+"""A bridge's stored position in Redis, saved only while its lease is held.
+
+The offset key is fixed by SPEC §3; beside it the bridge keeps the last entry
+handed on per partition (so restarted bridges compute the same predecessors)
+and a progress hash (lag, holder, time) that ``galaxy-tasks status`` reads.
+Everything is written by one Lua script that first checks the lease token: a
+bridge that lost its lease can no longer move the offset (fencing).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.domain.stream_ids import BEGINNING
+from galaxy_tasks.ports import BridgeState
+
+_SAVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[4], 'lag', ARGV[3], 'updated_at_ms', ARGV[4], 'holder', ARGV[1], 'offset', ARGV[2])
+local i = 5
+while i <= #ARGV do
+  local last = math.min(i + 1999, #ARGV)
+  redis.call('HSET', KEYS[3], unpack(ARGV, i, last))
+  i = last + 1
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class BridgeKeys:
+    """The Redis keys of one bridge."""
+
+    offset: str
+    last_by_partition: str
+    lease: str
+    progress: str
+
+    @classmethod
+    def for_stream(cls, owner: str, label: str) -> BridgeKeys:
+        base = f"{owner}:stream_bridge:{label}"
+        return cls(
+            offset=f"{owner}:stream_offsets:{label}",
+            last_by_partition=f"{base}:last_entry_by_partition",
+            lease=f"{base}:lease",
+            progress=f"{base}:progress",
+        )
+
+
+class RedisBridgeStateStore:
+    """``BridgeStateStore`` fenced by the bridge's lease token."""
+
+    def __init__(self, client: redis.Redis, keys: BridgeKeys, holder: str, url: str) -> None:
+        self._r = client
+        self._keys = keys
+        self._holder = holder
+        self._url = url
+        self._save = client.register_script(_SAVE)
+
+    def load(self) -> BridgeState:
+        with translated_errors(self._url):
+            offset: Any = self._r.get(self._keys.offset)
+            last: Any = self._r.hgetall(self._keys.last_by_partition)
+        return BridgeState(offset=offset or BEGINNING, last_by_partition=dict(last or {}))
+
+    def save(self, offset: str, last_by_partition: Mapping[str, str], lag: int) -> bool:
+        pairs: list[str] = []
+        for partition, entry_id in last_by_partition.items():
+            pairs.extend((partition, entry_id))
+        k = self._keys
+        with translated_errors(self._url):
+            saved = self._save(
+                keys=[k.lease, k.offset, k.last_by_partition, k.progress],
+                args=[self._holder, offset, lag, int(time.time() * 1000), *pairs],
+            )
+        return bool(saved)

@@ -1,0 +1,77 @@
+"""The composition root: builds adapters and services for the current process.
+
+Clients are created lazily and per process id — Celery's prefork children
+must never reuse sockets opened by the parent (a shared PostgreSQL connection
+across a fork corrupts both).  ``worker_process_init`` also drops them
+explicitly in every new child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+from sqlalchemy import Engine
+
+from galaxy_tasks.adapters.postgres.engine import build_engine
+from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
+from galaxy_tasks.adapters.postgres.lobby_outbox import PostgresLobbyOutbox
+from galaxy_tasks.adapters.redis.client import build_redis
+from galaxy_tasks.config import Settings, get_settings
+
+
+@dataclass
+class Resources:
+    """Per-process clients; build through :func:`resources`."""
+
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        s = self.settings
+        return build_engine(
+            s.database_url, pool_size=s.database_pool_size, connect_timeout=s.database_connect_timeout_seconds
+        )
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return build_redis(self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds)
+
+    @cached_property
+    def lobby_outbox(self) -> PostgresLobbyOutbox:
+        return PostgresLobbyOutbox(self.engine, self.redis, self.settings.redis_url)
+
+    def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
+        return SqlAlchemyHealthConsumerUnitOfWork(self.engine)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()
+
+
+_lock = threading.Lock()
+_current: tuple[int, Resources] | None = None
+
+
+def resources() -> Resources:
+    """The resources of this process, built on first use after start or fork."""
+    global _current
+    pid = os.getpid()
+    with _lock:
+        if _current is None or _current[0] != pid:
+            _current = (pid, Resources(get_settings()))
+        return _current[1]
+
+
+def forget_resources() -> None:
+    """Drop this process's clients (after a fork, or when tests change the settings)."""
+    global _current
+    with _lock:
+        if _current is not None and _current[0] == os.getpid():
+            _current[1].close()
+        _current = None

@@ -1,0 +1,66 @@
+"""The ``galaxy-tasks`` console script (SPEC §6): migrate, run, status, metrics."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from galaxy_tasks.config import ConfigError
+from galaxy_tasks.domain.errors import BackendUnavailable
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="galaxy-tasks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the PostgreSQL schemas")
+    migrate.add_argument("--revision", default="head")
+
+    run = commands.add_parser("run", help="run the whole system on this machine in the foreground")
+    run.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    run.add_argument("--no-migrate", action="store_true", help="skip the schema upgrade at start")
+    run.add_argument("--pool-concurrency", type=int, default=2, help="processes of the event pool worker")
+    run.add_argument("--flower-port", type=int, default=5555)
+    run.add_argument("--run-dir", default=".run", help="where beat's schedule, metrics and logs go")
+
+    status = commands.add_parser("status", help="streams, offsets, lag, leases, outbox, games")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    metrics = commands.add_parser("metrics", help="serve the Prometheus metrics of this host's processes")
+    metrics.add_argument("--port", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "migrate":
+            from galaxy_tasks.cli.migrate import migrate_command
+
+            return migrate_command(args.revision)
+        if args.command == "run":
+            from galaxy_tasks.cli.run import run_command
+
+            return run_command(args)
+        if args.command == "status":
+            from galaxy_tasks.cli.status import status_command
+
+            return status_command(as_json=args.json)
+        if args.command == "metrics":
+            from galaxy_tasks.cli.metrics_server import metrics_command
+
+            return metrics_command(args.port)
+    except ConfigError as exc:
+        print(f"galaxy-tasks: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BackendUnavailable as exc:
+        print(
+            f"galaxy-tasks: {exc}\n  Is it running, and is the URL right? (see README, Configuration)", file=sys.stderr
+        )
+        return 3
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""``galaxy-tasks status``: what an operator looks at first (SPEC §6)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
+from galaxy_tasks.adapters.postgres.lobby_outbox import LOBBY_STREAM
+from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
+from galaxy_tasks.bootstrap import Resources, resources
+from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM, REGISTRY
+
+STREAMS = (HEALTH_EVENTS_STREAM, LOBBY_STREAM)
+BRIDGES = ((HEALTH_EVENTS_STREAM, HEALTH_EVENTS_BRIDGE_KEYS),)
+
+
+def gather_status(res: Resources) -> dict[str, Any]:
+    r = res.redis
+    now_ms = int(time.time() * 1000)
+    status: dict[str, Any] = {"streams": {}, "bridges": {}, "long_running": {}, "outboxes": {}, "games": {}}
+    with redis_errors(res.settings.redis_url):
+        for stream in STREAMS:
+            status["streams"][stream] = {"length": int(r.xlen(stream))}
+        for stream, keys in BRIDGES:
+            progress: Any = r.hgetall(keys.progress)
+            updated = int(progress.get("updated_at_ms", 0) or 0)
+            status["bridges"][stream] = {
+                "offset_key": keys.offset,
+                "offset": r.get(keys.offset) or "0-0",
+                "lag": int(progress["lag"]) if "lag" in progress else None,
+                "lag_reported_ms_ago": now_ms - updated if updated else None,
+            }
+        for singleton in REGISTRY:
+            holder = r.get(singleton.lease_key)
+            ttl_ms = int(r.pttl(singleton.lease_key))
+            status["long_running"][singleton.name] = {
+                "holder": holder,
+                "lease_expires_in_ms": ttl_ms if ttl_ms > 0 else None,
+            }
+    with pg_errors(res.settings.database_url), res.engine.connect() as conn:
+        status["outboxes"]["gamemaster.lobby_outbox"] = int(
+            conn.execute(text("SELECT count(*) FROM gamemaster.lobby_outbox")).scalar_one()
+        )
+        rows = conn.execute(
+            text(
+                "SELECT status, engine_health, count(*) AS n FROM gamemaster.runtime_records "
+                "GROUP BY status, engine_health ORDER BY status, engine_health"
+            )
+        )
+        status["games"] = [{"status": row.status, "engine_health": row.engine_health, "games": row.n} for row in rows]
+    return status
+
+
+def render(status: dict[str, Any]) -> str:
+    lines = ["STREAMS"]
+    lines += [f"  {name:<28} {info['length']:>10} entries" for name, info in status["streams"].items()]
+    lines.append("BRIDGES")
+    for stream, info in status["bridges"].items():
+        lag = "unknown" if info["lag"] is None else str(info["lag"])
+        lines.append(f"  {stream:<28} offset {info['offset']:<22} lag {lag}")
+    lines.append("LONG-RUNNING")
+    for name, info in status["long_running"].items():
+        holder = info["holder"] or "NOBODY (the supervisor will start one)"
+        expires = "" if info["lease_expires_in_ms"] is None else f"  lease {info['lease_expires_in_ms'] / 1000:.1f}s"
+        lines.append(f"  {name:<40} {holder}{expires}")
+    lines.append("OUTBOXES")
+    lines += [f"  {name:<40} {count:>8} pending" for name, count in status["outboxes"].items()]
+    lines.append("GAMES (gamemaster.runtime_records)")
+    if not status["games"]:
+        lines.append("  none")
+    for row in status["games"]:
+        lines.append(f"  {row['status']:<24} {row['engine_health'] or '-':<20} {row['games']:>8}")
+    return "\n".join(lines)
+
+
+def status_command(*, as_json: bool) -> int:
+    status = gather_status(resources())
+    print(json.dumps(status, indent=2) if as_json else render(status))
+    return 0

@@ -1,0 +1,137 @@
+"""Every setting of galaxy_tasks, read from the environment in one place.
+
+Names marked fixed in SPEC §2 keep their names; the rest are ``GALAXY_*``
+variables listed with their defaults in the README.  ``Settings.from_env``
+fails with a message naming the variable when a value does not parse, so a
+typo in a deployment surfaces at start-up rather than as odd behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
+DEFAULT_ENGINE_ENDPOINT_TEMPLATE = "http://galaxy-game-{game_id}:8080"
+
+
+class ConfigError(ValueError):
+    """A ``GALAXY_*`` variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration; build it with :meth:`from_env`."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = DEFAULT_REDIS_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    engine_endpoint_template: str = DEFAULT_ENGINE_ENDPOINT_TEMPLATE
+    # Stream bridge.
+    bridge_batch_size: int = 200
+    bridge_block_ms: int = 500
+    lease_ttl_seconds: float = 10.0
+    supervisor_interval_seconds: float = 2.0
+    backlog_threshold: int = 2000
+    backlog_batch_size: int = 2000
+    backlog_partitions: int = 8
+    # Per-event work.
+    order_poll_seconds: float = 1.0
+    order_wait_limit_seconds: float = 600.0
+    # Outbox relay.
+    outbox_relay_interval_seconds: float = 1.0
+    outbox_relay_batch_size: int = 500
+    # Broker and clients.
+    broker_visibility_timeout_seconds: int = 60
+    worker_prefetch_multiplier: int = 1
+    redis_socket_timeout_seconds: float = 5.0
+    database_pool_size: int = 5
+    database_connect_timeout_seconds: int = 5
+    # Operations.
+    metrics_dir: str = ""
+    metrics_port: int = 9808
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        redis_url = env.get("GALAXY_REDIS_URL") or DEFAULT_REDIS_URL
+        values: dict[str, object] = {
+            "redis_url": redis_url,
+            "broker_url": env.get("GALAXY_BROKER_URL") or redis_url,
+            "database_url": env.get("GALAXY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            "engine_endpoint_template": env.get("GALAXY_ENGINE_ENDPOINT_TEMPLATE") or DEFAULT_ENGINE_ENDPOINT_TEMPLATE,
+        }
+        fixed = set(values)
+        for field in fields(cls):
+            if field.name in fixed:
+                continue
+            variable = env_name(field.name)
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(variable, raw, type(field.default))
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        positive = (
+            "bridge_batch_size",
+            "bridge_block_ms",
+            "lease_ttl_seconds",
+            "supervisor_interval_seconds",
+            "backlog_batch_size",
+            "backlog_partitions",
+            "outbox_relay_interval_seconds",
+            "outbox_relay_batch_size",
+            "broker_visibility_timeout_seconds",
+            "worker_prefetch_multiplier",
+            "redis_socket_timeout_seconds",
+            "database_pool_size",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{env_name(name)} must be positive, got {getattr(self, name)!r}")
+        if self.bridge_block_ms / 1000 >= self.lease_ttl_seconds / 2:
+            raise ConfigError(
+                "GALAXY_BRIDGE_BLOCK_MS must be well under GALAXY_LEASE_TTL_SECONDS "
+                "(the bridge renews its lease between reads)"
+            )
+        if "{game_id}" not in self.engine_endpoint_template:
+            raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable behind a settings field."""
+    return f"GALAXY_{field_name.upper()}"
+
+
+def _parse(variable: str, raw: str, kind: type) -> object:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+    return raw
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    global _cached
+    if _cached is None:
+        _cached = Settings.from_env()
+    return _cached
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests that change the environment call this)."""
+    global _cached
+    _cached = None

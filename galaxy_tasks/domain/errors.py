@@ -1,0 +1,41 @@
+"""One error hierarchy for the whole package.
+
+Adapters translate third-party exceptions (``redis``, ``sqlalchemy.exc``,
+``docker.errors``) into these at the boundary (``raise … from exc``), so the
+service layer and the Celery tasks reason about two kinds only::
+
+    GalaxyError
+     ├── TransientError      the same call may succeed on a later try
+     │    └── BackendUnavailable   Redis / PostgreSQL / broker unreachable
+     └── PermanentError      retrying cannot help (bad input, broken contract)
+          └── MalformedEntry       a stream entry that fails validation
+
+Tasks retry ``TransientError`` with backoff and never retry ``PermanentError``.
+"""
+
+from __future__ import annotations
+
+
+class GalaxyError(Exception):
+    """Root of every error raised on purpose by galaxy_tasks."""
+
+
+class TransientError(GalaxyError):
+    """A failure that may go away by itself: retry later."""
+
+
+class BackendUnavailable(TransientError):
+    """A backing service (Redis, PostgreSQL, broker) did not answer."""
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"{backend} unavailable: {detail}")
+        self.backend = backend
+        self.detail = detail
+
+
+class PermanentError(GalaxyError):
+    """A failure that retrying cannot fix."""
+
+
+class MalformedEntry(PermanentError):
+    """A stream entry whose fields break the contract (SPEC §3)."""

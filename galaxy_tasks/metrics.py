@@ -1,0 +1,76 @@
+"""Prometheus counters and gauges of galaxy_tasks, correct under Celery's prefork pool.
+
+Prefork children are separate processes, so each keeps its own values; when
+``GALAXY_METRICS_DIR`` is set, prometheus-client's multiprocess mode writes
+them to files in that folder and one exporter (``galaxy-tasks metrics`` or
+the ``run`` supervisor) adds them up.  The directory must be known before
+prometheus-client is first imported, so the package's ``__init__`` exports it
+as ``PROMETHEUS_MULTIPROC_DIR`` before anything else runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from prometheus_client import Counter, Gauge
+
+
+def reset_metrics_dir(metrics_dir: str) -> None:
+    """Empty the folder before a fresh start so dead processes' values do not linger."""
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+
+
+HEALTH_EVENTS_CONSUMED = Counter(
+    "galaxy_gm_health_events_consumed",
+    "runtime:health_events entries the Game Master is done with (applied or skipped).",
+)
+HEALTH_EVENTS_SKIPPED = Counter(
+    "galaxy_gm_health_events_skipped",
+    "Entries counted and skipped, by reason (malformed, unknown_event_type, unknown_game).",
+    ["reason"],
+)
+HEALTH_EVENTS_DUPLICATE = Counter(
+    "galaxy_gm_health_events_duplicate",
+    "Entries handed on again after their effect was committed; nothing was changed.",
+)
+HEALTH_EVENTS_WAITED = Counter(
+    "galaxy_gm_health_events_order_waits",
+    "Times an entry waited because the previous entry of its game was not applied yet.",
+)
+HEALTH_EVENTS_ORDER_FORCED = Counter(
+    "galaxy_gm_health_events_order_forced",
+    "Entries applied without their predecessor after the order wait limit (predecessor lost).",
+)
+STATUS_TRANSITIONS = Counter(
+    "galaxy_gm_status_transitions",
+    "Runtime status CAS transitions made by the health consumer.",
+    ["from_status", "to_status"],
+)
+LOBBY_EVENTS_PUBLISHED = Counter(
+    "galaxy_gm_lobby_events_published",
+    "runtime_snapshot_update entries appended to gm:lobby_events.",
+)
+BRIDGE_ENTRIES_DISPATCHED = Counter(
+    "galaxy_bridge_entries_dispatched",
+    "Stream entries handed on to the broker by a stream bridge, by mode (event or chunk).",
+    ["stream", "mode"],
+)
+BRIDGE_LAG = Gauge(
+    "galaxy_bridge_lag_entries",
+    "Entries between a bridge's stored offset and the end of its stream.",
+    ["stream"],
+    multiprocess_mode="mostrecent",
+)
+BRIDGE_TRIM_GAPS = Counter(
+    "galaxy_bridge_trim_gaps",
+    "Times a bridge found its stream trimmed past its stored offset (entries never handed on).",
+    ["stream"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "galaxy_outbox_backlog",
+    "Rows waiting in an outbox for the relay.",
+    ["outbox"],
+    multiprocess_mode="mostrecent",
+)

@@ -1,0 +1,32 @@
+"""Alembic environment: the database URL comes from ``GALAXY_DATABASE_URL`` (or the caller)."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, pool
+
+from alembic import context
+from galaxy_tasks.config import get_settings
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, version_table_schema="public")
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,143 @@
+"""The ports of galaxy_tasks: what the service layer needs from the outside world.
+
+Each port is a small ``typing.Protocol``; adapters named after their
+technology implement them (``adapters/postgres``, ``adapters/redis``,
+``adapters/celery_dispatch``) and ``tests/fakes.py`` holds the in-memory
+doubles the unit tests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry read from a Redis stream."""
+
+    entry_id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """An entry as the bridge hands it on: with the previous entry id of the same partition."""
+
+    entry_id: str
+    fields: dict[str, str]
+    prev_entry_id: str | None
+
+    def as_args(self) -> list[object]:
+        """JSON-friendly task arguments (readable in Flower)."""
+        return [self.entry_id, self.fields, self.prev_entry_id]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the bridge needs to know about the stream it reads."""
+
+    length: int
+    last_entry_id: str
+    entries_added: int
+    max_deleted_entry_id: str
+
+
+@dataclass(frozen=True)
+class BridgeState:
+    """A bridge's stored position: the offset and the last entry handed on per partition."""
+
+    offset: str
+    last_by_partition: dict[str, str]
+
+
+class HealthConsumerUnitOfWork(Protocol):
+    """One transaction of the Game Master health consumer.
+
+    Locks are taken in game-id order so concurrent units never deadlock; leaving
+    the ``with`` block without :meth:`commit` rolls everything back.
+    """
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
+        """Create missing cursors and lock all of them for the rest of the transaction."""
+        ...
+
+    def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
+        """Lock and return the runtime records that exist among ``game_ids``."""
+        ...
+
+    def save_records(self, records: Sequence[GameRecord], now_ms: int) -> None: ...
+
+    def save_cursors(self, cursors: Sequence[ConsumerCursor]) -> None: ...
+
+    def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:
+        """Add ``(stream_entry_id, snapshot)`` pairs to the Lobby outbox."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+class LobbyOutbox(Protocol):
+    """The Lobby outbox seen by its relay."""
+
+    def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
+        """Append the pending snapshots of ``game_ids`` to ``gm:lobby_events``; return how many."""
+        ...
+
+    def pending_games(self, limit: int) -> list[str]: ...
+
+    def backlog(self) -> int: ...
+
+
+class StreamReader(Protocol):
+    def read_after(self, offset: str, count: int, block_ms: int) -> list[StreamEntry]: ...
+
+    def info(self) -> StreamInfo | None:
+        """``None`` while the stream does not exist yet."""
+        ...
+
+    def count_after(self, offset: str, limit: int) -> int:
+        """How many entries come after ``offset`` (at most ``limit``)."""
+        ...
+
+
+class BridgeStateStore(Protocol):
+    def load(self) -> BridgeState: ...
+
+    def save(self, offset: str, last_by_partition: Mapping[str, str], lag: int) -> bool:
+        """Store progress only while the lease is still ours; ``False`` if it was not."""
+        ...
+
+
+class Lease(Protocol):
+    """A cluster-wide, expiring, renewable lock held by one long-running task."""
+
+    @property
+    def holder(self) -> str: ...
+
+    def acquire(self) -> bool: ...
+
+    def renew(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class EntryDispatcher(Protocol):
+    """Hands entries on to the worker pools; returns once the broker holds them."""
+
+    def send_each(self, handoffs: Sequence[Handoff]) -> None: ...
+
+    def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None: ...

@@ -1,0 +1,25 @@
+"""Every Celery queue of galaxy_tasks, in one place (PostHog's ``CeleryQueue`` idea).
+
+Queues separate work with different needs: long-running singletons must never
+take a pool slot of the per-event work, and the periodic control tasks must not
+queue behind a backlog of events.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    LONG_RUNNING = "galaxy.long_running"
+    """Bridges and listeners: consumed only by the thread-pool worker started with ``-P threads``."""
+
+    PERIODIC = "galaxy.periodic"
+    """Supervisor and outbox relays: short, frequent, never behind a backlog."""
+
+    GM_HEALTH_EVENTS = "gamemaster.health_events"
+    """One CAS task per ``runtime:health_events`` entry, or one chunk of them in backlog mode."""
+
+
+POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.PERIODIC)
+"""Queues the prefork pool workers consume."""

@@ -1,0 +1,25 @@
+"""The whole beat schedule in one place; every entry expires so an outage cannot pile it up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from galaxy_tasks.config import Settings
+from galaxy_tasks.task_names import TaskName
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    supervise = settings.supervisor_interval_seconds
+    relay = settings.outbox_relay_interval_seconds
+    return {
+        "supervise-long-running": {
+            "task": TaskName.SUPERVISE_LONG_RUNNING.value,
+            "schedule": supervise,
+            "options": {"expires": supervise},
+        },
+        "relay-lobby-outbox": {
+            "task": TaskName.GM_RELAY_LOBBY_EVENTS.value,
+            "schedule": relay,
+            "options": {"expires": relay},
+        },
+    }

@@ -1,0 +1,1 @@
+"""Use cases: each module holds the logic of one, written against the ports."""

@@ -1,0 +1,188 @@
+"""The stream bridge: one stream, read in order from a stored offset, handed on to the pools.
+
+Written once for every stream the system consumes (``runtime:health_events``
+now, the job streams later).  One loop iteration: renew the lease, XREAD a
+batch after the offset, plan the handoffs (each naming its partition's
+previous entry), give them to the broker, then save the offset — so an entry
+is never behind the offset unless the broker holds it.  A crash between the
+send and the save re-sends the same handoffs, which the consumers recognise
+as duplicates.
+
+When the bridge is far behind (after an outage) it switches to backlog mode:
+bigger reads, and one message per chunk of a game partition instead of one per
+entry, so catching up is not bound by per-message overhead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from galaxy_tasks import metrics
+from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.domain.handoffs import PartitionOf, chunk_by_partition, plan_handoffs
+from galaxy_tasks.domain.stream_ids import is_after
+from galaxy_tasks.logs import get_logger
+from galaxy_tasks.ports import BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
+
+log = get_logger(__name__)
+
+_LAG_SCAN_LIMIT = 10_000_000
+
+
+@dataclass(frozen=True)
+class BridgeTuning:
+    batch_size: int
+    block_ms: int
+    backlog_threshold: int
+    backlog_batch_size: int
+    backlog_partitions: int
+    error_backoff_seconds: float = 0.5
+
+
+@dataclass
+class BridgeReport:
+    """What one run of a bridge did; the long-running task returns it."""
+
+    stream: str
+    holder: str
+    exit_reason: str = ""
+    entries: int = 0
+    chunks: int = 0
+    offset: str = ""
+    lag: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class StreamBridge:
+    def __init__(
+        self,
+        *,
+        stream: str,
+        partition_of: PartitionOf,
+        reader: StreamReader,
+        state: BridgeStateStore,
+        lease: Lease,
+        dispatcher: EntryDispatcher,
+        tuning: BridgeTuning,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._stream = stream
+        self._partition_of = partition_of
+        self._reader = reader
+        self._state = state
+        self._lease = lease
+        self._dispatcher = dispatcher
+        self._tuning = tuning
+        self._sleep = sleep
+        self._position = 0  # entries ever added to the stream up to and including the offset
+        self._reported_deletion = ""
+
+    def run(self, should_stop: Callable[[], bool]) -> BridgeReport:
+        """Run until ``should_stop()``, the lease is lost, or it was held elsewhere."""
+        report = BridgeReport(self._stream, self._lease.holder)
+        if not self._lease.acquire():
+            report.exit_reason = "lease_held_elsewhere"
+            return report
+        log.info("bridge_started", stream=self._stream, holder=self._lease.holder)
+        try:
+            report.exit_reason = self._loop(report, should_stop)
+        finally:
+            with contextlib.suppress(TransientError):  # an unreleased lease expires by itself
+                self._lease.release()
+            log.info("bridge_stopped", stream=self._stream, reason=report.exit_reason, entries=report.entries)
+        return report
+
+    def _loop(self, report: BridgeReport, should_stop: Callable[[], bool]) -> str:
+        offset: str | None = None
+        last: dict[str, str] = {}
+        while not should_stop():
+            try:
+                if not self._lease.renew():
+                    return "lease_lost"
+                if offset is None:
+                    state = self._state.load()
+                    offset, last = state.offset, dict(state.last_by_partition)
+                    self._resync_position(offset, self._reader.info())
+                    log.info("bridge_resumed", stream=self._stream, offset=offset, entries_before_offset=self._position)
+                info = self._reader.info()
+                self._check_trim(offset, info)
+                added = 0 if info is None else info.entries_added
+                moved = self._step(offset, last, added, report)
+                if moved is None:
+                    return "lease_lost"
+                if moved:
+                    offset = report.offset
+            except TransientError as exc:
+                log.warning("bridge_backend_error", stream=self._stream, error=str(exc))
+                offset = None  # reload stored state: the last batch may or may not have been saved
+                self._sleep(self._tuning.error_backoff_seconds)
+        return "shutdown"
+
+    def _step(self, offset: str, last: dict[str, str], added: int, report: BridgeReport) -> bool | None:
+        """One read-dispatch-save round; ``None`` when the save found the lease gone.
+
+        ``added`` is the stream's entries-added counter read just before.
+        """
+        tuning = self._tuning
+        lag = max(added - self._position, 0)
+        backlog = lag >= tuning.backlog_threshold
+        count = tuning.backlog_batch_size if backlog else tuning.batch_size
+        entries = self._reader.read_after(offset, count, tuning.block_ms)
+        if not entries:
+            metrics.BRIDGE_LAG.labels(self._stream).set(lag)
+            return False
+        handoffs, moved = plan_handoffs(entries, last, self._partition_of)
+        if backlog:
+            chunk_size = max(1, -(-len(handoffs) // tuning.backlog_partitions))
+            chunks = chunk_by_partition(
+                handoffs, self._partition_of, partitions=tuning.backlog_partitions, chunk_size=chunk_size
+            )
+            self._dispatcher.send_chunks(chunks)
+            report.chunks += len(chunks)
+        else:
+            self._dispatcher.send_each(handoffs)
+        new_offset = entries[-1].entry_id
+        self._position += len(entries)
+        remaining = max(added - self._position, 0)
+        if not self._state.save(new_offset, moved, remaining):
+            return None
+        last.update(moved)
+        report.entries += len(entries)
+        report.offset = new_offset
+        report.lag = remaining
+        mode = "chunk" if backlog else "event"
+        metrics.BRIDGE_ENTRIES_DISPATCHED.labels(self._stream, mode).inc(len(entries))
+        metrics.BRIDGE_LAG.labels(self._stream).set(remaining)
+        log.debug(
+            "bridge_batch", stream=self._stream, mode=mode, entries=len(entries), offset=new_offset, lag=remaining
+        )
+        return True
+
+    def _resync_position(self, offset: str, info: StreamInfo | None) -> None:
+        """Recount how many entries the stream ever had up to the offset (the base of the lag)."""
+        if info is None:
+            self._position = 0
+            return
+        self._position = info.entries_added - self._reader.count_after(offset, _LAG_SCAN_LIMIT)
+
+    def _check_trim(self, offset: str, info: StreamInfo | None) -> None:
+        """Say loudly when entries after the offset were trimmed or deleted before we read them."""
+        if info is None:
+            return
+        deleted = info.max_deleted_entry_id
+        if is_after(deleted, offset) and deleted != self._reported_deletion:
+            self._reported_deletion = deleted
+            metrics.BRIDGE_TRIM_GAPS.labels(self._stream).inc()
+            log.error(
+                "bridge_stream_trimmed_past_offset",
+                stream=self._stream,
+                offset=offset,
+                max_deleted_entry_id=deleted,
+                hint="entries after the stored offset were removed before they were handed on",
+            )
+            self._resync_position(offset, info)

@@ -1,0 +1,24 @@
+"""Stable, explicit task names (SPEC §6): operators and Flower know tasks by these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from galaxy_tasks.queues import Queue
+
+
+class TaskName(StrEnum):
+    GM_APPLY_HEALTH_EVENT = "gamemaster.apply_health_event"
+    GM_APPLY_HEALTH_EVENTS_CHUNK = "gamemaster.apply_health_events_chunk"
+    GM_RELAY_LOBBY_EVENTS = "gamemaster.relay_lobby_events"
+    GM_HEALTH_EVENTS_BRIDGE = "gamemaster.health_events_bridge"
+    SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
+
+
+ROUTES: dict[TaskName, Queue] = {
+    TaskName.GM_APPLY_HEALTH_EVENT: Queue.GM_HEALTH_EVENTS,
+    TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK: Queue.GM_HEALTH_EVENTS,
+    TaskName.GM_RELAY_LOBBY_EVENTS: Queue.PERIODIC,
+    TaskName.GM_HEALTH_EVENTS_BRIDGE: Queue.LONG_RUNNING,
+    TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
+}

@@ -1,0 +1,39 @@
+"""The one decorator every galaxy_tasks task goes through (Sentry's ``instrumented_task`` idea).
+
+It fixes the explicit stable name, binds the task, and declares the retry
+policy once: retry ``TransientError`` (a backend that may come back) with
+exponential backoff and jitter, forever; never retry anything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from galaxy_tasks.celery_app import app
+from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.task_names import TaskName
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RETRY_BACKOFF_MAX_SECONDS = 10
+
+
+def galaxy_task(name: TaskName, **options: Any) -> Callable[[F], Any]:
+    settings: dict[str, Any] = {
+        "name": name.value,
+        "bind": True,
+        "autoretry_for": (TransientError,),
+        "retry_backoff": True,
+        "retry_backoff_max": RETRY_BACKOFF_MAX_SECONDS,
+        "retry_jitter": True,
+        "max_retries": None,
+    }
+    settings.update(options)
+    decorator: Callable[[F], Any] = app.task(**settings)
+    return decorator
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
