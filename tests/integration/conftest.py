@@ -1,0 +1,40 @@
+"""Fixtures of the integration tests: a fresh database and Redis per test, real Celery processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from galaxy_tasks.adapters.postgres.migrate import upgrade
+from tests.support.cluster import Cluster
+from tests.support.pipeline import Pipeline
+from tests.support.services import REDIS_URL, drop_database, fresh_database_url, require_postgres, require_redis
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """An isolated pipeline: a new migrated database, the test Redis database flushed."""
+    require_postgres()
+    require_redis(REDIS_URL).flushdb()
+    database_url = fresh_database_url()
+    upgrade(database_url)
+    pipe = Pipeline(redis_url=REDIS_URL, database_url=database_url, metrics_dir=tmp_path / "metrics")
+    pipe.metrics_dir.mkdir()
+    yield pipe
+    pipe.close()
+    drop_database(database_url)
+
+
+@pytest.fixture
+def cluster(pipeline: Pipeline, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Celery processes of the test; on failure their log tails are printed."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    running = Cluster(env=pipeline.env, log_dir=log_dir)
+    yield running
+    running.stop_all()
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace")[-4000:]
+        print(f"===== {log.name} (tail) =====\n{tail}")
