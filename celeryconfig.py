@@ -45,6 +45,11 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 broker_connection_retry_on_startup = True
 broker_transport_options: dict[str, object] = {
     "visibility_timeout": _settings.broker_visibility_timeout_seconds,
+    # kombu sweeps for abandoned (unacked, past the visibility timeout) messages only every
+    # interval x throttle seconds (100 s by default); a crashed worker's messages should come
+    # back soon after the visibility timeout instead.
+    "unacked_restore_interval": _settings.broker_restore_interval_seconds,
+    "unacked_restore_throttle": 1,
     "socket_timeout": _settings.redis_socket_timeout_seconds,
     "socket_connect_timeout": _settings.redis_socket_timeout_seconds,
 }

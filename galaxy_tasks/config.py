@@ -45,6 +45,7 @@ class Settings:
     outbox_relay_batch_size: int = 500
     # Broker and clients.
     broker_visibility_timeout_seconds: int = 60
+    broker_restore_interval_seconds: int = 5
     worker_prefetch_multiplier: int = 1
     redis_socket_timeout_seconds: float = 5.0
     database_pool_size: int = 5
@@ -88,6 +89,7 @@ class Settings:
             "outbox_relay_interval_seconds",
             "outbox_relay_batch_size",
             "broker_visibility_timeout_seconds",
+            "broker_restore_interval_seconds",
             "worker_prefetch_multiplier",
             "redis_socket_timeout_seconds",
             "database_pool_size",
