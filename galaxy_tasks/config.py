@@ -8,6 +8,7 @@ typo in a deployment surfaces at start-up rather than as odd behaviour.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -116,7 +117,10 @@ def _parse(variable: str, raw: str, kind: type) -> object:
         if kind is int:
             return int(raw)
         if kind is float:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
     except ValueError:
         raise ConfigError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
     return raw

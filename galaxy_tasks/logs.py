@@ -21,9 +21,9 @@ def logfmt(event: str, **fields: Any) -> str:
 
 def _quote(value: Any) -> str:
     text = str(value)
-    if text and not any(ch in text for ch in ' ="\\\n\t'):
+    if text and not any(ch in text for ch in ' ="\\\n\r\t'):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
 
 

@@ -49,10 +49,16 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class BridgeState:
-    """A bridge's stored position: the offset and the last entry handed on per partition."""
+    """A bridge's stored position: the offset and the last entry handed on per partition.
+
+    ``entries_through_offset`` is the stream's entries-added count up to and
+    including the offset, saved with it: lag and trimming are measured against
+    it.  ``None`` when unknown (nothing saved yet, or the offset set by hand).
+    """
 
     offset: str
     last_by_partition: dict[str, str]
+    entries_through_offset: int | None = None
 
 
 class HealthConsumerUnitOfWork(Protocol):
@@ -117,7 +123,7 @@ class StreamReader(Protocol):
 class BridgeStateStore(Protocol):
     def load(self) -> BridgeState: ...
 
-    def save(self, offset: str, last_by_partition: Mapping[str, str], lag: int) -> bool:
+    def save(self, offset: str, last_by_partition: Mapping[str, str], *, lag: int, entries_through_offset: int) -> bool:
         """Store progress only while the lease is still ours; ``False`` if it was not."""
         ...
 

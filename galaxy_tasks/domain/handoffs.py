@@ -43,18 +43,28 @@ def chunk_by_partition(
     partitions: int,
     chunk_size: int,
 ) -> list[list[Handoff]]:
-    """Group handoffs into ordered chunks so that no two chunks share a game.
+    """Group handoffs into chunks of about ``chunk_size`` so that no two chunks share a game.
 
-    Chunks of one batch then run in parallel without waiting on each other;
-    within a chunk the stream order is kept.
+    Chunks of one batch then run in parallel without waiting on each other.  A
+    game's entries stay together and in stream order (a game with more entries
+    than ``chunk_size`` gets a bigger chunk rather than being split); games are
+    spread over ``partitions`` by a stable hash and packed whole into chunks.
     """
-    buckets: dict[int, list[Handoff]] = {}
+    by_key: dict[str | None, list[Handoff]] = {}
     for handoff in handoffs:
-        key = partition_of(handoff.fields)
+        by_key.setdefault(partition_of(handoff.fields), []).append(handoff)
+    buckets: dict[int, list[list[Handoff]]] = {}
+    for key, group in by_key.items():
         slot = -1 if key is None else zlib.crc32(key.encode()) % partitions
-        buckets.setdefault(slot, []).append(handoff)
+        buckets.setdefault(slot, []).append(group)
     chunks: list[list[Handoff]] = []
     for slot in sorted(buckets):
-        bucket = buckets[slot]
-        chunks.extend(bucket[i : i + chunk_size] for i in range(0, len(bucket), chunk_size))
+        current: list[Handoff] = []
+        for group in buckets[slot]:
+            if current and len(current) + len(group) > chunk_size:
+                chunks.append(current)
+                current = []
+            current.extend(group)
+        if current:
+            chunks.append(current)
     return chunks

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.handoffs import PartitionOf, chunk_by_partition, plan_handoffs
-from galaxy_tasks.domain.stream_ids import is_after
+from galaxy_tasks.domain.stream_ids import BEGINNING, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
+from galaxy_tasks.ports import BridgeState, BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
 
 log = get_logger(__name__)
 
@@ -107,7 +107,7 @@ class StreamBridge:
                 if offset is None:
                     state = self._state.load()
                     offset, last = state.offset, dict(state.last_by_partition)
-                    self._resync_position(offset, self._reader.info())
+                    self._resync_position(state, self._reader.info())
                     log.info("bridge_resumed", stream=self._stream, offset=offset, entries_before_offset=self._position)
                 info = self._reader.info()
                 self._check_trim(offset, info)
@@ -149,7 +149,7 @@ class StreamBridge:
         new_offset = entries[-1].entry_id
         self._position += len(entries)
         remaining = max(added - self._position, 0)
-        if not self._state.save(new_offset, moved, remaining):
+        if not self._state.save(new_offset, moved, lag=remaining, entries_through_offset=self._position):
             return None
         last.update(moved)
         report.entries += len(entries)
@@ -163,26 +163,39 @@ class StreamBridge:
         )
         return True
 
-    def _resync_position(self, offset: str, info: StreamInfo | None) -> None:
-        """Recount how many entries the stream ever had up to the offset (the base of the lag)."""
-        if info is None:
+    def _resync_position(self, state: BridgeState, info: StreamInfo | None) -> None:
+        """Set how many entries the stream ever had up to the offset (the base of lag and trim checks)."""
+        if state.entries_through_offset is not None:
+            self._position = state.entries_through_offset
+        elif state.offset == BEGINNING or info is None:
             self._position = 0
-            return
-        self._position = info.entries_added - self._reader.count_after(offset, _LAG_SCAN_LIMIT)
+        else:  # offset moved by hand: count what is still after it
+            self._position = info.entries_added - self._reader.count_after(state.offset, _LAG_SCAN_LIMIT)
 
     def _check_trim(self, offset: str, info: StreamInfo | None) -> None:
-        """Say loudly when entries after the offset were trimmed or deleted before we read them."""
+        """Say loudly when entries after the offset were removed before they were handed on.
+
+        XTRIM removes the oldest entries: more removed than the entries up to our
+        offset means some we never handed on are gone.  XDEL shows up as a
+        max-deleted id past the offset.
+        """
         if info is None:
             return
+        removed = info.entries_added - info.length
+        lost = removed - self._position
         deleted = info.max_deleted_entry_id
-        if is_after(deleted, offset) and deleted != self._reported_deletion:
+        deleted_after = is_after(deleted, offset) and deleted != self._reported_deletion
+        if lost <= 0 and not deleted_after:
+            return
+        if deleted_after:
             self._reported_deletion = deleted
-            metrics.BRIDGE_TRIM_GAPS.labels(self._stream).inc()
-            log.error(
-                "bridge_stream_trimmed_past_offset",
-                stream=self._stream,
-                offset=offset,
-                max_deleted_entry_id=deleted,
-                hint="entries after the stored offset were removed before they were handed on",
-            )
-            self._resync_position(offset, info)
+        metrics.BRIDGE_TRIM_GAPS.labels(self._stream).inc()
+        log.error(
+            "bridge_stream_trimmed_past_offset",
+            stream=self._stream,
+            offset=offset,
+            entries_lost=max(lost, 0),
+            max_deleted_entry_id=deleted,
+            hint="entries after the stored offset were removed before they were handed on",
+        )
+        self._position = max(self._position, removed)

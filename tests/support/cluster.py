@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +78,7 @@ class CeleryProcess:
 class Cluster:
     """Celery processes sharing one environment (URLs + fast settings)."""
 
-    env: Mapping[str, str]
+    env: dict[str, str]
     log_dir: Path
     processes: list[CeleryProcess] = field(default_factory=list)
 

@@ -7,18 +7,26 @@ command that starts it; it never skips.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, make_url, text
 
-REDIS_URL = os.environ.get("GALAXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("GALAXY_TEST_REDIS_URL", "")
+"""A Redis the tests may flush; empty (the default) means a private ``redis-server`` per test session."""
 POSTGRES_ADMIN_URL = os.environ.get(
     "GALAXY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 
 
-def require_redis(url: str = REDIS_URL) -> redis.Redis:
+def require_redis(url: str) -> redis.Redis:
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
     try:
         client.ping()
@@ -56,3 +64,52 @@ def drop_database(database_url: str, admin_url: str = POSTGRES_ADMIN_URL) -> Non
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def ephemeral_redis(work_dir: Path) -> Iterator[str]:
+    """A private, memory-only ``redis-server`` on a free loopback port, ended by pid afterwards.
+
+    Integration tests flush their Redis freely; a private server keeps them from
+    trampling anyone else's data on the shared one (and runs beside them).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is required; install it with `bash scripts/services.sh`")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work_dir),
+            "--logfile",
+            str(work_dir / "redis.log"),
+        ],
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis.Redis.from_url(url, socket_timeout=1).ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"private redis-server did not start (see {work_dir / 'redis.log'})") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -25,8 +25,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[4], 'lag', ARGV[3], 'updated_at_ms', ARGV[4], 'holder', ARGV[1], 'offset', ARGV[2])
-local i = 5
+redis.call('HSET', KEYS[4], 'lag', ARGV[3], 'updated_at_ms', ARGV[4], 'holder', ARGV[1], 'offset', ARGV[2],
+           'entries_through_offset', ARGV[5])
+local i = 6
 while i <= #ARGV do
   local last = math.min(i + 1999, #ARGV)
   redis.call('HSET', KEYS[3], unpack(ARGV, i, last))
@@ -70,9 +71,14 @@ class RedisBridgeStateStore:
         with translated_errors(self._url):
             offset: Any = self._r.get(self._keys.offset)
             last: Any = self._r.hgetall(self._keys.last_by_partition)
-        return BridgeState(offset=offset or BEGINNING, last_by_partition=dict(last or {}))
+            progress: Any = self._r.hmget(self._keys.progress, ["offset", "entries_through_offset"])
+        offset = offset or BEGINNING
+        saved_offset, through = progress
+        # Trust the saved count only for the offset it was saved with (an operator may have moved the offset).
+        entries = int(through) if through is not None and saved_offset == offset else None
+        return BridgeState(offset=offset, last_by_partition=dict(last or {}), entries_through_offset=entries)
 
-    def save(self, offset: str, last_by_partition: Mapping[str, str], lag: int) -> bool:
+    def save(self, offset: str, last_by_partition: Mapping[str, str], *, lag: int, entries_through_offset: int) -> bool:
         pairs: list[str] = []
         for partition, entry_id in last_by_partition.items():
             pairs.extend((partition, entry_id))
@@ -80,6 +86,6 @@ class RedisBridgeStateStore:
         with translated_errors(self._url):
             saved = self._save(
                 keys=[k.lease, k.offset, k.last_by_partition, k.progress],
-                args=[self._holder, offset, lag, int(time.time() * 1000), *pairs],
+                args=[self._holder, offset, lag, int(time.time() * 1000), entries_through_offset, *pairs],
             )
         return bool(saved)
