@@ -1,4 +1,6 @@
-"""Fixtures of the integration tests: a fresh database and Redis per test, real Celery processes."""
+"""Fixtures of the integration and end-to-end tests: a fresh database and Redis per test, real Celery processes.
+
+Unit tests use none of them and need no service."""
 
 from __future__ import annotations
 

@@ -1,0 +1,106 @@
+"""``galaxy-tasks run`` brings the whole system up, ``status`` shows it, Ctrl-C takes it all down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.cluster import REPO, wait_until
+from tests.support.pipeline import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    out = subprocess.run(
+        [GALAXY_TASKS, "status", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30, check=True
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_process(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    metrics_port, flower_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
+    env.update(pipeline.env)
+    env.pop("GALAXY_METRICS_DIR")  # `run` puts them under its run dir
+    env.update(GALAXY_METRICS_PORT=str(metrics_port), GALAXY_SUPERVISOR_INTERVAL_SECONDS="1")
+    log = (tmp_path / "run.log").open("wb")
+    run = subprocess.Popen(
+        [GALAXY_TASKS, "run", "--run-dir", str(tmp_path / "run"), "--flower-port", str(flower_port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: _status(env)["long_running"]["gamemaster.health_events_bridge"]["holder"],  # type: ignore[index]
+            timeout=90,
+            what="the supervisor to start the bridge",
+            interval=0.5,
+        )
+        pipeline.add_games({"g1": "running"})
+        entry_ids = pipeline.xadd_health(
+            [
+                {
+                    "game_id": "g1",
+                    "container_id": "c",
+                    "event_type": "container_oom",
+                    "occurred_at_ms": "9",
+                    "details": "{}",
+                }
+            ]
+        )
+        pipeline.wait_settled(entry_ids, {"g1": entry_ids[-1]})
+        status = _status(env)
+        bridge = status["bridges"]["runtime:health_events"]  # type: ignore[index]
+        assert bridge["offset"] == entry_ids[-1]
+        assert bridge["lag"] == 0
+        assert status["games"] == [{"status": "engine_unreachable", "engine_health": "oom", "games": 1}]
+        table = subprocess.run(
+            [GALAXY_TASKS, "status"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        holder = status["long_running"]["gamemaster.health_events_bridge"]["holder"]  # type: ignore[index]
+        assert str(holder) in table
+        assert entry_ids[-1] in table
+
+        def scraped() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+                body = response.read().decode()
+            return "galaxy_gm_health_events_consumed_total 1.0" in body
+
+        wait_until(scraped, timeout=20, what="the consumed counter on the metrics endpoint")
+        with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/", timeout=10) as response:
+            assert response.status == 200
+        started = [run.pid, *(p.pid for p in psutil.Process(run.pid).children(recursive=True))]
+        assert len(started) >= 5, "run, two workers (with pool children), beat and Flower"
+    finally:
+        run.send_signal(signal.SIGINT)
+        try:
+            code = run.wait(timeout=60)
+        finally:
+            log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
+    survivors = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert survivors == [], f"processes left behind: {survivors}"
