@@ -8,6 +8,7 @@ publisher confirms on RabbitMQ, and queues routed by task name.
 
 from __future__ import annotations
 
+from kombu.entity import Exchange
 from kombu.entity import Queue as KombuQueue
 
 from galaxy_tasks.config import get_settings
@@ -30,9 +31,15 @@ enable_utc = True
 
 include = ["galaxy_tasks.tasks.gamemaster", "galaxy_tasks.tasks.control"]
 
-task_queues = [KombuQueue(q.value, routing_key=q.value) for q in Queue]  # type: ignore[no-untyped-call]
+_exchange = Exchange("galaxy", type="direct")  # type: ignore[no-untyped-call]
+task_queues = [KombuQueue(q.value, _exchange, routing_key=q.value) for q in Queue]  # type: ignore[no-untyped-call]
 task_default_queue = Queue.PERIODIC.value
-task_routes = {name.value: {"queue": queue.value, "routing_key": queue.value} for name, queue in ROUTES.items()}
+task_default_exchange = "galaxy"
+task_default_routing_key = Queue.PERIODIC.value
+task_routes = {
+    name.value: {"queue": queue.value, "exchange": "galaxy", "routing_key": queue.value}
+    for name, queue in ROUTES.items()
+}
 
 task_acks_late = True
 task_reject_on_worker_lost = True

@@ -8,11 +8,24 @@ dropping one would lose an event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import kombu.exceptions
+import redis.exceptions
 from celery import Celery
 
+from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.ports import Handoff
+
+
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    """The broker unreachable (after kombu's own publish retries) is a transient failure."""
+    try:
+        yield
+    except (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, ConnectionError, OSError) as exc:
+        raise BackendUnavailable("broker", str(exc)) from exc
 
 
 class CeleryEntryDispatcher:
@@ -22,12 +35,12 @@ class CeleryEntryDispatcher:
         self._chunk_task = chunk_task
 
     def send_each(self, handoffs: Sequence[Handoff]) -> None:
-        with self._app.producer_or_acquire() as producer:
+        with _broker_errors(), self._app.producer_or_acquire() as producer:
             for handoff in handoffs:
                 self._app.send_task(self._entry_task, args=handoff.as_args(), producer=producer, ignore_result=True)
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
-        with self._app.producer_or_acquire() as producer:
+        with _broker_errors(), self._app.producer_or_acquire() as producer:
             for chunk in chunks:
                 self._app.send_task(
                     self._chunk_task,

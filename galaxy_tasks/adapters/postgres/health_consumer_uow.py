@@ -74,10 +74,18 @@ class SqlAlchemyHealthConsumerUnitOfWork:
         self._errors: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> Self:
-        self._errors = translated_errors(self._engine.url.render_as_string(hide_password=False))
+        url = self._engine.url.render_as_string(hide_password=False)
+        # __exit__ never runs when __enter__ raises: a refused connection is translated here.
+        with translated_errors(url):
+            self._conn = self._engine.connect()
+            try:
+                self._tx = self._conn.begin()
+            except BaseException:
+                self._conn.close()
+                self._conn = None
+                raise
+        self._errors = translated_errors(url)
         self._errors.__enter__()
-        self._conn = self._engine.connect()
-        self._tx = self._conn.begin()
         return self
 
     def __exit__(
