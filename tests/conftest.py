@@ -4,6 +4,7 @@ Unit tests use none of them and need no service."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,12 @@ def pipeline(tmp_path: Path, session_redis_url: str) -> Iterator[Pipeline]:
     require_redis(session_redis_url).flushdb()
     database_url = fresh_database_url()
     upgrade(database_url)
-    pipe = Pipeline(redis_url=session_redis_url, database_url=database_url, metrics_dir=tmp_path / "metrics")
+    pipe = Pipeline(
+        redis_url=session_redis_url,
+        database_url=database_url,
+        metrics_dir=tmp_path / "metrics",
+        broker_url=os.environ.get("GALAXY_TEST_BROKER_URL", ""),
+    )
     pipe.metrics_dir.mkdir()
     yield pipe
     pipe.close()

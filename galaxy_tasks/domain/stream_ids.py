@@ -6,9 +6,11 @@ compare entry ids; comparing the strings would put ``10-0`` before ``9-0``.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 BEGINNING = "0-0"
+_ID = re.compile(r"(?P<ms>[0-9]+)(?:-(?P<seq>[0-9]+))?", re.ASCII)
 
 
 class StreamId(NamedTuple):
@@ -19,16 +21,10 @@ class StreamId(NamedTuple):
 
     @classmethod
     def parse(cls, raw: str) -> StreamId:
-        ms_text, sep, seq_text = raw.partition("-")
-        if not sep:
-            seq_text = "0"
-        try:
-            ms, seq = int(ms_text), int(seq_text)
-        except ValueError:
-            raise ValueError(f"not a stream entry id: {raw!r}") from None
-        if ms < 0 or seq < 0:
+        match = _ID.fullmatch(raw)
+        if match is None:
             raise ValueError(f"not a stream entry id: {raw!r}")
-        return cls(ms, seq)
+        return cls(int(match["ms"]), int(match["seq"] or 0))
 
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"

@@ -69,7 +69,12 @@ def apply_entries(
     Entries whose predecessor is not applied yet come back as ``WAITING``
     (and so does every later entry of the same game); the caller retries them.
     ``ignore_order_for`` names entries to apply even so (predecessor lost).
+    An entry listed twice is applied (and reported) once.
     """
+    unique: dict[str, Handoff] = {}
+    for handoff in handoffs:
+        unique.setdefault(handoff.entry_id, handoff)
+    handoffs = list(unique.values())
     by_game = {h.entry_id: game_id_of(h.fields) for h in handoffs}
     results: dict[str, EntryResult] = {}
     for handoff in handoffs:

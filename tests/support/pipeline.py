@@ -28,6 +28,7 @@ class Pipeline:
     redis_url: str
     database_url: str
     metrics_dir: Path
+    broker_url: str = ""
 
     def __post_init__(self) -> None:
         self.r: redis.Redis = redis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=5)
@@ -37,7 +38,7 @@ class Pipeline:
     def env(self) -> dict[str, str]:
         return {
             "GALAXY_REDIS_URL": self.redis_url,
-            "GALAXY_BROKER_URL": self.redis_url,
+            "GALAXY_BROKER_URL": self.broker_url or self.redis_url,
             "GALAXY_DATABASE_URL": self.database_url,
             "GALAXY_METRICS_DIR": str(self.metrics_dir),
         }

@@ -1,0 +1,525 @@
+"""In-memory doubles of the ports of galaxy_tasks, for the unit tests.
+
+Every ``Fake…`` here implements one ``typing.Protocol`` of
+:mod:`galaxy_tasks.ports` or :mod:`galaxy_tasks.service.supervisor` with the
+semantics of its real adapter (PostgreSQL transaction, Redis stream, Lua-fenced
+state, ``SET NX PX`` lease) and records what was asked of it, so tests can
+check both the outcome and the conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
+from galaxy_tasks.ports import BridgeState, Handoff, StreamEntry, StreamInfo
+
+# --------------------------------------------------------------------------- clock
+
+
+class FakeClock:
+    """A settable clock; with ``tick`` every reading moves it forward by that much."""
+
+    def __init__(self, start: float = 0.0, *, tick: float = 0.0) -> None:
+        self.now = start
+        self.tick = tick
+        self.readings = 0
+
+    def __call__(self) -> float:
+        value = self.now
+        self.readings += 1
+        self.now += self.tick
+        return value
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --------------------------------------------------------------------------- PostgreSQL: the GM database
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One row of ``gamemaster.lobby_outbox``."""
+
+    id: int
+    game_id: str
+    stream_entry_id: str
+    snapshot: LobbySnapshot
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """A frozen copy of everything in a :class:`FakeDatabase`, for "nothing changed" checks."""
+
+    records: dict[str, GameRecord]
+    cursors: dict[str, ConsumerCursor]
+    outbox: tuple[OutboxRow, ...]
+    updated_at_ms: dict[str, int]
+
+
+@dataclass
+class FakeDatabase:
+    """The committed state shared by every :class:`FakeHealthConsumerUnitOfWork` and :class:`FakeLobbyOutbox`."""
+
+    records: dict[str, GameRecord] = field(default_factory=dict)
+    cursors: dict[str, ConsumerCursor] = field(default_factory=dict)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    updated_at_ms: dict[str, int] = field(default_factory=dict)
+    next_outbox_id: int = 1
+    commits: int = 0
+
+    def add_record(self, game_id: str, status: str, engine_health: str = "", current_turn: int = 0) -> GameRecord:
+        record = GameRecord(game_id, status, engine_health, current_turn)
+        self.records[game_id] = record
+        return record
+
+    def state(self) -> DatabaseState:
+        return DatabaseState(dict(self.records), dict(self.cursors), tuple(self.outbox), dict(self.updated_at_ms))
+
+    def outbox_of(self, game_id: str) -> list[OutboxRow]:
+        return [row for row in self.outbox if row.game_id == game_id]
+
+
+@dataclass
+class _Transaction:
+    records: dict[str, GameRecord]
+    cursors: dict[str, ConsumerCursor]
+    outbox: list[OutboxRow]
+    updated_at_ms: dict[str, int]
+    next_outbox_id: int
+    locked_cursors: set[str] = field(default_factory=set)
+    locked_records: set[str] = field(default_factory=set)
+    done: bool = False
+
+
+class FakeHealthConsumerUnitOfWork:
+    """``HealthConsumerUnitOfWork`` over a :class:`FakeDatabase`.
+
+    Entering copies the committed state; :meth:`commit` publishes the copy;
+    leaving the ``with`` block without a commit drops it (rollback).  Writes
+    to rows the transaction did not lock fail loudly, as would a broken
+    locking discipline against the real database.
+    """
+
+    def __init__(self, db: FakeDatabase, *, fail_on_commit: BaseException | None = None) -> None:
+        self.db = db
+        self.fail_on_commit = fail_on_commit
+        self.calls: list[str] = []
+        self.entered = 0
+        self.commits = 0
+        self.rollbacks = 0
+        self.lock_requests: list[tuple[str, tuple[str, ...]]] = []
+        self._tx: _Transaction | None = None
+
+    def __enter__(self) -> Self:
+        if self._tx is not None:
+            raise RuntimeError("unit of work entered twice")
+        self.entered += 1
+        db = self.db
+        self._tx = _Transaction(
+            records=dict(db.records),
+            cursors=dict(db.cursors),
+            outbox=list(db.outbox),
+            updated_at_ms=dict(db.updated_at_ms),
+            next_outbox_id=db.next_outbox_id,
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None and not tx.done:
+            self.rollbacks += 1
+
+    def _active(self, call: str) -> _Transaction:
+        self.calls.append(call)
+        if self._tx is None:
+            raise RuntimeError(f"{call} outside the unit of work's 'with' block")
+        if self._tx.done:
+            raise RuntimeError(f"{call} after commit")
+        return self._tx
+
+    def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
+        tx = self._active("lock_cursors")
+        self.lock_requests.append(("cursors", tuple(game_ids)))
+        locked: dict[str, ConsumerCursor] = {}
+        for game_id in sorted(set(game_ids)):
+            cursor = tx.cursors.setdefault(game_id, ConsumerCursor(game_id))
+            tx.locked_cursors.add(game_id)
+            locked[game_id] = cursor
+        return locked
+
+    def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
+        tx = self._active("lock_records")
+        self.lock_requests.append(("records", tuple(game_ids)))
+        locked: dict[str, GameRecord] = {}
+        for game_id in sorted(set(game_ids)):
+            record = tx.records.get(game_id)
+            if record is not None:
+                tx.locked_records.add(game_id)
+                locked[game_id] = record
+        return locked
+
+    def save_records(self, records: Sequence[GameRecord], now_ms: int) -> None:
+        tx = self._active("save_records")
+        for record in records:
+            if record.game_id not in tx.locked_records:
+                raise AssertionError(f"record {record.game_id!r} saved without being locked")
+            tx.records[record.game_id] = record
+            tx.updated_at_ms[record.game_id] = now_ms
+
+    def save_cursors(self, cursors: Sequence[ConsumerCursor]) -> None:
+        tx = self._active("save_cursors")
+        for cursor in cursors:
+            if cursor.game_id not in tx.locked_cursors:
+                raise AssertionError(f"cursor {cursor.game_id!r} saved without being locked")
+            tx.cursors[cursor.game_id] = cursor
+
+    def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:
+        tx = self._active("enqueue_snapshots")
+        for entry_id, snapshot in snapshots:
+            if snapshot.game_id not in tx.locked_cursors:
+                raise AssertionError(f"snapshot of {snapshot.game_id!r} enqueued without its cursor locked")
+            tx.outbox.append(OutboxRow(tx.next_outbox_id, snapshot.game_id, entry_id, snapshot))
+            tx.next_outbox_id += 1
+
+    def commit(self) -> None:
+        tx = self._active("commit")
+        if self.fail_on_commit is not None:
+            raise self.fail_on_commit
+        db = self.db
+        db.records = tx.records
+        db.cursors = tx.cursors
+        db.outbox = tx.outbox
+        db.updated_at_ms = tx.updated_at_ms
+        db.next_outbox_id = tx.next_outbox_id
+        db.commits += 1
+        tx.done = True
+        self.commits += 1
+
+    @property
+    def writes(self) -> list[str]:
+        """The calls that write (or commit), in order."""
+        return [c for c in self.calls if c in ("save_records", "save_cursors", "enqueue_snapshots", "commit")]
+
+
+class FakeLobbyOutbox:
+    """``LobbyOutbox`` over a :class:`FakeDatabase` and an in-memory ``gm:lobby_events``.
+
+    Like the real relay it keeps, per game, the highest outbox id already
+    appended, so relaying the same rows twice appends nothing twice.
+    """
+
+    def __init__(self, db: FakeDatabase, *, locked_games: Iterable[str] = (), fail_times: int = 0) -> None:
+        self.db = db
+        self.locked_games = set(locked_games)
+        self.fail_times = fail_times
+        self.stream: list[dict[str, str]] = []
+        self.relayed_high: dict[str, int] = {}
+        self.relay_calls: list[tuple[tuple[str, ...], bool]] = []
+        self.pending_calls: list[int] = []
+
+    def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
+        self.relay_calls.append((tuple(game_ids), wait_for_locks))
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise BackendUnavailable("redis", "fake outage")
+        games = set(game_ids)
+        if not wait_for_locks:
+            games -= self.locked_games
+        rows = [row for row in self.db.outbox if row.game_id in games]
+        appended = 0
+        for row in rows:
+            if row.id > self.relayed_high.get(row.game_id, 0):
+                self.stream.append(row.snapshot.to_fields())
+                self.relayed_high[row.game_id] = row.id
+                appended += 1
+        relayed = {row.id for row in rows}
+        self.db.outbox = [row for row in self.db.outbox if row.id not in relayed]
+        return appended
+
+    def pending_games(self, limit: int) -> list[str]:
+        self.pending_calls.append(limit)
+        games: list[str] = []
+        for row in sorted(self.db.outbox, key=lambda r: r.id):
+            if row.game_id not in games:
+                games.append(row.game_id)
+        return games[:limit]
+
+    def backlog(self) -> int:
+        return len(self.db.outbox)
+
+    def stream_of(self, game_id: str) -> list[dict[str, str]]:
+        return [fields for fields in self.stream if fields["game_id"] == game_id]
+
+
+# --------------------------------------------------------------------------- Redis: stream, bridge state, lease
+
+
+class FakeStreamReader:
+    """``StreamReader`` over a list: an append-only stream with Redis's XTRIM / XDEL bookkeeping.
+
+    Ids are ``<ms>-0`` with ``ms`` counting up from ``first_ms`` (small numbers by
+    default, so tests cross the ``9-0`` → ``10-0`` boundary that string
+    comparison gets wrong).
+    """
+
+    def __init__(self, *, exists: bool = True, first_ms: int = 1) -> None:
+        self.entries: list[StreamEntry] = []
+        self.exists = exists
+        self.entries_added = 0
+        self.last_entry_id = BEGINNING
+        self.max_deleted_entry_id = BEGINNING
+        self.fail_reads = 0
+        self.reads: list[tuple[str, int]] = []
+        self._next_ms = first_ms
+
+    def append(self, fields: Mapping[str, str], entry_id: str | None = None) -> str:
+        if entry_id is None:
+            entry_id = f"{self._next_ms}-0"
+        if not is_after(entry_id, self.last_entry_id):
+            raise ValueError(f"{entry_id} is not after {self.last_entry_id}")
+        self._next_ms = StreamId.parse(entry_id).ms + 1
+        self.entries.append(StreamEntry(entry_id, dict(fields)))
+        self.exists = True
+        self.entries_added += 1
+        self.last_entry_id = entry_id
+        return entry_id
+
+    def append_many(self, many: Iterable[Mapping[str, str]]) -> list[str]:
+        return [self.append(fields) for fields in many]
+
+    def trim(self, maxlen: int) -> None:
+        """XTRIM MAXLEN: drop the oldest entries beyond ``maxlen``.
+
+        As in Redis, trimming leaves ``max-deleted-entry-id`` alone (only XDEL
+        moves it); ``entries-added`` minus ``length`` tells what went.
+        """
+        self.entries = self.entries[max(len(self.entries) - maxlen, 0) :]
+
+    def delete(self, entry_id: str) -> None:
+        """XDEL of one entry: moves ``max-deleted-entry-id``."""
+        kept = [e for e in self.entries if e.entry_id != entry_id]
+        if len(kept) < len(self.entries) and is_after(entry_id, self.max_deleted_entry_id):
+            self.max_deleted_entry_id = entry_id
+        self.entries = kept
+
+    def read_after(self, offset: str, count: int, block_ms: int) -> list[StreamEntry]:
+        self.reads.append((offset, count))
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            raise BackendUnavailable("redis", "fake outage")
+        return [e for e in self.entries if is_after(e.entry_id, offset)][:count]
+
+    def info(self) -> StreamInfo | None:
+        if not self.exists:
+            return None
+        return StreamInfo(
+            length=len(self.entries),
+            last_entry_id=self.last_entry_id,
+            entries_added=self.entries_added,
+            max_deleted_entry_id=self.max_deleted_entry_id,
+        )
+
+    def count_after(self, offset: str, limit: int) -> int:
+        return min(sum(1 for e in self.entries if is_after(e.entry_id, offset)), limit)
+
+
+class FakeLease:
+    """``Lease`` in memory.
+
+    ``held_elsewhere`` makes :meth:`acquire` fail; ``renewals_before_loss``
+    lets that many renewals succeed and loses the lease on the next one;
+    :meth:`lose` takes it away at once (another holder took over).
+    """
+
+    def __init__(
+        self, holder: str = "test-host:1:abcd", *, held_elsewhere: bool = False, renewals_before_loss: int | None = None
+    ) -> None:
+        self._holder = holder
+        self.held_elsewhere = held_elsewhere
+        self.renewals_before_loss = renewals_before_loss
+        self.held = False
+        self.acquires = 0
+        self.renewals = 0
+        self.releases = 0
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def acquire(self) -> bool:
+        self.acquires += 1
+        if self.held_elsewhere:
+            return False
+        self.held = True
+        return True
+
+    def renew(self) -> bool:
+        if not self.held:
+            return False
+        if self.renewals_before_loss is not None and self.renewals >= self.renewals_before_loss:
+            self.lose()
+            return False
+        self.renewals += 1
+        return True
+
+    def release(self) -> None:
+        self.releases += 1
+        self.held = False
+
+    def lose(self) -> None:
+        self.held = False
+        self.held_elsewhere = True
+
+
+class FakeBridgeStateStore:
+    """``BridgeStateStore`` in memory, fenced by an optional :class:`FakeLease`.
+
+    ``save`` merges ``last_by_partition`` into what is stored (``HSET``), as the
+    real Lua script does, and refuses to store anything once the lease is gone.
+    Like the Redis store, ``load`` trusts the saved ``entries_through_offset``
+    only for the offset it was saved with (an operator may move the offset).
+    ``on_save`` sees each accepted offset before it is stored.
+    """
+
+    def __init__(
+        self,
+        *,
+        offset: str = BEGINNING,
+        last_by_partition: Mapping[str, str] | None = None,
+        entries_through_offset: int | None = None,
+        lease: FakeLease | None = None,
+        on_save: Callable[[str], None] | None = None,
+    ) -> None:
+        self.offset = offset
+        self.last_by_partition: dict[str, str] = dict(last_by_partition or {})
+        self.entries_through_offset = entries_through_offset
+        self._progress_offset: str | None = None if entries_through_offset is None else offset
+        self.lag: int | None = None
+        self.lease = lease
+        self.on_save = on_save
+        self.loads = 0
+        self.saves: list[tuple[str, dict[str, str], int]] = []
+        self.refused_saves = 0
+
+    def load(self) -> BridgeState:
+        self.loads += 1
+        through = self.entries_through_offset if self._progress_offset == self.offset else None
+        return BridgeState(self.offset, dict(self.last_by_partition), entries_through_offset=through)
+
+    def save(self, offset: str, last_by_partition: Mapping[str, str], *, lag: int, entries_through_offset: int) -> bool:
+        if self.lease is not None and not self.lease.held:
+            self.refused_saves += 1
+            return False
+        if self.on_save is not None:
+            self.on_save(offset)
+        self.offset = offset
+        self.last_by_partition.update(last_by_partition)
+        self.lag = lag
+        self.entries_through_offset = entries_through_offset
+        self._progress_offset = offset
+        self.saves.append((offset, dict(last_by_partition), lag))
+        return True
+
+    def move_offset_by_hand(self, offset: str) -> None:
+        """What an operator does with ``SET``: the saved progress no longer matches."""
+        self.offset = offset
+
+
+# --------------------------------------------------------------------------- Celery: the dispatcher
+
+
+class FakeEntryDispatcher:
+    """``EntryDispatcher`` that records what the broker would hold.
+
+    ``fail_times`` makes that many calls raise :class:`BackendUnavailable`
+    before anything is accepted; ``attempts`` keeps every call's handoffs,
+    failed or not; ``on_send`` runs on each accepted call.
+    """
+
+    def __init__(self, *, fail_times: int = 0, on_send: Callable[[], None] | None = None) -> None:
+        self.fail_times = fail_times
+        self.on_send = on_send
+        self.attempts: list[list[Handoff]] = []
+        self.delivered: list[Handoff] = []
+        self.modes: list[str] = []
+        self.chunks: list[list[Handoff]] = []
+
+    def _accept(self, handoffs: list[Handoff]) -> None:
+        self.attempts.append(handoffs)
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise BackendUnavailable("broker", "fake outage")
+        if self.on_send is not None:
+            self.on_send()
+        self.delivered.extend(handoffs)
+
+    def send_each(self, handoffs: Sequence[Handoff]) -> None:
+        self._accept(list(handoffs))
+        self.modes.append("each")
+
+    def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
+        self._accept([h for chunk in chunks for h in chunk])
+        self.modes.append("chunks")
+        self.chunks.extend(list(chunk) for chunk in chunks)
+
+    @property
+    def delivered_ids(self) -> list[str]:
+        return [h.entry_id for h in self.delivered]
+
+
+# --------------------------------------------------------------------------- supervisor
+
+
+class FakeLeaseView:
+    """``LeaseView`` in memory: lease holders, and launch markers that expire on a :class:`FakeClock`."""
+
+    def __init__(self, holders: Mapping[str, str] | None = None, *, clock: FakeClock | None = None) -> None:
+        self.holders: dict[str, str] = dict(holders or {})
+        self.clock = clock or FakeClock()
+        self.markers: dict[str, float] = {}
+        self.claims: list[tuple[str, float]] = []
+
+    def holder_of(self, lease_key: str) -> str | None:
+        return self.holders.get(lease_key)
+
+    def claim_launch(self, marker_key: str, ttl_seconds: float) -> bool:
+        self.claims.append((marker_key, ttl_seconds))
+        now = self.clock.now
+        expires = self.markers.get(marker_key)
+        if expires is not None and expires > now:
+            return False
+        self.markers[marker_key] = now + ttl_seconds
+        return True
+
+
+if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in for
+    from galaxy_tasks.ports import (
+        BridgeStateStore,
+        EntryDispatcher,
+        HealthConsumerUnitOfWork,
+        Lease,
+        LobbyOutbox,
+        StreamReader,
+    )
+    from galaxy_tasks.service.supervisor import LeaseView
+
+    def _conforms(db: FakeDatabase) -> None:
+        _uow: HealthConsumerUnitOfWork = FakeHealthConsumerUnitOfWork(db)
+        _outbox: LobbyOutbox = FakeLobbyOutbox(db)
+        _reader: StreamReader = FakeStreamReader()
+        _state: BridgeStateStore = FakeBridgeStateStore()
+        _lease: Lease = FakeLease()
+        _dispatcher: EntryDispatcher = FakeEntryDispatcher()
+        _view: LeaseView = FakeLeaseView()

@@ -1,0 +1,110 @@
+"""``relay_pending``: the periodic sweep of the Lobby outbox."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import REGISTRY
+
+from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
+from galaxy_tasks.ports import Handoff
+from galaxy_tasks.service.health_consumer import apply_entries
+from galaxy_tasks.service.lobby_relay import relay_pending
+from tests.fakes import FakeClock, FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, OutboxRow
+
+
+def _db_with_pending(*games: str) -> FakeDatabase:
+    db = FakeDatabase()
+    for index, game in enumerate(games, start=1):
+        snapshot = LobbySnapshot.of(GameRecord(game, "running", f"s{index}", index), 1700000000000 + index)
+        db.outbox.append(OutboxRow(index, game, f"{index}-0", snapshot))
+    db.next_outbox_id = len(games) + 1
+    return db
+
+
+def _published() -> float:
+    return REGISTRY.get_sample_value("galaxy_gm_lobby_events_published_total") or 0.0
+
+
+def _backlog_gauge() -> float | None:
+    return REGISTRY.get_sample_value("galaxy_outbox_backlog", {"outbox": "gamemaster.lobby_outbox"})
+
+
+def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:
+    db = _db_with_pending("g1", "g2", "g1", "g3")
+    outbox = FakeLobbyOutbox(db)
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 4
+    assert outbox.backlog() == 0
+    assert [f["engine_health_summary"] for f in outbox.stream_of("g1")] == ["s1", "s3"]
+
+
+def test_relay_never_waits_for_games_locked_by_running_tasks() -> None:
+    db = _db_with_pending("g1", "g2")
+    outbox = FakeLobbyOutbox(db, locked_games={"g1"})
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert {wait for _, wait in outbox.relay_calls} == {False}
+    assert outbox.backlog() == 1
+
+
+def test_relay_stops_when_only_locked_games_are_pending() -> None:
+    db = _db_with_pending("g1")
+    outbox = FakeLobbyOutbox(db, locked_games={"g1"})
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=60, clock=FakeClock()) == 0
+    assert len(outbox.relay_calls) == 1
+
+
+def test_relay_works_game_batch_by_game_batch() -> None:
+    db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
+    outbox = FakeLobbyOutbox(db)
+    assert relay_pending(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
+    assert [games for games, _ in outbox.relay_calls] == [("g1", "g2"), ("g3", "g4"), ("g5",)]
+    assert outbox.pending_calls == [2, 2, 2, 2]
+
+
+def test_relay_stops_when_its_time_budget_is_spent() -> None:
+    db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
+    outbox = FakeLobbyOutbox(db)
+    appended = relay_pending(outbox, batch_games=1, time_budget_seconds=2.5, clock=FakeClock(tick=1.0))
+    assert appended == 2
+    assert outbox.backlog() == 3
+
+
+def test_relay_reports_backlog_and_published_count() -> None:
+    db = _db_with_pending("g1", "g2", "g3")
+    outbox = FakeLobbyOutbox(db, locked_games={"g3"})
+    before = _published()
+    relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    assert _published() - before == 2
+    assert _backlog_gauge() == 1
+
+
+def test_relay_with_an_empty_outbox_reports_zero_backlog() -> None:
+    outbox = FakeLobbyOutbox(FakeDatabase())
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    assert _backlog_gauge() == 0
+    assert outbox.relay_calls == []
+
+
+def test_relay_error_propagates_and_keeps_the_snapshots_pending() -> None:
+    db = _db_with_pending("g1")
+    outbox = FakeLobbyOutbox(db, fail_times=1)
+    with pytest.raises(BackendUnavailable):
+        relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    assert outbox.backlog() == 1
+    assert outbox.stream == []
+
+
+def test_committed_health_changes_reach_the_lobby_stream_in_commit_order() -> None:
+    db = FakeDatabase()
+    db.add_record("g1", "running", "healthy", 9)
+    handoffs = [
+        Handoff("1-0", {"game_id": "g1", "event_type": "container_oom", "occurred_at_ms": "5"}, None),
+        Handoff("2-0", {"game_id": "g1", "event_type": "probe_recovered", "occurred_at_ms": "6"}, "1-0"),
+    ]
+    apply_entries(FakeHealthConsumerUnitOfWork(db), handoffs, now_ms=1700000000000)
+    outbox = FakeLobbyOutbox(db)
+    relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    assert [(f["runtime_status"], f["engine_health_summary"], f["current_turn"]) for f in outbox.stream] == [
+        ("engine_unreachable", "oom", "9"),
+        ("running", "healthy", "9"),
+    ]

@@ -1,0 +1,148 @@
+"""``Settings.from_env``: SPEC §2 defaults, and start-up failures that name the variable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from galaxy_tasks.config import ConfigError, Settings, env_name, get_settings, reset_settings_cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings_cache() -> Iterator[None]:
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+def test_fixed_names_default_to_the_spec_values() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.broker_url == "redis://127.0.0.1:6379/0"
+    assert settings.database_url == "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
+    assert settings.engine_endpoint_template == "http://galaxy-game-{game_id}:8080"
+
+
+def test_broker_url_defaults_to_the_redis_url() -> None:
+    settings = Settings.from_env({"GALAXY_REDIS_URL": "redis://cache:6380/2"})
+    assert settings.broker_url == "redis://cache:6380/2"
+
+
+def test_an_empty_broker_url_falls_back_to_the_redis_url() -> None:
+    settings = Settings.from_env({"GALAXY_REDIS_URL": "redis://cache:6380/2", "GALAXY_BROKER_URL": ""})
+    assert settings.broker_url == "redis://cache:6380/2"
+
+
+def test_an_explicit_broker_url_is_kept() -> None:
+    settings = Settings.from_env({"GALAXY_REDIS_URL": "redis://cache/0", "GALAXY_BROKER_URL": "amqp://mq//"})
+    assert (settings.redis_url, settings.broker_url) == ("redis://cache/0", "amqp://mq//")
+
+
+def test_fixed_names_are_read_from_their_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "GALAXY_DATABASE_URL": "postgresql+psycopg2://gm@db:5432/gm",
+            "GALAXY_ENGINE_ENDPOINT_TEMPLATE": "http://127.0.0.1:{game_id}",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg2://gm@db:5432/gm"
+    assert settings.engine_endpoint_template == "http://127.0.0.1:{game_id}"
+
+
+def test_from_env_without_argument_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GALAXY_BRIDGE_BATCH_SIZE", "17")
+    assert Settings.from_env().bridge_batch_size == 17
+
+
+def test_get_settings_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GALAXY_BACKLOG_PARTITIONS", "3")
+    first = get_settings()
+    monkeypatch.setenv("GALAXY_BACKLOG_PARTITIONS", "5")
+    assert get_settings() is first
+    reset_settings_cache()
+    assert get_settings().backlog_partitions == 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "attribute", "value"),
+    [
+        ("GALAXY_BRIDGE_BATCH_SIZE", "50", "bridge_batch_size", 50),
+        ("GALAXY_LEASE_TTL_SECONDS", "2.5", "lease_ttl_seconds", 2.5),
+        ("GALAXY_BACKLOG_THRESHOLD", "10", "backlog_threshold", 10),
+        ("GALAXY_ORDER_WAIT_LIMIT_SECONDS", "30", "order_wait_limit_seconds", 30.0),
+        ("GALAXY_METRICS_DIR", "/tmp/galaxy-metrics", "metrics_dir", "/tmp/galaxy-metrics"),
+        ("GALAXY_LOG_LEVEL", "DEBUG", "log_level", "DEBUG"),
+    ],
+)
+def test_galaxy_variables_override_their_setting(variable: str, raw: str, attribute: str, value: object) -> None:
+    assert getattr(Settings.from_env({variable: raw}), attribute) == value
+
+
+def test_an_empty_variable_keeps_the_default() -> None:
+    assert Settings.from_env({"GALAXY_BRIDGE_BATCH_SIZE": ""}).bridge_batch_size == Settings().bridge_batch_size
+
+
+def test_env_name_is_the_galaxy_prefixed_upper_case_field_name() -> None:
+    assert env_name("bridge_block_ms") == "GALAXY_BRIDGE_BLOCK_MS"
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("GALAXY_BRIDGE_BATCH_SIZE", "many"),
+        ("GALAXY_BRIDGE_BATCH_SIZE", "2.5"),
+        ("GALAXY_LEASE_TTL_SECONDS", "ten"),
+        ("GALAXY_METRICS_PORT", "80a"),
+    ],
+)
+def test_a_value_that_does_not_parse_raises_config_error_naming_the_variable(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as caught:
+        Settings.from_env({variable: raw})
+    assert repr(raw) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("GALAXY_BRIDGE_BATCH_SIZE", "0"),
+        ("GALAXY_BACKLOG_PARTITIONS", "-1"),
+        ("GALAXY_LEASE_TTL_SECONDS", "0"),
+        ("GALAXY_OUTBOX_RELAY_BATCH_SIZE", "-5"),
+        ("GALAXY_DATABASE_POOL_SIZE", "0"),
+    ],
+)
+def test_a_value_that_must_be_positive_raises_config_error_naming_the_variable(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable} must be positive"):
+        Settings.from_env({variable: raw})
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "infinity"])
+def test_a_non_finite_duration_raises_config_error_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match="GALAXY_LEASE_TTL_SECONDS"):
+        Settings.from_env({"GALAXY_LEASE_TTL_SECONDS": raw})
+
+
+def test_a_block_time_close_to_the_lease_ttl_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="GALAXY_BRIDGE_BLOCK_MS"):
+        Settings.from_env({"GALAXY_BRIDGE_BLOCK_MS": "5000", "GALAXY_LEASE_TTL_SECONDS": "10"})
+
+
+def test_a_block_time_well_under_the_lease_ttl_is_accepted() -> None:
+    assert (
+        Settings.from_env({"GALAXY_BRIDGE_BLOCK_MS": "4999", "GALAXY_LEASE_TTL_SECONDS": "10"}).bridge_block_ms == 4999
+    )
+
+
+def test_an_engine_template_without_game_id_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="GALAXY_ENGINE_ENDPOINT_TEMPLATE"):
+        Settings.from_env({"GALAXY_ENGINE_ENDPOINT_TEMPLATE": "http://engine:8080"})
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_the_default_settings_are_valid() -> None:
+    Settings().validate()
+    assert Settings.from_env({}) == Settings()
