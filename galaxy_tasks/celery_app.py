@@ -9,6 +9,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutting_down
 
+from galaxy_tasks import _compat
+
+_compat.install()
+
 app = Celery("galaxy_tasks")
 app.config_from_object("celeryconfig")
 

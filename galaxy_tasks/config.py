@@ -38,9 +38,10 @@ class Settings:
     backlog_threshold: int = 2000
     backlog_batch_size: int = 2000
     backlog_partitions: int = 8
-    # Per-event work.
-    order_poll_seconds: float = 1.0
-    order_wait_limit_seconds: float = 600.0
+    # Per-game order repair (a handed-on entry the broker lost).
+    order_repair_after_seconds: float = 30.0
+    order_repair_interval_seconds: float = 10.0
+    order_repair_max_games: int = 200
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -88,6 +89,9 @@ class Settings:
             "backlog_batch_size",
             "backlog_partitions",
             "outbox_relay_interval_seconds",
+            "order_repair_after_seconds",
+            "order_repair_interval_seconds",
+            "order_repair_max_games",
             "outbox_relay_batch_size",
             "broker_visibility_timeout_seconds",
             "broker_restore_interval_seconds",

@@ -35,13 +35,13 @@ HEALTH_EVENTS_DUPLICATE = Counter(
     "galaxy_gm_health_events_duplicate",
     "Entries handed on again after their effect was committed; nothing was changed.",
 )
-HEALTH_EVENTS_WAITED = Counter(
-    "galaxy_gm_health_events_order_waits",
-    "Times an entry waited because the previous entry of its game was not applied yet.",
+HEALTH_EVENTS_PARKED = Counter(
+    "galaxy_gm_health_events_parked",
+    "Entries parked because the previous entry of their game was not applied yet.",
 )
-HEALTH_EVENTS_ORDER_FORCED = Counter(
-    "galaxy_gm_health_events_order_forced",
-    "Entries applied without their predecessor after the order wait limit (predecessor lost).",
+ORDER_REPAIRS = Counter(
+    "galaxy_gm_health_events_order_repairs",
+    "Games whose entries were re-read from the stream because a handed-on entry never arrived.",
 )
 STATUS_TRANSITIONS = Counter(
     "galaxy_gm_status_transitions",

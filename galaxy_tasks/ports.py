@@ -81,6 +81,18 @@ class HealthConsumerUnitOfWork(Protocol):
         """Create missing cursors and lock all of them for the rest of the transaction."""
         ...
 
+    def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
+        """The parked entries of ``game_ids`` (their cursors are locked already)."""
+        ...
+
+    def park(self, handoffs: Sequence[Handoff]) -> None:
+        """Store entries that wait for their predecessor (replacing a stored copy)."""
+        ...
+
+    def unpark(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Remove ``(game_id, entry_id)`` pairs from the parking."""
+        ...
+
     def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
         """Lock and return the runtime records that exist among ``game_ids``."""
         ...

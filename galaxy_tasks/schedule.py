@@ -11,6 +11,7 @@ from galaxy_tasks.task_names import TaskName
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     supervise = settings.supervisor_interval_seconds
     relay = settings.outbox_relay_interval_seconds
+    repair = settings.order_repair_interval_seconds
     return {
         "supervise-long-running": {
             "task": TaskName.SUPERVISE_LONG_RUNNING.value,
@@ -21,5 +22,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": TaskName.GM_RELAY_LOBBY_EVENTS.value,
             "schedule": relay,
             "options": {"expires": relay},
+        },
+        "repair-health-event-order": {
+            "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
+            "schedule": repair,
+            "options": {"expires": repair},
         },
     }

@@ -11,6 +11,7 @@ class TaskName(StrEnum):
     GM_APPLY_HEALTH_EVENT = "gamemaster.apply_health_event"
     GM_APPLY_HEALTH_EVENTS_CHUNK = "gamemaster.apply_health_events_chunk"
     GM_RELAY_LOBBY_EVENTS = "gamemaster.relay_lobby_events"
+    GM_REPAIR_HEALTH_EVENT_ORDER = "gamemaster.repair_health_event_order"
     GM_HEALTH_EVENTS_BRIDGE = "gamemaster.health_events_bridge"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
@@ -19,6 +20,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.GM_APPLY_HEALTH_EVENT: Queue.GM_HEALTH_EVENTS,
     TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK: Queue.GM_HEALTH_EVENTS,
     TaskName.GM_RELAY_LOBBY_EVENTS: Queue.PERIODIC,
+    TaskName.GM_REPAIR_HEALTH_EVENT_ORDER: Queue.PERIODIC,
     TaskName.GM_HEALTH_EVENTS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

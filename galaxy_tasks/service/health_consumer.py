@@ -7,17 +7,25 @@ game-id order, every entry is folded in with the pure
 changes, cursors and Lobby snapshots are written together.  A snapshot is
 therefore in the outbox exactly when its change is committed, and a second
 delivery of an entry finds the cursor past it.
+
+An entry whose predecessor is not applied yet is *parked* (stored with its
+fields) and its task is done; the transaction that applies the predecessor
+finds the parked successors under the same cursor lock and applies them too.
+Nothing waits in a worker slot and nothing goes back through the broker, so
+order holds however scrambled the deliveries (retries after an outage,
+redeliveries after a crash).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of
 from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
+from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import Handoff, HealthConsumerUnitOfWork
 
@@ -37,7 +45,7 @@ class EntryResult:
         return {
             "entry_id": self.entry_id,
             "game_id": self.game_id,
-            "outcome": self.outcome.value,
+            "outcome": "parked" if self.outcome is Outcome.WAITING else self.outcome.value,
             "transition": None if self.transition is None else f"{self.transition.source}->{self.transition.target}",
             "published": self.published,
             "detail": self.detail,
@@ -47,106 +55,112 @@ class EntryResult:
 @dataclass
 class BatchResult:
     results: list[EntryResult] = field(default_factory=list)
+    """One result per entry handed in, in the order handed in."""
+    released: list[EntryResult] = field(default_factory=list)
+    """Parked entries (of earlier deliveries) this call applied or found already applied."""
 
     @property
-    def waiting(self) -> list[str]:
+    def parked(self) -> list[str]:
         return [r.entry_id for r in self.results if r.outcome is Outcome.WAITING]
 
     @property
     def published_games(self) -> list[str]:
-        return sorted({r.game_id for r in self.results if r.published and r.game_id})
+        return sorted({r.game_id for r in (*self.results, *self.released) if r.published and r.game_id})
 
 
-def apply_entries(
-    uow: HealthConsumerUnitOfWork,
-    handoffs: Sequence[Handoff],
-    *,
-    now_ms: int,
-    ignore_order_for: Collection[str] = (),
-) -> BatchResult:
-    """Apply ``handoffs`` (in stream order) and report what became of each.
+def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:
+    """Apply ``handoffs`` and report what became of each (``WAITING`` means parked).
 
-    Entries whose predecessor is not applied yet come back as ``WAITING``
-    (and so does every later entry of the same game); the caller retries them.
-    ``ignore_order_for`` names entries to apply even so (predecessor lost).
-    An entry listed twice is applied (and reported) once.
+    Per game the entries are taken in stream-id order together with the game's
+    parked entries; an entry listed twice is applied (and reported) once, and
+    where a handed-in entry is also parked, the handed-in copy (its
+    predecessor id) wins — that is how the order repair re-chains a game.
     """
     unique: dict[str, Handoff] = {}
     for handoff in handoffs:
         unique.setdefault(handoff.entry_id, handoff)
-    handoffs = list(unique.values())
-    by_game = {h.entry_id: game_id_of(h.fields) for h in handoffs}
-    results: dict[str, EntryResult] = {}
-    for handoff in handoffs:
-        if by_game[handoff.entry_id] is None:
-            results[handoff.entry_id] = EntryResult(
-                handoff.entry_id, None, Outcome.SKIPPED_MALFORMED, detail="missing game_id"
-            )
+    by_game = {h.entry_id: game_id_of(h.fields) for h in unique.values()}
+    results: dict[str, EntryResult] = {
+        entry_id: EntryResult(entry_id, None, Outcome.SKIPPED_MALFORMED, detail="missing game_id")
+        for entry_id, game_id in by_game.items()
+        if game_id is None
+    }
+    released: list[EntryResult] = []
     game_ids = sorted({g for g in by_game.values() if g is not None})
     if game_ids:
         with uow:
-            results.update(
-                _fold_locked(
-                    uow,
-                    handoffs=handoffs,
-                    by_game=by_game,
-                    game_ids=game_ids,
-                    now_ms=now_ms,
-                    ignore_order_for=ignore_order_for,
-                )
-            )
-    ordered = [results[h.entry_id] for h in handoffs]
-    for handoff, result in zip(handoffs, ordered, strict=True):
+            fold = _LockedFold(uow, game_ids, now_ms)
+            for game_id in game_ids:
+                mine = [h for h in unique.values() if by_game[h.entry_id] == game_id]
+                fold.game(game_id, mine, results, released)
+            fold.write()
+    ordered = [results[entry_id] for entry_id in unique]
+    for handoff, result in zip(unique.values(), ordered, strict=True):
         _log_result(result, handoff.fields.get(FIELD_EVENT_TYPE))
-    return BatchResult(ordered)
+    for result in released:
+        _log_result(result, None)
+    return BatchResult(ordered, released)
 
 
-def _fold_locked(
-    uow: HealthConsumerUnitOfWork,
-    *,
-    handoffs: Sequence[Handoff],
-    by_game: dict[str, str | None],
-    game_ids: list[str],
-    now_ms: int,
-    ignore_order_for: Collection[str],
-) -> dict[str, EntryResult]:
-    cursors = uow.lock_cursors(game_ids)
-    records: dict[str, GameRecord | None] = dict.fromkeys(game_ids)
-    records.update(uow.lock_records(game_ids))
-    blocked: set[str] = set()
-    changed_records: dict[str, GameRecord] = {}
-    moved_cursors: set[str] = set()
-    snapshots: list[tuple[str, LobbySnapshot]] = []
-    results: dict[str, EntryResult] = {}
-    for handoff in handoffs:
-        game_id = by_game[handoff.entry_id]
-        if game_id is None:
-            continue
-        if game_id in blocked:
-            results[handoff.entry_id] = EntryResult(
-                handoff.entry_id, game_id, Outcome.WAITING, detail="an earlier entry of the game waits"
-            )
-            continue
+class _LockedFold:
+    """The state of one transaction: locked cursors and records, and what to write back."""
+
+    def __init__(self, uow: HealthConsumerUnitOfWork, game_ids: list[str], now_ms: int) -> None:
+        self.uow = uow
+        self.now_ms = now_ms
+        self.cursors = uow.lock_cursors(game_ids)
+        with_parked = [g for g in game_ids if self.cursors[g].has_parked]
+        self.parked = uow.parked_entries(with_parked) if with_parked else {}
+        self.records: dict[str, GameRecord | None] = dict.fromkeys(game_ids)
+        self.records.update(uow.lock_records(game_ids))
+        self.changed_records: dict[str, GameRecord] = {}
+        self.moved_cursors: set[str] = set()
+        self.snapshots: list[tuple[str, LobbySnapshot]] = []
+        self.to_park: list[Handoff] = []
+        self.to_unpark: list[tuple[str, str]] = []
+
+    def game(
+        self, game_id: str, handed_in: list[Handoff], results: dict[str, EntryResult], released: list[EntryResult]
+    ) -> None:
+        parked = {h.entry_id: h for h in self.parked.get(game_id, [])}
+        handed = {h.entry_id: h for h in handed_in}
+        candidates = {**parked, **handed}
+        waiting = False
+        for entry_id in sorted(candidates, key=StreamId.parse):
+            handoff = candidates[entry_id]
+            result = self._fold_one(game_id, handoff, blocked=waiting)
+            waits = result.outcome is Outcome.WAITING
+            waiting = waiting or waits
+            if waits and entry_id in handed:
+                self.to_park.append(handoff)  # new, or re-chained by the order repair
+            elif not waits and entry_id in parked:
+                self.to_unpark.append((game_id, entry_id))
+            if entry_id in handed:
+                results[entry_id] = result
+            elif not waits:
+                released.append(result)
+
+    def _fold_one(self, game_id: str, handoff: Handoff, *, blocked: bool) -> EntryResult:
+        cursor = self.cursors[game_id]
+        if blocked and (cursor.last_entry_id is None or is_after(handoff.entry_id, cursor.last_entry_id)):
+            return EntryResult(handoff.entry_id, game_id, Outcome.WAITING, detail="an earlier entry of the game waits")
         step = fold_entry(
             entry_id=handoff.entry_id,
             fields=handoff.fields,
             prev_entry_id=handoff.prev_entry_id,
-            cursor=cursors[game_id],
-            record=records[game_id],
-            now_ms=now_ms,
-            ignore_order=handoff.entry_id in ignore_order_for,
+            cursor=cursor,
+            record=self.records[game_id],
+            now_ms=self.now_ms,
         )
-        if step.outcome is Outcome.WAITING:
-            blocked.add(game_id)
         if step.outcome.consumes:
-            cursors[game_id] = step.cursor
-            moved_cursors.add(game_id)
+            self.cursors[game_id] = step.cursor
+            self.moved_cursors.add(game_id)
         if step.record_changed and step.record is not None:
-            records[game_id] = step.record
-            changed_records[game_id] = step.record
+            self.records[game_id] = step.record
+            self.changed_records[game_id] = step.record
         if step.snapshot is not None:
-            snapshots.append((handoff.entry_id, step.snapshot))
-        results[handoff.entry_id] = EntryResult(
+            self.snapshots.append((handoff.entry_id, step.snapshot))
+        return EntryResult(
             handoff.entry_id,
             game_id,
             step.outcome,
@@ -154,12 +168,16 @@ def _fold_locked(
             published=step.snapshot is not None,
             detail=step.detail,
         )
-    if moved_cursors:
-        uow.save_records(list(changed_records.values()), now_ms)
-        uow.save_cursors([cursors[g] for g in sorted(moved_cursors)])
-        uow.enqueue_snapshots(snapshots)
-        uow.commit()
-    return results
+
+    def write(self) -> None:
+        if not (self.moved_cursors or self.to_park or self.to_unpark):
+            return
+        self.uow.save_records(list(self.changed_records.values()), self.now_ms)
+        self.uow.save_cursors([self.cursors[g] for g in sorted(self.moved_cursors)])
+        self.uow.enqueue_snapshots(self.snapshots)
+        self.uow.park(self.to_park)
+        self.uow.unpark(self.to_unpark)
+        self.uow.commit()
 
 
 def _log_result(result: EntryResult, event_type: str | None) -> None:

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Retry
 
 from galaxy_tasks import metrics
 from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher
+from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
 from galaxy_tasks.adapters.redis.bridge_state import RedisBridgeStateStore
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.adapters.redis.streams import RedisStreamReader
@@ -22,48 +22,42 @@ from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
-from galaxy_tasks.service.health_consumer import BatchResult, EntryResult, apply_entries
+from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
 from galaxy_tasks.service.lobby_relay import relay_pending
+from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
 
 log = get_logger(__name__)
 
-_RETRY_COUNTDOWN_SECONDS = 0.2
-
 
 @galaxy_task(TaskName.GM_APPLY_HEALTH_EVENT, acks_late=True)
 def apply_health_event(
-    self: Task,
-    entry_id: str,
-    fields: dict[str, str],
-    prev_entry_id: str | None = None,
-    first_seen_ms: int | None = None,
+    self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
 ) -> dict[str, Any]:
     """Apply one ``runtime:health_events`` entry to its game's runtime record (SPEC §5 GM).
 
-    ``prev_entry_id`` is the previous entry of the same game; the entry waits
-    (and retries) until that one is applied.  Safe to run twice: a second run
-    finds the game's cursor past the entry and changes nothing.
+    ``prev_entry_id`` is the previous entry of the same game: until that one is
+    applied this entry is parked, and then applied in the same transaction as
+    it.  Safe to run twice: a second run finds the game's cursor past the entry.
     """
-    handoff = Handoff(entry_id, dict(fields), prev_entry_id)
-    results = _consume(self, [handoff], first_seen_ms, retry_args=lambda rest: rest[0].as_args())
-    return results[0].as_dict()
+    batch = _consume([Handoff(entry_id, dict(fields), prev_entry_id)])
+    return batch.results[0].as_dict()
 
 
 @galaxy_task(TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK, acks_late=True)
-def apply_health_events_chunk(self: Task, entries: list[list[Any]], first_seen_ms: int | None = None) -> dict[str, Any]:
+def apply_health_events_chunk(self: Task, entries: list[list[Any]]) -> dict[str, Any]:
     """Apply an ordered chunk of health entries in turn, in one transaction (backlog mode).
 
     Each item is ``[entry_id, fields, prev_entry_id]``, exactly the arguments
     of ``gamemaster.apply_health_event``; the result counts outcomes.
     """
-    handoffs = [Handoff(str(e[0]), dict(e[1]), e[2]) for e in entries]
-    results = _consume(self, handoffs, first_seen_ms, retry_args=lambda rest: [[h.as_args() for h in rest]])
+    batch = _consume([Handoff(str(e[0]), dict(e[1]), e[2]) for e in entries])
     counts: dict[str, int] = {}
-    for result in results:
-        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-    return {"entries": len(handoffs), "outcomes": counts}
+    for result in batch.results:
+        outcome = str(result.as_dict()["outcome"])
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return {"entries": len(entries), "outcomes": counts, "released_from_parking": len(batch.released)}
 
 
 @galaxy_task(TaskName.GM_RELAY_LOBBY_EVENTS, acks_late=True)
@@ -76,6 +70,29 @@ def relay_lobby_events(self: Task) -> dict[str, Any]:
         time_budget_seconds=max(res.settings.outbox_relay_interval_seconds, 1.0),
     )
     return {"appended": appended}
+
+
+@galaxy_task(TaskName.GM_REPAIR_HEALTH_EVENT_ORDER, acks_late=True)
+def repair_health_event_order(self: Task) -> dict[str, Any]:
+    """Re-apply, from the stream, the games whose handed-on entries never arrived (idempotent)."""
+    res = resources()
+    s = res.settings
+    store = PostgresRedisOrderRepairStore(
+        res.engine,
+        res.redis,
+        stream=HEALTH_EVENTS_STREAM,
+        handed_on_key=HEALTH_EVENTS_BRIDGE_KEYS.last_by_partition,
+        redis_url=s.redis_url,
+    )
+    repaired = repair_stalled_games(
+        store,
+        res.health_consumer_uow,
+        now_ms=now_ms(),
+        repair_after_ms=int(s.order_repair_after_seconds * 1000),
+        max_games=s.order_repair_max_games,
+    )
+    _kick_relay([str(r["game_id"]) for r in repaired])
+    return {"repaired": repaired}
 
 
 @galaxy_task(
@@ -127,69 +144,24 @@ def build_health_events_bridge() -> StreamBridge:
     )
 
 
-def _consume(
-    task: Task,
-    handoffs: list[Handoff],
-    first_seen_ms: int | None,
-    *,
-    retry_args: Any,
-) -> list[EntryResult]:
-    """Apply, waiting briefly for predecessors, then retrying what still waits.
-
-    Polls for ``GALAXY_ORDER_POLL_SECONDS`` (a predecessor usually commits
-    within milliseconds on another process), then re-queues the waiting
-    entries.  Past ``GALAXY_ORDER_WAIT_LIMIT_SECONDS`` the predecessor is
-    presumed lost and the entry is applied anyway, loudly.
-    """
+def _consume(handoffs: list[Handoff]) -> BatchResult:
+    """Apply, count, and publish right away what the transaction committed."""
     res = resources()
-    settings = res.settings
-    first_seen_ms = first_seen_ms or now_ms()
-    poll_until = time.monotonic() + settings.order_poll_seconds
-    final: dict[str, EntryResult] = {}
-    pending = handoffs
-    ignore: set[str] = set()
-    delay = 0.002
-    while True:
-        batch = apply_entries(res.health_consumer_uow(), pending, now_ms=now_ms(), ignore_order_for=ignore)
-        _record(batch, ignore)
-        _kick_relay(batch.published_games)
-        waiting = set(batch.waiting)
-        final.update((r.entry_id, r) for r in batch.results if r.entry_id not in waiting)
-        if not waiting:
-            return [final[h.entry_id] for h in handoffs]
-        pending = [h for h in pending if h.entry_id in waiting]
-        if now_ms() - first_seen_ms > settings.order_wait_limit_seconds * 1000:
-            ignore = {pending[0].entry_id}
-            log.error(
-                "health_event_predecessor_lost",
-                game_id=game_id_of(pending[0].fields),
-                stream_entry_id=pending[0].entry_id,
-                prev_entry_id=pending[0].prev_entry_id,
-                waited_ms=now_ms() - first_seen_ms,
-            )
-            continue
-        if time.monotonic() > poll_until:
-            metrics.HEALTH_EVENTS_WAITED.inc(len(pending))
-            raise task.retry(
-                args=retry_args(pending),
-                kwargs={"first_seen_ms": first_seen_ms},
-                countdown=_RETRY_COUNTDOWN_SECONDS,
-                exc=None,
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    batch = apply_entries(res.health_consumer_uow(), handoffs, now_ms=now_ms())
+    _record(batch)
+    _kick_relay(batch.published_games)
+    return batch
 
 
-def _record(batch: BatchResult, forced: set[str]) -> None:
-    for result in batch.results:
+def _record(batch: BatchResult) -> None:
+    for result in (*batch.results, *batch.released):
         if result.outcome is Outcome.WAITING:
+            metrics.HEALTH_EVENTS_PARKED.inc()
             continue
         if result.outcome is Outcome.DUPLICATE:
             metrics.HEALTH_EVENTS_DUPLICATE.inc()
             continue
         metrics.HEALTH_EVENTS_CONSUMED.inc()
-        if result.entry_id in forced:
-            metrics.HEALTH_EVENTS_ORDER_FORCED.inc()
         if result.outcome.is_skip:
             metrics.HEALTH_EVENTS_SKIPPED.labels(result.outcome.value).inc()
         if result.transition is not None:
@@ -208,4 +180,10 @@ def _kick_relay(game_ids: list[str]) -> None:
     metrics.LOBBY_EVENTS_PUBLISHED.inc(appended)
 
 
-__all__ = ["Retry", "apply_health_event", "apply_health_events_chunk", "health_events_bridge", "relay_lobby_events"]
+__all__ = [
+    "apply_health_event",
+    "apply_health_events_chunk",
+    "health_events_bridge",
+    "relay_lobby_events",
+    "repair_health_event_order",
+]

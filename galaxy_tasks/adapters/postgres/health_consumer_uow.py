@@ -16,13 +16,38 @@ from sqlalchemy import Connection, Engine, RootTransaction, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.ports import Handoff
 
 _LOCK_CURSORS = text(
     """
     INSERT INTO gamemaster.health_event_cursors (game_id)
     SELECT g FROM unnest(CAST(:game_ids AS text[])) AS g ORDER BY g
     ON CONFLICT (game_id) DO UPDATE SET game_id = EXCLUDED.game_id
-    RETURNING game_id, last_entry_id, last_published_summary
+    RETURNING game_id, last_entry_id, last_published_summary,
+              EXISTS (SELECT 1 FROM gamemaster.health_event_parked AS p
+                      WHERE p.game_id = health_event_cursors.game_id) AS has_parked
+    """
+)
+_PARKED = text(
+    """
+    SELECT game_id, entry_id, prev_entry_id, fields FROM gamemaster.health_event_parked
+    WHERE game_id = ANY(CAST(:game_ids AS text[]))
+    """
+)
+_PARK = text(
+    """
+    INSERT INTO gamemaster.health_event_parked (game_id, entry_id, prev_entry_id, fields)
+    SELECT v.game_id, v.entry_id, v.prev_entry_id, CAST(v.fields AS jsonb)
+    FROM unnest(CAST(:game_ids AS text[]), CAST(:entry_ids AS text[]), CAST(:prev_ids AS text[]),
+                CAST(:fields AS text[])) AS v(game_id, entry_id, prev_entry_id, fields)
+    ON CONFLICT (game_id, entry_id) DO UPDATE SET prev_entry_id = EXCLUDED.prev_entry_id
+    """
+)
+_UNPARK = text(
+    """
+    DELETE FROM gamemaster.health_event_parked AS p
+    USING unnest(CAST(:game_ids AS text[]), CAST(:entry_ids AS text[])) AS v(game_id, entry_id)
+    WHERE p.game_id = v.game_id AND p.entry_id = v.entry_id
     """
 )
 _LOCK_RECORDS = text(
@@ -116,7 +141,35 @@ class SqlAlchemyHealthConsumerUnitOfWork:
 
     def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
         rows = self._c.execute(_LOCK_CURSORS, {"game_ids": list(game_ids)})
-        return {row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary) for row in rows}
+        return {
+            row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary, row.has_parked)
+            for row in rows
+        }
+
+    def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
+        parked: dict[str, list[Handoff]] = {}
+        for row in self._c.execute(_PARKED, {"game_ids": list(game_ids)}):
+            fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+            parked.setdefault(row.game_id, []).append(Handoff(row.entry_id, fields, row.prev_entry_id))
+        return parked
+
+    def park(self, handoffs: Sequence[Handoff]) -> None:
+        if not handoffs:
+            return
+        self._c.execute(
+            _PARK,
+            {
+                "game_ids": [h.fields["game_id"] for h in handoffs],
+                "entry_ids": [h.entry_id for h in handoffs],
+                "prev_ids": [h.prev_entry_id for h in handoffs],
+                "fields": [json.dumps(h.fields) for h in handoffs],
+            },
+        )
+
+    def unpark(self, keys: Sequence[tuple[str, str]]) -> None:
+        if not keys:
+            return
+        self._c.execute(_UNPARK, {"game_ids": [g for g, _ in keys], "entry_ids": [e for _, e in keys]})
 
     def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
         rows = self._c.execute(_LOCK_RECORDS, {"game_ids": list(game_ids)})

@@ -99,17 +99,12 @@ def fold_entry(
     cursor: ConsumerCursor,
     record: GameRecord | None,
     now_ms: int,
-    ignore_order: bool = False,
 ) -> Step:
-    """Apply one entry of ``cursor.game_id`` to the locked ``record``.
-
-    ``ignore_order`` is the operator's last resort when a predecessor is
-    known lost: the entry is applied even though its predecessor is not.
-    """
+    """Apply one entry of ``cursor.game_id`` to the locked ``record``."""
     ready = readiness(entry_id, prev_entry_id, cursor.last_entry_id)
     if ready is Readiness.DUPLICATE:
         return Step(Outcome.DUPLICATE, cursor, record)
-    if ready is Readiness.WAIT and not ignore_order:
+    if ready is Readiness.WAIT:
         return Step(Outcome.WAITING, cursor, record, detail=f"waiting for {prev_entry_id}")
     advanced = replace(cursor, last_entry_id=entry_id)
 
