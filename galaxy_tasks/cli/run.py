@@ -2,8 +2,10 @@
 
 Starts the event-pool worker, the long-running worker (thread pool, so its
 tasks never take a pool slot and see the worker's shutdown), beat, Flower and
-a metrics endpoint; Ctrl-C (or SIGTERM) warm-stops every child it started,
-and kills by pid whatever has not stopped after a grace period.
+a metrics endpoint.  A child that exits is restarted with exponential backoff,
+as a process supervisor would in production; Ctrl-C (or SIGTERM) warm-stops
+every child it started, and kills by pid whatever has not stopped after a
+grace period.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from galaxy_tasks.queues import POOL_QUEUES, Queue
 log = get_logger(__name__)
 
 STOP_GRACE_SECONDS = 20.0
+RESTART_BACKOFF_MAX_SECONDS = 30.0
 
 
 def child_commands(args: argparse.Namespace, run_dir: Path) -> dict[str, list[str]]:
@@ -92,7 +95,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    for name, command in child_commands(args, run_dir).items():
+    commands = child_commands(args, run_dir)
+    for name, command in commands.items():
         children[name] = subprocess.Popen(command, start_new_session=True)
         log.info("started", process=name, pid=children[name].pid)
     flower = "" if args.no_flower else f", Flower on http://127.0.0.1:{args.flower_port}"
@@ -101,15 +105,23 @@ def run_command(args: argparse.Namespace) -> int:
         "Ctrl-C stops it. `galaxy-tasks status` shows the pipeline.",
         flush=True,
     )
-    exit_code = 0
+    restarts: dict[str, tuple[int, float]] = {}  # name -> (consecutive restarts, not before)
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                log.error("child_exited", process=name, pid=child.pid, returncode=child.returncode)
-                stopping, exit_code = True, 1
+        for name, child in list(children.items()):
+            if child.poll() is None:
+                continue
+            count, not_before = restarts.get(name, (0, 0.0))
+            if not_before == 0.0:
+                delay = min(RESTART_BACKOFF_MAX_SECONDS, 2.0**count)
+                log.error("child_exited", process=name, pid=child.pid, returncode=child.returncode, restart_in_s=delay)
+                restarts[name] = (count, time.monotonic() + delay)
+            elif time.monotonic() >= not_before:
+                children[name] = subprocess.Popen(commands[name], start_new_session=True)
+                restarts[name] = (count + 1, 0.0)
+                log.warning("restarted", process=name, pid=children[name].pid, restarts=count + 1)
         time.sleep(0.5)
     stop_children(children)
-    return exit_code
+    return 0
 
 
 def stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
