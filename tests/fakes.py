@@ -1,7 +1,8 @@
 """In-memory doubles of the ports of galaxy_tasks, for the unit tests.
 
 Every ``Fake…`` here implements one ``typing.Protocol`` of
-:mod:`galaxy_tasks.ports` or :mod:`galaxy_tasks.service.supervisor` with the
+:mod:`galaxy_tasks.ports`, :mod:`galaxy_tasks.service.supervisor` or
+:mod:`galaxy_tasks.service.order_repair` with the
 semantics of its real adapter (PostgreSQL transaction, Redis stream, Lua-fenced
 state, ``SET NX PX`` lease) and records what was asked of it, so tests can
 check both the outcome and the conversation.
@@ -10,7 +11,7 @@ check both the outcome and the conversation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -18,6 +19,7 @@ from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.ports import BridgeState, Handoff, StreamEntry, StreamInfo
+from galaxy_tasks.service.order_repair import StalledGame
 
 # --------------------------------------------------------------------------- clock
 
@@ -54,6 +56,24 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class ParkedRow:
+    """One row of ``gamemaster.health_event_parked`` (primary key ``(game_id, entry_id)``)."""
+
+    game_id: str
+    entry_id: str
+    prev_entry_id: str | None
+    fields: Mapping[str, str]
+    parked_at_ms: int
+
+    def handoff(self) -> Handoff:
+        return Handoff(self.entry_id, dict(self.fields), self.prev_entry_id)
+
+
+ParkingKey = tuple[str, str]
+"""``(game_id, entry_id)``: the primary key of the parking table."""
+
+
+@dataclass(frozen=True)
 class DatabaseState:
     """A frozen copy of everything in a :class:`FakeDatabase`, for "nothing changed" checks."""
 
@@ -61,29 +81,66 @@ class DatabaseState:
     cursors: dict[str, ConsumerCursor]
     outbox: tuple[OutboxRow, ...]
     updated_at_ms: dict[str, int]
+    parked: dict[ParkingKey, ParkedRow]
+    cursor_updated_at_ms: dict[str, int]
 
 
 @dataclass
 class FakeDatabase:
-    """The committed state shared by every :class:`FakeHealthConsumerUnitOfWork` and :class:`FakeLobbyOutbox`."""
+    """The committed state the unit of work, the Lobby outbox and the order repair store share.
+
+    ``now_ms`` stands for PostgreSQL's ``now()``: the time stamped on newly
+    parked rows and on cursors when they are created or saved.
+    """
 
     records: dict[str, GameRecord] = field(default_factory=dict)
     cursors: dict[str, ConsumerCursor] = field(default_factory=dict)
     outbox: list[OutboxRow] = field(default_factory=list)
     updated_at_ms: dict[str, int] = field(default_factory=dict)
+    parked: dict[ParkingKey, ParkedRow] = field(default_factory=dict)
+    cursor_updated_at_ms: dict[str, int] = field(default_factory=dict)
     next_outbox_id: int = 1
     commits: int = 0
+    now_ms: int = 0
 
     def add_record(self, game_id: str, status: str, engine_health: str = "", current_turn: int = 0) -> GameRecord:
         record = GameRecord(game_id, status, engine_health, current_turn)
         self.records[game_id] = record
         return record
 
+    def add_parked(self, handoff: Handoff, *, parked_at_ms: int | None = None) -> ParkedRow:
+        """Seed a parked row directly (as if committed earlier)."""
+        game_id = handoff.fields["game_id"]
+        row = ParkedRow(
+            game_id,
+            handoff.entry_id,
+            handoff.prev_entry_id,
+            dict(handoff.fields),
+            self.now_ms if parked_at_ms is None else parked_at_ms,
+        )
+        self.parked[(game_id, handoff.entry_id)] = row
+        return row
+
     def state(self) -> DatabaseState:
-        return DatabaseState(dict(self.records), dict(self.cursors), tuple(self.outbox), dict(self.updated_at_ms))
+        return DatabaseState(
+            dict(self.records),
+            dict(self.cursors),
+            tuple(self.outbox),
+            dict(self.updated_at_ms),
+            dict(self.parked),
+            dict(self.cursor_updated_at_ms),
+        )
 
     def outbox_of(self, game_id: str) -> list[OutboxRow]:
         return [row for row in self.outbox if row.game_id == game_id]
+
+    def parked_of(self, game_id: str) -> list[ParkedRow]:
+        """The game's parked rows in stream order."""
+        rows = [row for (game, _), row in self.parked.items() if game == game_id]
+        return sorted(rows, key=lambda row: StreamId.parse(row.entry_id))
+
+    def parked_ids(self, game_id: str) -> list[str]:
+        return [row.entry_id for row in self.parked_of(game_id)]
 
 
 @dataclass
@@ -92,6 +149,8 @@ class _Transaction:
     cursors: dict[str, ConsumerCursor]
     outbox: list[OutboxRow]
     updated_at_ms: dict[str, int]
+    parked: dict[ParkingKey, ParkedRow]
+    cursor_updated_at_ms: dict[str, int]
     next_outbox_id: int
     locked_cursors: set[str] = field(default_factory=set)
     locked_records: set[str] = field(default_factory=set)
@@ -102,9 +161,16 @@ class FakeHealthConsumerUnitOfWork:
     """``HealthConsumerUnitOfWork`` over a :class:`FakeDatabase`.
 
     Entering copies the committed state; :meth:`commit` publishes the copy;
-    leaving the ``with`` block without a commit drops it (rollback).  Writes
-    to rows the transaction did not lock fail loudly, as would a broken
-    locking discipline against the real database.
+    leaving the ``with`` block without a commit drops it (rollback) — the
+    parking included.  Writes to rows the transaction did not lock fail
+    loudly, as would a broken locking discipline against the real database;
+    the parking of a game counts as locked with the game's cursor.
+
+    As with the SQL: :meth:`lock_cursors` creates missing cursors (committed
+    with whatever else commits) and reports ``has_parked``, which is never
+    stored; :meth:`park` is an upsert that replaces only a stored copy's
+    ``prev_entry_id`` (fields and ``parked_at`` stay); :meth:`parked_entries`
+    returns rows in primary-key (text) order, which is not stream order.
     """
 
     def __init__(self, db: FakeDatabase, *, fail_on_commit: BaseException | None = None) -> None:
@@ -115,6 +181,7 @@ class FakeHealthConsumerUnitOfWork:
         self.commits = 0
         self.rollbacks = 0
         self.lock_requests: list[tuple[str, tuple[str, ...]]] = []
+        self.parked_requests: list[tuple[str, ...]] = []
         self._tx: _Transaction | None = None
 
     def __enter__(self) -> Self:
@@ -127,6 +194,8 @@ class FakeHealthConsumerUnitOfWork:
             cursors=dict(db.cursors),
             outbox=list(db.outbox),
             updated_at_ms=dict(db.updated_at_ms),
+            parked=dict(db.parked),
+            cursor_updated_at_ms=dict(db.cursor_updated_at_ms),
             next_outbox_id=db.next_outbox_id,
         )
         return self
@@ -153,11 +222,49 @@ class FakeHealthConsumerUnitOfWork:
         tx = self._active("lock_cursors")
         self.lock_requests.append(("cursors", tuple(game_ids)))
         locked: dict[str, ConsumerCursor] = {}
+        parked_games = {game for game, _ in tx.parked}
         for game_id in sorted(set(game_ids)):
-            cursor = tx.cursors.setdefault(game_id, ConsumerCursor(game_id))
+            if game_id not in tx.cursors:
+                tx.cursors[game_id] = ConsumerCursor(game_id)
+                tx.cursor_updated_at_ms[game_id] = self.db.now_ms
             tx.locked_cursors.add(game_id)
-            locked[game_id] = cursor
+            locked[game_id] = replace(tx.cursors[game_id], has_parked=game_id in parked_games)
         return locked
+
+    def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
+        tx = self._active("parked_entries")
+        self.parked_requests.append(tuple(game_ids))
+        wanted = set(game_ids)
+        for game_id in wanted:
+            if game_id not in tx.locked_cursors:
+                raise AssertionError(f"parking of {game_id!r} read without its cursor locked")
+        parked: dict[str, list[Handoff]] = {}
+        for game_id, entry_id in sorted(tx.parked):
+            if game_id in wanted:
+                parked.setdefault(game_id, []).append(tx.parked[(game_id, entry_id)].handoff())
+        return parked
+
+    def park(self, handoffs: Sequence[Handoff]) -> None:
+        tx = self._active("park")
+        for handoff in handoffs:
+            game_id = handoff.fields["game_id"]
+            if game_id not in tx.locked_cursors:
+                raise AssertionError(f"entry of {game_id!r} parked without its cursor locked")
+            key = (game_id, handoff.entry_id)
+            stored = tx.parked.get(key)
+            if stored is None:
+                tx.parked[key] = ParkedRow(
+                    game_id, handoff.entry_id, handoff.prev_entry_id, dict(handoff.fields), self.db.now_ms
+                )
+            else:
+                tx.parked[key] = replace(stored, prev_entry_id=handoff.prev_entry_id)
+
+    def unpark(self, keys: Sequence[tuple[str, str]]) -> None:
+        tx = self._active("unpark")
+        for game_id, entry_id in keys:
+            if game_id not in tx.locked_cursors:
+                raise AssertionError(f"entry of {game_id!r} unparked without its cursor locked")
+            tx.parked.pop((game_id, entry_id), None)
 
     def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
         tx = self._active("lock_records")
@@ -183,7 +290,8 @@ class FakeHealthConsumerUnitOfWork:
         for cursor in cursors:
             if cursor.game_id not in tx.locked_cursors:
                 raise AssertionError(f"cursor {cursor.game_id!r} saved without being locked")
-            tx.cursors[cursor.game_id] = cursor
+            tx.cursors[cursor.game_id] = replace(cursor, has_parked=False)  # not a column
+            tx.cursor_updated_at_ms[cursor.game_id] = self.db.now_ms
 
     def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:
         tx = self._active("enqueue_snapshots")
@@ -202,6 +310,8 @@ class FakeHealthConsumerUnitOfWork:
         db.cursors = tx.cursors
         db.outbox = tx.outbox
         db.updated_at_ms = tx.updated_at_ms
+        db.parked = tx.parked
+        db.cursor_updated_at_ms = tx.cursor_updated_at_ms
         db.next_outbox_id = tx.next_outbox_id
         db.commits += 1
         tx.done = True
@@ -210,7 +320,10 @@ class FakeHealthConsumerUnitOfWork:
     @property
     def writes(self) -> list[str]:
         """The calls that write (or commit), in order."""
-        return [c for c in self.calls if c in ("save_records", "save_cursors", "enqueue_snapshots", "commit")]
+        return [c for c in self.calls if c in _WRITES]
+
+
+_WRITES = frozenset({"save_records", "save_cursors", "enqueue_snapshots", "park", "unpark", "commit"})
 
 
 class FakeLobbyOutbox:
@@ -437,6 +550,67 @@ class FakeBridgeStateStore:
         self.offset = offset
 
 
+class FakeOrderRepairStore:
+    """``OrderRepairStore`` over a :class:`FakeDatabase`, a :class:`FakeStreamReader` and the bridge's map.
+
+    ``handed_on`` is the bridge's last entry handed on per game (its
+    ``last_by_partition``).  :meth:`stalled_games` finds what the PostgreSQL +
+    Redis adapter finds: first games whose oldest parked row is older than the
+    cutoff (target: their newest parked entry), then games whose last
+    handed-on entry is older than the cutoff while their cursor is short of it
+    and has not been saved since the cutoff.  Everything it reads is committed.
+    """
+
+    def __init__(self, db: FakeDatabase, stream: FakeStreamReader, handed_on: Mapping[str, str] | None = None) -> None:
+        self.db = db
+        self.stream = stream
+        self.handed_on: dict[str, str] = dict(handed_on or {})
+        self.stalled_calls: list[tuple[int, int]] = []
+        self.entries_calls: list[tuple[str, str | None, str]] = []
+        self.parked_calls: list[str] = []
+
+    def _cursor_entry(self, game_id: str) -> str | None:
+        cursor = self.db.cursors.get(game_id)
+        return None if cursor is None else cursor.last_entry_id
+
+    def stalled_games(self, cutoff_ms: int, limit: int) -> list[StalledGame]:
+        self.stalled_calls.append((cutoff_ms, limit))
+        stalled: dict[str, StalledGame] = {}
+        for game_id in sorted({game for game, _ in self.db.parked}):
+            if len(stalled) >= limit:
+                break
+            rows = self.db.parked_of(game_id)
+            if min(row.parked_at_ms for row in rows) < cutoff_ms:
+                stalled[game_id] = StalledGame(game_id, self._cursor_entry(game_id), rows[-1].entry_id, "parked")
+        for game_id, last in sorted(self.handed_on.items()):
+            if len(stalled) >= limit:
+                break
+            if game_id in stalled or StreamId.parse(last).ms >= cutoff_ms:
+                continue
+            cursor = self.db.cursors.get(game_id)
+            if cursor is not None:
+                quiet = self.db.cursor_updated_at_ms.get(game_id, 0) < cutoff_ms
+                caught_up = cursor.last_entry_id is not None and not is_after(last, cursor.last_entry_id)
+                if not quiet or caught_up:
+                    continue
+            stalled[game_id] = StalledGame(game_id, self._cursor_entry(game_id), last, "behind")
+        return list(stalled.values())
+
+    def parked_of(self, game_id: str) -> list[Handoff]:
+        self.parked_calls.append(game_id)
+        return [self.db.parked[key].handoff() for key in sorted(self.db.parked) if key[0] == game_id]
+
+    def entries_of_game(self, game_id: str, after: str | None, through: str) -> list[StreamEntry]:
+        self.entries_calls.append((game_id, after, through))
+        return [
+            StreamEntry(e.entry_id, dict(e.fields))
+            for e in self.stream.entries
+            if e.fields.get("game_id") == game_id
+            and (after is None or is_after(e.entry_id, after))
+            and not is_after(e.entry_id, through)
+        ]
+
+
 # --------------------------------------------------------------------------- Celery: the dispatcher
 
 
@@ -513,6 +687,7 @@ if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in fo
         LobbyOutbox,
         StreamReader,
     )
+    from galaxy_tasks.service.order_repair import OrderRepairStore
     from galaxy_tasks.service.supervisor import LeaseView
 
     def _conforms(db: FakeDatabase) -> None:
@@ -523,3 +698,4 @@ if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in fo
         _lease: Lease = FakeLease()
         _dispatcher: EntryDispatcher = FakeEntryDispatcher()
         _view: LeaseView = FakeLeaseView()
+        _repair: OrderRepairStore = FakeOrderRepairStore(db, FakeStreamReader())

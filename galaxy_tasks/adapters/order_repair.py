@@ -55,11 +55,15 @@ class PostgresRedisOrderRepairStore:
             cursors = {row.game_id: row for row in conn.execute(_CURSORS, {"cutoff_ms": cutoff_ms})}
         with redis_errors(self._redis_url):
             handed_on: Any = self._r.hgetall(self._handed_on_key)
+            first: Any = self._r.xrange(self._stream, count=1)
+        oldest = StreamId.parse(first[0][0]) if first else None
         for game_id, last in sorted(handed_on.items()):
             if len(stalled) >= limit:
                 break
             if game_id in stalled or StreamId.parse(last).ms >= cutoff_ms:
                 continue
+            if oldest is None or StreamId.parse(last) < oldest:
+                continue  # trimmed away before it was applied: nothing left to repair from (the bridge said so)
             cursor = cursors.get(game_id)
             if cursor is not None and (
                 not cursor.quiet

@@ -132,7 +132,9 @@ class _LockedFold:
             waits = result.outcome is Outcome.WAITING
             waiting = waiting or waits
             if waits and entry_id in handed:
-                self.to_park.append(handoff)  # new, or re-chained by the order repair
+                stored = parked.get(entry_id)
+                if stored is None or stored.prev_entry_id != handoff.prev_entry_id:
+                    self.to_park.append(handoff)  # new, or re-chained by the order repair
             elif not waits and entry_id in parked:
                 self.to_unpark.append((game_id, entry_id))
             if entry_id in handed:

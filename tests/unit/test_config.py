@@ -70,7 +70,9 @@ def test_get_settings_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> 
         ("GALAXY_BRIDGE_BATCH_SIZE", "50", "bridge_batch_size", 50),
         ("GALAXY_LEASE_TTL_SECONDS", "2.5", "lease_ttl_seconds", 2.5),
         ("GALAXY_BACKLOG_THRESHOLD", "10", "backlog_threshold", 10),
-        ("GALAXY_ORDER_WAIT_LIMIT_SECONDS", "30", "order_wait_limit_seconds", 30.0),
+        ("GALAXY_ORDER_REPAIR_AFTER_SECONDS", "90", "order_repair_after_seconds", 90.0),
+        ("GALAXY_ORDER_REPAIR_INTERVAL_SECONDS", "2.5", "order_repair_interval_seconds", 2.5),
+        ("GALAXY_ORDER_REPAIR_MAX_GAMES", "25", "order_repair_max_games", 25),
         ("GALAXY_METRICS_DIR", "/tmp/galaxy-metrics", "metrics_dir", "/tmp/galaxy-metrics"),
         ("GALAXY_LOG_LEVEL", "DEBUG", "log_level", "DEBUG"),
     ],
@@ -110,6 +112,9 @@ def test_a_value_that_does_not_parse_raises_config_error_naming_the_variable(var
         ("GALAXY_LEASE_TTL_SECONDS", "0"),
         ("GALAXY_OUTBOX_RELAY_BATCH_SIZE", "-5"),
         ("GALAXY_DATABASE_POOL_SIZE", "0"),
+        ("GALAXY_ORDER_REPAIR_AFTER_SECONDS", "0"),
+        ("GALAXY_ORDER_REPAIR_INTERVAL_SECONDS", "-1"),
+        ("GALAXY_ORDER_REPAIR_MAX_GAMES", "0"),
     ],
 )
 def test_a_value_that_must_be_positive_raises_config_error_naming_the_variable(variable: str, raw: str) -> None:

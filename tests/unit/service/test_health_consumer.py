@@ -1,4 +1,8 @@
-"""``apply_entries`` over the in-memory unit of work: one transaction per call, in stream order."""
+"""``apply_entries`` over the in-memory unit of work: one transaction per call, in stream order.
+
+An entry whose predecessor is not applied yet is parked; the transaction that
+applies the predecessor applies the parked successors too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import pytest
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
-from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST
+from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST, ENGINE_RECOVERED
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import BatchResult, EntryResult, apply_entries
 from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork
@@ -29,12 +33,28 @@ def _db(**statuses: str) -> FakeDatabase:
     return db
 
 
-def _apply(db: FakeDatabase, *handoffs: Handoff, ignore: tuple[str, ...] = ()) -> BatchResult:
-    return apply_entries(FakeHealthConsumerUnitOfWork(db), handoffs, now_ms=NOW_MS, ignore_order_for=ignore)
+def _apply(db: FakeDatabase, *handoffs: Handoff) -> BatchResult:
+    return apply_entries(FakeHealthConsumerUnitOfWork(db), handoffs, now_ms=NOW_MS)
 
 
 def _outcomes(result: BatchResult) -> list[tuple[str, Outcome]]:
     return [(r.entry_id, r.outcome) for r in result.results]
+
+
+def _released(result: BatchResult) -> list[tuple[str, Outcome]]:
+    return [(r.entry_id, r.outcome) for r in result.released]
+
+
+def _parking(db: FakeDatabase) -> dict[tuple[str, str], str | None]:
+    """The committed parking: ``(game_id, entry_id)`` -> the stored predecessor id."""
+    return {key: row.prev_entry_id for key, row in db.parked.items()}
+
+
+def _summaries(db: FakeDatabase, game_id: str) -> list[tuple[str, str, str]]:
+    return [
+        (row.stream_entry_id, row.snapshot.runtime_status, row.snapshot.engine_health_summary)
+        for row in db.outbox_of(game_id)
+    ]
 
 
 def test_single_entry_moves_status_cursor_and_outbox_in_one_commit() -> None:
@@ -50,6 +70,7 @@ def test_single_entry_moves_status_cursor_and_outbox_in_one_commit() -> None:
     ]
     assert uow.commits == 1
     assert db.updated_at_ms["g1"] == NOW_MS
+    assert db.parked == {}
 
 
 def test_chunk_with_several_games_applies_each_game_in_stream_order() -> None:
@@ -88,7 +109,33 @@ def test_results_come_back_in_handoff_order() -> None:
     ]
 
 
-def test_missing_predecessor_makes_the_entry_and_later_entries_of_its_game_wait() -> None:
+def test_a_chunk_handed_in_out_of_stream_order_is_applied_in_stream_order() -> None:
+    db = _db(g1="running")
+    result = _apply(
+        db,
+        _h("10-0", "g1", "probe_recovered", prev="9-0"),
+        _h("9-0", "g1", "container_oom", prev="2-0"),
+        _h("2-0", "g1", "probe_failed"),
+    )
+    assert _outcomes(result) == [("10-0", Outcome.APPLIED), ("9-0", Outcome.APPLIED), ("2-0", Outcome.APPLIED)]
+    assert _summaries(db, "g1") == [
+        ("2-0", "running", "probe_failed"),
+        ("9-0", "engine_unreachable", "oom"),
+        ("10-0", "running", "healthy"),
+    ]
+    assert db.cursors["g1"].last_entry_id == "10-0"
+    assert db.parked == {}
+
+
+def test_an_entry_listed_twice_in_a_chunk_is_applied_and_reported_once() -> None:
+    db = _db(g1="running")
+    first = _h("1-0", "g1", "container_oom")
+    result = _apply(db, first, _h("2-0", "g1", "probe_failed", prev="1-0"), first)
+    assert _outcomes(result) == [("1-0", Outcome.APPLIED), ("2-0", Outcome.APPLIED)]
+    assert [row.stream_entry_id for row in db.outbox] == ["1-0", "2-0"]
+
+
+def test_missing_predecessor_parks_the_entry_and_the_later_entries_of_its_game() -> None:
     db = _db(g1="running", g2="running")
     result = _apply(
         db,
@@ -103,22 +150,248 @@ def test_missing_predecessor_makes_the_entry_and_later_entries_of_its_game_wait(
         ("5-0", Outcome.WAITING),
         ("6-0", Outcome.APPLIED),
     ]
-    assert result.waiting == ["3-0", "5-0"]
+    assert result.parked == ["3-0", "5-0"]
+    assert result.released == []
+    assert _parking(db) == {("g1", "3-0"): "1-0", ("g1", "5-0"): "3-0"}
     assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
+    assert db.cursors["g1"] == ConsumerCursor("g1")
     assert db.outbox_of("g1") == []
     assert db.cursors["g2"].last_entry_id == "6-0"
     assert db.records["g2"] == GameRecord("g2", "engine_unreachable", "probe_failed", 4)
 
 
-def test_waiting_entries_apply_once_their_predecessor_is_applied() -> None:
+def test_parking_entries_commits_the_parking_and_nothing_else() -> None:
+    db = _db(g1="running", g2="running")
+    before = db.state()
+    uow = FakeHealthConsumerUnitOfWork(db)
+    result = apply_entries(
+        uow, [_h("3-0", "g1", "container_oom", prev="2-0"), _h("4-0", "g2", "probe_failed", prev="1-0")], now_ms=NOW_MS
+    )
+    assert result.parked == ["3-0", "4-0"]
+    assert uow.commits == 1
+    assert _parking(db) == {("g1", "3-0"): "2-0", ("g2", "4-0"): "1-0"}
+    assert db.records == before.records
+    assert db.updated_at_ms == {}
+    assert db.outbox == []
+    assert db.cursors == {"g1": ConsumerCursor("g1"), "g2": ConsumerCursor("g2")}
+
+
+def test_parked_entries_apply_in_the_transaction_that_applies_their_predecessor() -> None:
     db = _db(g1="running")
-    waiting = [_h("3-0", "g1", "container_exited", prev="1-0"), _h("5-0", "g1", "probe_recovered", prev="3-0")]
-    assert _apply(db, *waiting).waiting == ["3-0", "5-0"]
-    _apply(db, _h("1-0", "g1", "probe_failed"))
-    result = _apply(db, *waiting)
-    assert _outcomes(result) == [("3-0", Outcome.APPLIED), ("5-0", Outcome.APPLIED)]
+    before = db.state()
+    assert _apply(db, _h("5-0", "g1", "probe_recovered", prev="3-0")).parked == ["5-0"]
+    assert _apply(db, _h("3-0", "g1", "container_exited", prev="1-0")).parked == ["3-0"]
+    assert _parking(db) == {("g1", "3-0"): "1-0", ("g1", "5-0"): "3-0"}
+    assert (db.records, db.outbox, db.updated_at_ms) == (before.records, [], {})
+    assert db.cursors == {"g1": ConsumerCursor("g1")}
+
+    uow = FakeHealthConsumerUnitOfWork(db)
+    result = apply_entries(uow, [_h("1-0", "g1", "probe_failed")], now_ms=NOW_MS)
+
+    assert _outcomes(result) == [("1-0", Outcome.APPLIED)]
+    assert _released(result) == [("3-0", Outcome.APPLIED), ("5-0", Outcome.APPLIED)]
+    assert [r.transition for r in result.released] == [ENGINE_LOST, ENGINE_RECOVERED]
+    assert result.parked == []
+    assert result.published_games == ["g1"]
+    assert uow.commits == 1
+    assert db.parked == {}
     assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
-    assert [r.snapshot.engine_health_summary for r in db.outbox_of("g1")] == ["probe_failed", "exited", "healthy"]
+    assert db.cursors["g1"] == ConsumerCursor("g1", "5-0", "healthy")
+    assert _summaries(db, "g1") == [
+        ("1-0", "running", "probe_failed"),
+        ("3-0", "engine_unreachable", "exited"),
+        ("5-0", "running", "healthy"),
+    ]
+
+
+def test_parked_entries_are_released_in_stream_order_whatever_order_they_were_parked_in() -> None:
+    db = _db(g1="running")
+    _apply(db, _h("10-0", "g1", "probe_recovered", prev="9-0"))
+    _apply(db, _h("9-0", "g1", "container_oom", prev="2-0"))
+    result = _apply(db, _h("2-0", "g1", "probe_failed"))
+    assert _released(result) == [("9-0", Outcome.APPLIED), ("10-0", Outcome.APPLIED)]
+    assert _summaries(db, "g1") == [
+        ("2-0", "running", "probe_failed"),
+        ("9-0", "engine_unreachable", "oom"),
+        ("10-0", "running", "healthy"),
+    ]
+    assert db.parked == {}
+
+
+def test_an_entry_redelivered_while_parked_is_parked_once_and_keeps_its_parking_time() -> None:
+    db = _db(g1="running")
+    parked = _h("3-0", "g1", "container_oom", prev="1-0")
+    db.now_ms = 100
+    _apply(db, parked)
+    db.now_ms = 200
+    again = _apply(db, parked)
+    assert _outcomes(again) == [("3-0", Outcome.WAITING)]
+    assert _parking(db) == {("g1", "3-0"): "1-0"}
+    assert db.parked["g1", "3-0"].parked_at_ms == 100
+
+    result = _apply(db, _h("1-0", "g1", "probe_failed"))
+    assert _released(result) == [("3-0", Outcome.APPLIED)]
+    assert [row.stream_entry_id for row in db.outbox] == ["1-0", "3-0"]
+    assert db.parked == {}
+
+
+def test_a_redelivered_parked_entry_commits_nothing() -> None:
+    db = _db(g1="running")
+    parked = _h("3-0", "g1", "container_oom", prev="1-0")
+    _apply(db, parked)
+    before = db.state()
+    uow = FakeHealthConsumerUnitOfWork(db)
+    result = apply_entries(uow, [parked], now_ms=NOW_MS + 1)
+    assert result.parked == ["3-0"]
+    assert uow.writes == []
+    assert (uow.commits, uow.rollbacks) == (0, 1)
+    assert db.state() == before
+
+
+def test_a_handed_in_copy_of_a_parked_entry_replaces_its_stored_predecessor_id() -> None:
+    db = _db(g1="running")
+    _apply(db, _h("5-0", "g1", "container_oom", prev="3-0"))
+    rechained = _apply(db, _h("5-0", "g1", "container_oom", prev="1-0"))
+    assert _outcomes(rechained) == [("5-0", Outcome.WAITING)]
+    assert _parking(db) == {("g1", "5-0"): "1-0"}
+
+    result = _apply(db, _h("1-0", "g1", "probe_failed"))
+    assert _released(result) == [("5-0", Outcome.APPLIED)]
+    assert db.cursors["g1"].last_entry_id == "5-0"
+    assert db.records["g1"] == GameRecord("g1", "engine_unreachable", "oom", 4)
+
+
+def test_an_entry_never_overtakes_an_earlier_parked_entry_of_its_game() -> None:
+    db = _db(g1="running")
+    _apply(db, _h("1-0", "g1", "probe_failed"))
+    _apply(db, _h("3-0", "g1", "container_oom", prev="2-0"))
+    overtaking = _apply(db, _h("5-0", "g1", "probe_recovered", prev="1-0"))
+    assert _outcomes(overtaking) == [("5-0", Outcome.WAITING)]
+    assert db.cursors["g1"].last_entry_id == "1-0"
+    assert _parking(db) == {("g1", "3-0"): "2-0", ("g1", "5-0"): "1-0"}
+
+    result = _apply(db, _h("2-0", "g1", "inspect_unhealthy", prev="1-0"))
+    assert _released(result) == [("3-0", Outcome.APPLIED), ("5-0", Outcome.APPLIED)]
+    assert [row.stream_entry_id for row in db.outbox_of("g1")] == ["1-0", "2-0", "3-0", "5-0"]
+    assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
+
+
+def test_a_duplicate_of_an_applied_entry_is_a_duplicate_while_later_entries_of_its_game_are_parked() -> None:
+    db = _db(g1="running")
+    _apply(db, _h("1-0", "g1", "container_oom"))
+    _apply(db, _h("5-0", "g1", "probe_recovered", prev="3-0"))
+    before = db.state()
+    uow = FakeHealthConsumerUnitOfWork(db)
+    result = apply_entries(uow, [_h("1-0", "g1", "container_oom")], now_ms=NOW_MS + 1)
+    assert _outcomes(result) == [("1-0", Outcome.DUPLICATE)]
+    assert result.released == []
+    assert result.published_games == []
+    assert uow.writes == []
+    assert db.state() == before
+    assert _parking(db) == {("g1", "5-0"): "3-0"}
+
+
+def test_a_chunk_with_a_predecessor_and_its_parked_successor_applies_both_and_reports_each_once() -> None:
+    db = _db(g1="running")
+    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"))
+    uow = FakeHealthConsumerUnitOfWork(db)
+    result = apply_entries(
+        uow, [_h("3-0", "g1", "container_oom", prev="1-0"), _h("1-0", "g1", "probe_failed")], now_ms=NOW_MS
+    )
+    assert _outcomes(result) == [("3-0", Outcome.APPLIED), ("1-0", Outcome.APPLIED)]
+    assert result.released == []
+    assert uow.commits == 1
+    assert db.parked == {}
+    assert db.cursors["g1"].last_entry_id == "3-0"
+    assert _summaries(db, "g1") == [("1-0", "running", "probe_failed"), ("3-0", "engine_unreachable", "oom")]
+
+
+def test_parked_entries_of_one_game_do_not_block_other_games() -> None:
+    db = _db(g1="running", g2="running")
+    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"))
+    result = _apply(
+        db,
+        _h("2-0", "g2", "container_oom"),
+        _h("4-0", "g1", "probe_failed", prev="3-0"),
+        _h("5-0", "g2", "probe_recovered", prev="2-0"),
+    )
+    assert _outcomes(result) == [("2-0", Outcome.APPLIED), ("4-0", Outcome.WAITING), ("5-0", Outcome.APPLIED)]
+    assert result.released == []
+    assert db.records["g2"] == GameRecord("g2", "running", "healthy", 4)
+    assert db.cursors["g2"].last_entry_id == "5-0"
+    assert _parking(db) == {("g1", "3-0"): "1-0", ("g1", "4-0"): "3-0"}
+    assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
+
+
+def test_parking_is_read_only_for_games_whose_cursor_reports_parked_entries() -> None:
+    db = _db(g1="running", g2="running", g3="running")
+    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"), _h("4-0", "g3", "probe_failed", prev="2-0"))
+    uow = FakeHealthConsumerUnitOfWork(db)
+    apply_entries(
+        uow,
+        [_h("5-0", "g3", "probe_failed", prev="4-0"), _h("6-0", "g2", "probe_failed"), _h("1-0", "g1", "x")],
+        now_ms=1,
+    )
+    assert uow.parked_requests == [("g1", "g3")]
+
+    fresh = FakeHealthConsumerUnitOfWork(db)
+    apply_entries(fresh, [_h("7-0", "g2", "probe_failed", prev="6-0")], now_ms=1)
+    assert fresh.parked_requests == []
+
+
+def test_a_parked_malformed_entry_is_skipped_when_released_and_unblocks_its_successor() -> None:
+    db = _db(g1="running")
+    bad = Handoff("3-0", {"game_id": "g1", "event_type": "container_oom", "occurred_at_ms": "soon"}, "1-0")
+    _apply(db, bad, _h("5-0", "g1", "container_oom", prev="3-0"))
+    result = _apply(db, _h("1-0", "g1", "probe_failed"))
+    assert _released(result) == [("3-0", Outcome.SKIPPED_MALFORMED), ("5-0", Outcome.APPLIED)]
+    assert db.cursors["g1"].last_entry_id == "5-0"
+    assert db.records["g1"] == GameRecord("g1", "engine_unreachable", "oom", 4)
+    assert db.parked == {}
+
+
+def test_a_parked_entry_already_behind_the_cursor_leaves_the_parking_as_a_duplicate() -> None:
+    db = _db(g1="running")
+    db.cursors["g1"] = ConsumerCursor("g1", "5-0", "healthy")
+    db.add_parked(_h("3-0", "g1", "container_oom", prev="1-0"))
+    result = _apply(db, _h("7-0", "g1", "probe_failed", prev="5-0"))
+    assert _outcomes(result) == [("7-0", Outcome.APPLIED)]
+    assert _released(result) == [("3-0", Outcome.DUPLICATE)]
+    assert db.parked == {}
+    assert db.records["g1"] == GameRecord("g1", "running", "probe_failed", 4)
+    assert [row.stream_entry_id for row in db.outbox] == ["7-0"]
+
+
+def test_published_games_include_games_published_only_by_released_entries() -> None:
+    db = _db(g1="running", g2="running")
+    _apply(db, _h("1-0", "g1", "probe_failed"))
+    _apply(db, _h("3-0", "g1", "container_oom", prev="2-0"))
+    result = _apply(db, _h("2-0", "g1", "probe_failed", prev="1-0"), _h("4-0", "g2", "probe_failed", prev="0-5"))
+    assert [r.published for r in result.results] == [False, False]
+    assert [(r.entry_id, r.published) for r in result.released] == [("3-0", True)]
+    assert result.published_games == ["g1"]
+
+
+def test_a_failed_commit_neither_parks_nor_releases_anything() -> None:
+    db = _db(g1="running")
+    failure = BackendUnavailable("postgresql", "gone")
+    before = db.state()
+    with pytest.raises(BackendUnavailable):
+        apply_entries(
+            FakeHealthConsumerUnitOfWork(db, fail_on_commit=failure),
+            [_h("3-0", "g1", "container_oom", prev="1-0")],
+            now_ms=NOW_MS,
+        )
+    assert db.state() == before
+
+    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"))
+    parked = db.state()
+    with pytest.raises(BackendUnavailable):
+        apply_entries(
+            FakeHealthConsumerUnitOfWork(db, fail_on_commit=failure), [_h("1-0", "g1", "probe_failed")], now_ms=NOW_MS
+        )
+    assert db.state() == parked
+    assert _parking(db) == {("g1", "3-0"): "1-0"}
 
 
 def test_duplicate_delivery_changes_nothing_and_publishes_nothing() -> None:
@@ -143,18 +416,26 @@ def test_duplicate_of_an_older_entry_after_later_ones_changes_nothing() -> None:
     assert db.state() == before
 
 
-def test_nothing_is_written_when_every_entry_waits() -> None:
+def test_nothing_is_committed_when_nothing_changed() -> None:
     db = _db(g1="running", g2="running")
+    _apply(db, _h("1-0", "g1", "container_oom"), _h("2-0", "g1", "probe_failed", prev="1-0"))
+    _apply(db, _h("3-0", "g2", "probe_failed"), _h("7-0", "g2", "container_oom", prev="5-0"))
     before = db.state()
     uow = FakeHealthConsumerUnitOfWork(db)
     result = apply_entries(
-        uow, [_h("3-0", "g1", "container_oom", prev="2-0"), _h("4-0", "g2", "probe_failed", prev="1-0")], now_ms=NOW_MS
+        uow,
+        [
+            _h("2-0", "g1", "probe_failed", prev="1-0"),
+            _h("3-0", "g2", "probe_failed"),
+            _h("1-0", "g1", "container_oom"),
+        ],
+        now_ms=NOW_MS + 1,
     )
-    assert result.waiting == ["3-0", "4-0"]
+    assert {r.outcome for r in result.results} == {Outcome.DUPLICATE}
+    assert result.released == []
     assert uow.writes == []
-    assert uow.rollbacks == 1
+    assert (uow.commits, uow.rollbacks) == (0, 1)
     assert db.state() == before
-    assert db.cursors == {}
 
 
 def test_entries_without_game_id_are_skipped_without_touching_the_unit_of_work() -> None:
@@ -203,24 +484,6 @@ def test_debounce_survives_across_transactions() -> None:
     assert db.cursors["g1"] == ConsumerCursor("g1", "3-0", "inspect_unhealthy")
 
 
-def test_ignore_order_for_applies_a_waiting_entry() -> None:
-    db = _db(g1="running")
-    result = _apply(db, _h("3-0", "g1", "container_oom", prev="2-0"), ignore=("3-0",))
-    assert _outcomes(result) == [("3-0", Outcome.APPLIED)]
-    assert db.cursors["g1"].last_entry_id == "3-0"
-
-
-def test_ignore_order_for_one_entry_does_not_release_the_next_one_early() -> None:
-    db = _db(g1="running")
-    result = _apply(
-        db,
-        _h("3-0", "g1", "container_oom", prev="2-0"),
-        _h("5-0", "g1", "probe_failed", prev="4-0"),
-        ignore=("3-0",),
-    )
-    assert _outcomes(result) == [("3-0", Outcome.APPLIED), ("5-0", Outcome.WAITING)]
-
-
 def test_failed_commit_propagates_and_leaves_the_database_untouched() -> None:
     db = _db(g1="running")
     before = db.state()
@@ -237,7 +500,7 @@ def test_locks_are_requested_in_game_id_order() -> None:
     assert uow.lock_requests == [("cursors", ("a", "b", "c")), ("records", ("a", "b", "c"))]
 
 
-def test_batch_result_lists_waiting_entries_and_published_games() -> None:
+def test_batch_result_lists_parked_entries_and_published_games() -> None:
     db = _db(g1="running", g2="running", g3="running")
     result = _apply(
         db,
@@ -246,13 +509,15 @@ def test_batch_result_lists_waiting_entries_and_published_games() -> None:
         _h("3-0", "g3", "probe_failed", prev="0-1"),
         _h("4-0", "g2", "probe_failed", prev="1-0"),
     )
-    assert result.waiting == ["3-0"]
+    assert result.parked == ["3-0"]
     assert result.published_games == ["g1", "g2"]
 
 
 def test_entry_result_as_dict_is_json_friendly() -> None:
     db = _db(g1="running")
-    result = _apply(db, _h("1-0", "g1", "container_exited"), _h("2-0", None, "probe_failed"))
+    result = _apply(
+        db, _h("1-0", "g1", "container_exited"), _h("2-0", None, "probe_failed"), _h("4-0", "g1", "x", prev="3-0")
+    )
     assert [r.as_dict() for r in result.results] == [
         {
             "entry_id": "1-0",
@@ -269,5 +534,13 @@ def test_entry_result_as_dict_is_json_friendly() -> None:
             "transition": None,
             "published": False,
             "detail": "missing game_id",
+        },
+        {
+            "entry_id": "4-0",
+            "game_id": "g1",
+            "outcome": "parked",
+            "transition": None,
+            "published": False,
+            "detail": "waiting for 3-0",
         },
     ]

@@ -1,111 +1,36 @@
-"""Whatever the delivery (chunks, duplicates, order), the result is seed 001 applied one entry at a time.
+"""Whatever the delivery (chunks, duplicates, order, losses), the result is seed 001 applied one entry at a time.
 
-The reference model below is written straight from seed 001's
-``HandleMessage`` (decode, planFor, CAS with fall-back, debounce on the last
-*published* summary, snapshot from the row after the write) with the debounce
-map kept in memory as the seed does.  It shares no code with
-``galaxy_tasks.domain.gamemaster.consumer``.
+Entries whose predecessor is not applied yet are parked, so delivering every
+entry once — in any order, in any chunking, with any duplicates — must leave
+the database exactly as :func:`~tests.unit.service.seed001_reference.reference_model`
+says and the parking empty; no retry is needed.  Entries the broker loses are
+re-read from the stream by the order repair, with the same end result.
 """
 
 from __future__ import annotations
 
 import random
-import re
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from collections.abc import Callable
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
-from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
+from galaxy_tasks.domain.gamemaster.records import GameRecord
 from galaxy_tasks.ports import Handoff
-from galaxy_tasks.service.health_consumer import apply_entries
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork
-
-# --------------------------------------------------------------------------- the reference model (seed 001)
-
-_SEED_PLANS: dict[str, tuple[str, tuple[str, str] | None]] = {
-    "container_started": ("healthy", None),
-    "probe_recovered": ("healthy", ("engine_unreachable", "running")),
-    "probe_failed": ("probe_failed", None),
-    "inspect_unhealthy": ("inspect_unhealthy", None),
-    "container_exited": ("exited", ("running", "engine_unreachable")),
-    "container_oom": ("oom", ("running", "engine_unreachable")),
-    "container_disappeared": ("disappeared", ("running", "engine_unreachable")),
-}
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _go_parse_int64(raw: str) -> int | None:
-    """``strconv.ParseInt(raw, 10, 64)``; ``None`` where Go returns an error."""
-    if not _GO_INT.fullmatch(raw):
-        return None
-    value = int(raw)
-    return value if -(2**63) <= value < 2**63 else None
-
-
-def _seed_decode(fields: dict[str, str]) -> tuple[str, str] | None:
-    """``decodeEvent``: the game id and event type, or ``None`` for a malformed entry."""
-    game_id = fields.get("game_id", "")
-    event_type = fields.get("event_type", "")
-    raw_ms = fields.get("occurred_at_ms", "")
-    if not game_id.strip() or not event_type.strip() or not raw_ms.strip():
-        return None
-    occurred_at_ms = _go_parse_int64(raw_ms)
-    if occurred_at_ms is None or occurred_at_ms <= 0:
-        return None
-    return game_id, event_type
-
-
-@dataclass
-class Expected:
-    records: dict[str, GameRecord]
-    cursors: dict[str, ConsumerCursor] = field(default_factory=dict)
-    snapshots: dict[str, list[tuple[str, dict[str, str]]]] = field(default_factory=dict)
-
-
-def reference_model(records: dict[str, GameRecord], entries: list[tuple[str, dict[str, str]]]) -> Expected:
-    """Apply ``entries`` one at a time, in stream order, as the seed's worker does."""
-    expected = Expected(records=dict(records))
-    last_emitted: dict[str, str] = {}
-    last_entry: dict[str, str] = {}
-    for entry_id, fields in entries:
-        raw_game = fields.get("game_id", "")
-        if raw_game.strip():
-            last_entry[raw_game] = entry_id  # the entry is observed: the game's cursor moves past it
-        decoded = _seed_decode(fields)
-        if decoded is None:
-            continue
-        game_id, event_type = decoded
-        plan = _SEED_PLANS.get(event_type)
-        current = expected.records.get(game_id)
-        if plan is None or current is None:
-            continue
-        summary, transition = plan
-        status_changed = transition is not None and current.status == transition[0]
-        if transition is not None and status_changed:
-            written = replace(current, status=transition[1], engine_health=summary)
-        else:
-            written = replace(current, engine_health=summary)
-        expected.records[game_id] = written
-        if status_changed or last_emitted.get(game_id) != summary:
-            expected.snapshots.setdefault(game_id, []).append(
-                (
-                    entry_id,
-                    {
-                        "event_type": "runtime_snapshot_update",
-                        "game_id": written.game_id,
-                        "current_turn": str(written.current_turn),
-                        "runtime_status": written.status,
-                        "engine_health_summary": written.engine_health,
-                        "player_turn_stats": "[]",
-                    },
-                )
-            )
-            last_emitted[game_id] = summary
-    expected.cursors = {g: ConsumerCursor(g, e, last_emitted.get(g)) for g, e in last_entry.items()}
-    return expected
-
+from galaxy_tasks.service.health_consumer import EntryResult, apply_entries
+from galaxy_tasks.service.order_repair import repair_stalled_games
+from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeOrderRepairStore, FakeStreamReader
+from tests.unit.service.seed001_reference import (
+    SEED_PLANS,
+    applied_cursors,
+    bridge_handoffs,
+    has_game,
+    observed_snapshots,
+    reference_model,
+    stream_key,
+)
 
 # --------------------------------------------------------------------------- generated streams
 
@@ -121,7 +46,7 @@ STATUSES = (
     "starting",
 )
 SUMMARIES = ("", "healthy", "probe_failed", "inspect_unhealthy", "exited", "oom", "disappeared")
-SEVEN_TYPES = tuple(_SEED_PLANS)
+SEVEN_TYPES = tuple(SEED_PLANS)
 UNKNOWN_TYPES = ("container_paused", "CONTAINER_OOM", " probe_failed", "runtime_snapshot_update")
 BAD_MS = ("", "  ", "0", "-5", "5.0", " 5", "abc", "9223372036854775808", "1e3")
 GOOD_MS = ("1700000000000", "+5", "007")
@@ -176,81 +101,151 @@ def streams(draw: st.DrawFn) -> list[tuple[str, dict[str, str]]]:
     return entries
 
 
-def _handoffs(entries: list[tuple[str, dict[str, str]]]) -> list[Handoff]:
-    """What the bridge hands on: each entry with the previous entry of the same game."""
-    last: dict[str, str] = {}
-    handoffs = []
-    for entry_id, fields in entries:
-        game = fields.get("game_id", "")
-        prev = None
-        if game.strip():
-            prev = last.get(game)
-            last[game] = entry_id
-        handoffs.append(Handoff(entry_id, fields, prev))
-    return handoffs
-
-
 # --------------------------------------------------------------------------- delivering through apply_entries
 
+Entries = list[tuple[str, dict[str, str]]]
+REPAIR_NOW_MS = 1700000100000
+REPAIR_AFTER_MS = 30000
 
-def _stream_key(handoff: Handoff) -> tuple[int, int]:
-    ms, seq = handoff.entry_id.split("-")
-    return int(ms), int(seq)
+
+def _check_every_delivered_entry_is_applied_or_parked(
+    db: FakeDatabase, records: dict[str, GameRecord], entries: Entries, delivered: set[str]
+) -> None:
+    """Per game, the state is the reference over the entries up to the cursor; what was delivered after it is parked."""
+    cursors = {game: stream_key(c.last_entry_id) for game, c in applied_cursors(db).items() if c.last_entry_id}
+    applied = [
+        (entry_id, fields)
+        for entry_id, fields in entries
+        if has_game(fields) and stream_key(entry_id) <= cursors.get(fields["game_id"], (-1, -1))
+    ]
+    expected = reference_model(records, applied)
+    assert db.records == expected.records
+    assert applied_cursors(db) == expected.cursors
+    assert observed_snapshots(db) == expected.snapshots
+    waiting = {
+        (fields["game_id"], entry_id)
+        for entry_id, fields in entries
+        if has_game(fields)
+        and entry_id in delivered
+        and stream_key(entry_id) > cursors.get(fields["game_id"], (-1, -1))
+    }
+    assert set(db.parked) == waiting
 
 
-def _deliver_round(db: FakeDatabase, deliveries: list[Handoff], rnd: random.Random, now: list[int]) -> set[str]:
-    """Deliver in random chunks (each in stream order, as the bridge makes them); return what still waits."""
-    waiting: set[str] = set()
-    done: set[str] = set()
+def _deliver(
+    db: FakeDatabase, deliveries: list[Handoff], rnd: random.Random, now: list[int], check: Callable[[set[str]], None]
+) -> list[EntryResult]:
+    """Deliver in random chunks and return every result reported (handed-in and released).
+
+    Some chunks are in stream order (as the bridge makes them), some scrambled
+    (retries, redeliveries); ``check`` sees what was delivered so far after
+    each call.
+    """
+    reported: list[EntryResult] = []
+    delivered: set[str] = set()
     index = 0
     while index < len(deliveries):
         size = rnd.randint(1, 5)
-        chunk = {h.entry_id: h for h in deliveries[index : index + size]}
+        chunk = deliveries[index : index + size]
         index += size
+        if rnd.random() < 0.5:
+            chunk = sorted(chunk, key=lambda h: stream_key(h.entry_id))
         now[0] += 1
-        result = apply_entries(FakeHealthConsumerUnitOfWork(db), sorted(chunk.values(), key=_stream_key), now_ms=now[0])
-        for item in result.results:
-            (waiting if item.outcome is Outcome.WAITING else done).add(item.entry_id)
-    return waiting - done
+        batch = apply_entries(FakeHealthConsumerUnitOfWork(db), chunk, now_ms=now[0])
+        reported.extend(batch.results)
+        reported.extend(batch.released)
+        delivered.update(h.entry_id for h in chunk)
+        check(delivered)
+    return reported
 
 
-def _observed(db: FakeDatabase) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    snapshots: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for row in sorted(db.outbox, key=lambda r: r.id):
-        fields = row.snapshot.to_fields()
-        del fields["occurred_at_ms"]
-        snapshots.setdefault(row.game_id, []).append((row.stream_entry_id, fields))
-    return snapshots
+def _scrambled(handoffs: list[Handoff], rnd: random.Random) -> list[Handoff]:
+    """Each entry one to three times, in random order."""
+    deliveries = [h for h in handoffs for _ in range(rnd.choice([1, 1, 1, 2, 3]))]
+    rnd.shuffle(deliveries)
+    return deliveries
+
+
+def _done_once_each(reported: list[EntryResult], entries: Entries) -> None:
+    """Exactly once: every entry of a game is applied or skipped exactly once over all the reports."""
+    done = Counter(
+        r.entry_id for r in reported if r.game_id is not None and r.outcome not in (Outcome.DUPLICATE, Outcome.WAITING)
+    )
+    assert done == Counter(entry_id for entry_id, fields in entries if has_game(fields))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=records_strategy, entries=streams(), rnd=st.randoms(use_true_random=False))
-def test_any_delivery_ends_exactly_as_seed_001_applied_one_at_a_time(
-    records: dict[str, GameRecord], entries: list[tuple[str, dict[str, str]]], rnd: random.Random
+def test_any_delivery_ends_exactly_as_seed_001_applied_one_at_a_time_with_nothing_left_parked(
+    records: dict[str, GameRecord], entries: Entries, rnd: random.Random
 ) -> None:
     expected = reference_model(records, entries)
-
     db = FakeDatabase(records=dict(records))
-    handoffs = _handoffs(entries)
-    by_id = {h.entry_id: h for h in handoffs}
-    deliveries = [h for h in handoffs for _ in range(rnd.choice([1, 1, 1, 2, 3]))]
-    rnd.shuffle(deliveries)
+    handoffs = bridge_handoffs(entries)
     now = [1700000000000]
-    waiting = _deliver_round(db, deliveries, rnd, now)
-    while waiting:
-        # Retry what waits (a task retry), mixed with stray re-deliveries of finished entries.
-        retry = [by_id[e] for e in waiting] + rnd.sample(handoffs, k=min(2, len(handoffs)))
-        rnd.shuffle(retry)
-        still = _deliver_round(db, retry, rnd, now)
-        assert len(still) < len(waiting), "no progress: the oldest waiting entry must be ready"
-        waiting = still
 
+    def check(delivered: set[str]) -> None:
+        _check_every_delivered_entry_is_applied_or_parked(db, records, entries, delivered)
+
+    reported = _deliver(db, _scrambled(handoffs, rnd), rnd, now, check)
+
+    assert db.parked == {}
     assert db.records == expected.records
     assert db.cursors == expected.cursors
-    assert _observed(db) == expected.snapshots
+    assert observed_snapshots(db) == expected.snapshots
+    _done_once_each(reported, entries)
 
     # A bridge restart re-sends a tail of the stream: nothing changes any more.
     before = db.state()
-    tail = handoffs[rnd.randrange(len(handoffs)) :]
-    assert _deliver_round(db, tail, rnd, now) == set()
+    tail = _deliver(db, handoffs[rnd.randrange(len(handoffs)) :], rnd, now, check)
+    assert {r.outcome for r in tail if r.game_id is not None} <= {Outcome.DUPLICATE}
+    assert db.state() == before
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=records_strategy, entries=streams(), rnd=st.randoms(use_true_random=False))
+def test_entries_the_broker_lost_are_repaired_from_the_stream_to_exactly_seed_001(
+    records: dict[str, GameRecord], entries: Entries, rnd: random.Random
+) -> None:
+    expected = reference_model(records, entries)
+    db = FakeDatabase(records=dict(records))
+    handoffs = bridge_handoffs(entries)
+    lost = [h for h in handoffs if rnd.random() < 0.3]
+    arrived = [h for h in handoffs if h not in lost]
+    now = [1700000000000]
+
+    def check(delivered: set[str]) -> None:
+        _check_every_delivered_entry_is_applied_or_parked(db, records, entries, delivered)
+
+    _deliver(db, _scrambled(arrived, rnd), rnd, now, check)
+
+    stream = FakeStreamReader()
+    for entry_id, fields in entries:
+        stream.append(fields, entry_id)
+    handed_on = {h.fields["game_id"]: h.entry_id for h in handoffs if has_game(h.fields)}
+    store = FakeOrderRepairStore(db, stream, handed_on)
+    max_games = rnd.randint(1, 4)
+    for _ in range(4 * len(handed_on) + 1):
+        repaired = repair_stalled_games(
+            store,
+            lambda: FakeHealthConsumerUnitOfWork(db),
+            now_ms=REPAIR_NOW_MS,
+            repair_after_ms=REPAIR_AFTER_MS,
+            max_games=max_games,
+        )
+        for item in repaired:
+            event(f"a game repaired as {item['reason']}")
+        if not repaired:
+            break
+    assert store.stalled_games(REPAIR_NOW_MS - REPAIR_AFTER_MS, 100) == []
+
+    assert db.parked == {}
+    assert db.records == expected.records
+    assert db.cursors == expected.cursors
+    assert observed_snapshots(db) == expected.snapshots
+
+    # The broker delivers the lost entries after all: nothing changes.
+    before = db.state()
+    late = _deliver(db, _scrambled(lost, rnd), rnd, now, check)
+    assert {r.outcome for r in late if r.game_id is not None} <= {Outcome.DUPLICATE}
     assert db.state() == before

@@ -32,7 +32,6 @@ def _fold(
     cursor_entry: str | None = None,
     last_published: str | None = None,
     fields: dict[str, str] | None = None,
-    ignore_order: bool = False,
 ) -> Step:
     record = None if status is None else GameRecord("g1", status, engine_health, current_turn)
     return fold_entry(
@@ -42,7 +41,6 @@ def _fold(
         cursor=ConsumerCursor("g1", cursor_entry, last_published),
         record=record,
         now_ms=NOW_MS,
-        ignore_order=ignore_order,
     )
 
 
@@ -206,15 +204,29 @@ def test_entry_waiting_for_its_predecessor_changes_nothing() -> None:
     assert "4-0" in step.detail
 
 
-def test_ignore_order_applies_an_entry_whose_predecessor_is_missing() -> None:
-    step = _fold("container_oom", prev="4-0", cursor_entry="3-0", ignore_order=True)
-    assert step.outcome is Outcome.APPLIED
-    assert step.cursor.last_entry_id == "5-0"
-    assert step.record == GameRecord("g1", "engine_unreachable", "oom", 3)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"game_id": "g1", "event_type": "container_oom", "occurred_at_ms": "soon"},
+        {"game_id": "g1", "event_type": "container_paused", "occurred_at_ms": "1"},
+    ],
+)
+def test_a_skippable_entry_still_waits_for_its_predecessor_instead_of_advancing_the_cursor(
+    fields: dict[str, str],
+) -> None:
+    step = _fold("", fields=fields, prev="4-0", cursor_entry="3-0")
+    assert step.outcome is Outcome.WAITING
+    assert step.cursor == ConsumerCursor("g1", "3-0", None)
 
 
-def test_ignore_order_does_not_reapply_a_duplicate() -> None:
-    step = _fold("container_oom", prev="4-0", cursor_entry="7-0", ignore_order=True)
+def test_an_entry_of_an_unknown_game_still_waits_for_its_predecessor() -> None:
+    step = _fold("container_oom", status=None, prev="4-0", cursor_entry="3-0")
+    assert step.outcome is Outcome.WAITING
+    assert step.cursor.last_entry_id == "3-0"
+
+
+def test_an_entry_at_or_before_the_cursor_is_a_duplicate_even_when_its_predecessor_is_ahead_of_the_cursor() -> None:
+    step = _fold("container_oom", prev="4-0", cursor_entry="7-0")
     assert step.outcome is Outcome.DUPLICATE
     assert step.cursor.last_entry_id == "7-0"
 
