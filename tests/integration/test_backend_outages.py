@@ -33,6 +33,7 @@ from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.task_names import TaskName
 from tests.support.cluster import Cluster, wait_until
+from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import HEALTH_STREAM, Pipeline, now_ms
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.reference import ReferenceGameMaster, RefRecord
@@ -40,15 +41,6 @@ from tests.support.services import drop_database, fresh_database_url, require_po
 
 pytestmark = pytest.mark.integration
 
-EVENT_TYPES = [
-    "container_started",
-    "container_exited",
-    "container_oom",
-    "container_disappeared",
-    "inspect_unhealthy",
-    "probe_failed",
-    "probe_recovered",
-]
 GAMES = 20
 CURRENT_TURN = 3
 SETTLE_TIMEOUT_SECONDS = 120

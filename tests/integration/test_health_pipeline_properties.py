@@ -19,20 +19,12 @@ from hypothesis import strategies as st
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.task_names import TaskName
 from tests.support.cluster import Cluster
+from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import Pipeline, now_ms
 from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 
-EVENT_TYPES = [
-    "container_started",
-    "container_exited",
-    "container_oom",
-    "container_disappeared",
-    "inspect_unhealthy",
-    "probe_failed",
-    "probe_recovered",
-]
 STATUSES = ["running", "engine_unreachable", "generation_in_progress", "stopped"]
 GAMES = 4  # the last one is never registered: an unknown game
 
