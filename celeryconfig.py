@@ -57,6 +57,9 @@ broker_transport_options: dict[str, object] = {
     # back soon after the visibility timeout instead.
     "unacked_restore_interval": _settings.broker_restore_interval_seconds,
     "unacked_restore_throttle": 1,
+    # The sweep's mutex lives 300 s by default; a worker that loses Redis while holding it
+    # (a restart with AOF keeps the key) would block every sweep for five minutes.
+    "unacked_mutex_expire": _settings.broker_visibility_timeout_seconds,
     "socket_timeout": _settings.redis_socket_timeout_seconds,
     "socket_connect_timeout": _settings.redis_socket_timeout_seconds,
 }

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from alembic import command
 from galaxy_tasks.adapters.postgres.engine import safe_url
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.logs import get_logger
