@@ -44,8 +44,10 @@ task_routes = {
 task_acks_late = True
 task_reject_on_worker_lost = True
 task_track_started = True
-task_send_sent_event = True
-worker_send_task_events = True
+# Task events cost ~1 ms of CPU per task (bench/README.md); Flower switches worker events on
+# at runtime when it runs, and GALAXY_TASK_EVENTS=1 turns them on from the start.
+task_send_sent_event = _settings.task_events
+worker_send_task_events = _settings.task_events
 worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
 worker_cancel_long_running_tasks_on_connection_loss = False
 

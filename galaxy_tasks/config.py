@@ -35,7 +35,7 @@ class Settings:
     bridge_block_ms: int = 500
     lease_ttl_seconds: float = 10.0
     supervisor_interval_seconds: float = 2.0
-    backlog_threshold: int = 2000
+    backlog_threshold: int = 500
     backlog_batch_size: int = 2000
     backlog_partitions: int = 8
     # Per-game order repair (a handed-on entry the broker lost).
@@ -53,6 +53,7 @@ class Settings:
     database_pool_size: int = 5
     database_connect_timeout_seconds: int = 5
     # Operations.
+    task_events: bool = False
     metrics_dir: str = ""
     metrics_port: int = 9808
     log_level: str = "INFO"
@@ -118,6 +119,12 @@ def env_name(field_name: str) -> str:
 
 def _parse(variable: str, raw: str, kind: type) -> object:
     try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
         if kind is int:
             return int(raw)
         if kind is float:

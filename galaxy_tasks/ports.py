@@ -82,7 +82,7 @@ class HealthConsumerUnitOfWork(Protocol):
         ...
 
     def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
-        """The parked entries of ``game_ids`` (their cursors are locked already)."""
+        """The parked entries of ``game_ids``, read after their cursors were locked."""
         ...
 
     def park(self, handoffs: Sequence[Handoff]) -> None:

@@ -167,8 +167,7 @@ class FakeHealthConsumerUnitOfWork:
     the parking of a game counts as locked with the game's cursor.
 
     As with the SQL: :meth:`lock_cursors` creates missing cursors (committed
-    with whatever else commits) and reports ``has_parked``, which is never
-    stored; :meth:`park` is an upsert that replaces only a stored copy's
+    with whatever else commits); :meth:`park` is an upsert that replaces only a stored copy's
     ``prev_entry_id`` (fields and ``parked_at`` stay); :meth:`parked_entries`
     returns rows in primary-key (text) order, which is not stream order.
     """
@@ -222,13 +221,12 @@ class FakeHealthConsumerUnitOfWork:
         tx = self._active("lock_cursors")
         self.lock_requests.append(("cursors", tuple(game_ids)))
         locked: dict[str, ConsumerCursor] = {}
-        parked_games = {game for game, _ in tx.parked}
         for game_id in sorted(set(game_ids)):
             if game_id not in tx.cursors:
                 tx.cursors[game_id] = ConsumerCursor(game_id)
                 tx.cursor_updated_at_ms[game_id] = self.db.now_ms
             tx.locked_cursors.add(game_id)
-            locked[game_id] = replace(tx.cursors[game_id], has_parked=game_id in parked_games)
+            locked[game_id] = tx.cursors[game_id]
         return locked
 
     def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
@@ -290,7 +288,7 @@ class FakeHealthConsumerUnitOfWork:
         for cursor in cursors:
             if cursor.game_id not in tx.locked_cursors:
                 raise AssertionError(f"cursor {cursor.game_id!r} saved without being locked")
-            tx.cursors[cursor.game_id] = replace(cursor, has_parked=False)  # not a column
+            tx.cursors[cursor.game_id] = cursor
             tx.cursor_updated_at_ms[cursor.game_id] = self.db.now_ms
 
     def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:

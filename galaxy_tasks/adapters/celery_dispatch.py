@@ -48,3 +48,17 @@ class CeleryEntryDispatcher:
                     producer=producer,
                     ignore_result=True,
                 )
+
+
+def queue_depth(app: Celery, queue: str) -> int:
+    """Messages waiting in ``queue`` (not counting those already with a worker).
+
+    An empty queue may not exist at all on Redis (its list key is gone), which
+    a passive declare reports as "not found": that is zero messages.
+    """
+    with _broker_errors(), app.connection_for_write() as connection:
+        try:
+            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+        except connection.channel_errors:
+            return 0
+    return int(declared.message_count)

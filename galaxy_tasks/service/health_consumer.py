@@ -109,8 +109,7 @@ class _LockedFold:
         self.uow = uow
         self.now_ms = now_ms
         self.cursors = uow.lock_cursors(game_ids)
-        with_parked = [g for g in game_ids if self.cursors[g].has_parked]
-        self.parked = uow.parked_entries(with_parked) if with_parked else {}
+        self.parked = uow.parked_entries(game_ids)
         self.records: dict[str, GameRecord | None] = dict.fromkeys(game_ids)
         self.records.update(uow.lock_records(game_ids))
         self.changed_records: dict[str, GameRecord] = {}

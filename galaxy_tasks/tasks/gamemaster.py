@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task
 
 from galaxy_tasks import metrics
-from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher
+from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher, queue_depth
 from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
 from galaxy_tasks.adapters.redis.bridge_state import RedisBridgeStateStore
 from galaxy_tasks.adapters.redis.lease import RedisLease
@@ -21,6 +21,7 @@ from galaxy_tasks.domain.gamemaster.entries import game_id_of
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.ports import Handoff
+from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
 from galaxy_tasks.service.lobby_relay import relay_pending
@@ -74,7 +75,14 @@ def relay_lobby_events(self: Task) -> dict[str, Any]:
 
 @galaxy_task(TaskName.GM_REPAIR_HEALTH_EVENT_ORDER, acks_late=True)
 def repair_health_event_order(self: Task) -> dict[str, Any]:
-    """Re-apply, from the stream, the games whose handed-on entries never arrived (idempotent)."""
+    """Re-apply, from the stream, the games whose handed-on entries never arrived (idempotent).
+
+    Runs only while the health-event queue is empty: during a backlog every game
+    looks behind, and re-reading the stream then only duplicates the queued work.
+    """
+    waiting = queue_depth(app, Queue.GM_HEALTH_EVENTS.value)
+    if waiting:
+        return {"repaired": [], "skipped": f"{waiting} health events still queued"}
     res = resources()
     s = res.settings
     store = PostgresRedisOrderRepairStore(

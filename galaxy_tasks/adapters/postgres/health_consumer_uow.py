@@ -23,9 +23,7 @@ _LOCK_CURSORS = text(
     INSERT INTO gamemaster.health_event_cursors (game_id)
     SELECT g FROM unnest(CAST(:game_ids AS text[])) AS g ORDER BY g
     ON CONFLICT (game_id) DO UPDATE SET game_id = EXCLUDED.game_id
-    RETURNING game_id, last_entry_id, last_published_summary,
-              EXISTS (SELECT 1 FROM gamemaster.health_event_parked AS p
-                      WHERE p.game_id = health_event_cursors.game_id) AS has_parked
+    RETURNING game_id, last_entry_id, last_published_summary
     """
 )
 _PARKED = text(
@@ -142,11 +140,13 @@ class SqlAlchemyHealthConsumerUnitOfWork:
     def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
         rows = self._c.execute(_LOCK_CURSORS, {"game_ids": list(game_ids)})
         return {
-            row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary, row.has_parked)
+            row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary)
             for row in rows
         }
 
     def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
+        # A statement of its own, after the lock: a subquery of the locking statement would read
+        # the snapshot taken before it waited for the lock and miss an entry parked meanwhile.
         parked: dict[str, list[Handoff]] = {}
         for row in self._c.execute(_PARKED, {"game_ids": list(game_ids)}):
             fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)

@@ -30,8 +30,6 @@ class ConsumerCursor:
     game_id: str
     last_entry_id: str | None = None
     last_published_summary: str | None = None
-    has_parked: bool = False
-    """Whether entries of this game wait in the parking table (read with the lock, never written)."""
 
 
 @dataclass(frozen=True)
