@@ -139,10 +139,7 @@ class SqlAlchemyHealthConsumerUnitOfWork:
 
     def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
         rows = self._c.execute(_LOCK_CURSORS, {"game_ids": list(game_ids)})
-        return {
-            row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary)
-            for row in rows
-        }
+        return {row.game_id: ConsumerCursor(row.game_id, row.last_entry_id, row.last_published_summary) for row in rows}
 
     def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
         # A statement of its own, after the lock: a subquery of the locking statement would read
