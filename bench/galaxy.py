@@ -32,9 +32,10 @@ from bench.workload import INITIAL_STATUS, INITIAL_TURN, Workload, entry, one_ev
 from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS
-from galaxy_tasks.queues import POOL_QUEUES, Queue
+from galaxy_tasks.processes import long_running_worker_args, pool_worker_args
+from galaxy_tasks.queues import POOL_QUEUES
 from galaxy_tasks.task_names import TaskName
-from tests.support.cluster import CeleryProcess, Cluster, wait_until
+from tests.support.cluster import QUIET, CeleryProcess, Cluster, wait_until
 from tests.support.services import drop_database
 
 log = logging.getLogger("bench")
@@ -86,50 +87,20 @@ class BenchCluster(Cluster):
     """The tests' cluster, with pool workers that also import the bench's no-op task."""
 
     def bench_pool_worker(self, name: str, layout: Layout) -> CeleryProcess:
-        return self._spawn(
+        args = pool_worker_args(
             name,
-            [
-                "worker",
-                "-Q",
-                ",".join(q.value for q in POOL_QUEUES),
-                "-P",
-                layout.pool,
-                "-c",
-                str(layout.concurrency),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                layout.loglevel,
-                "--without-mingle",
-                "--without-gossip",
-                "--include",
-                layout.includes,
-            ],
-            ready_marker=" ready.",
+            concurrency=layout.concurrency,
+            pool=layout.pool,
+            loglevel=layout.loglevel,
+            extra=[*QUIET, "--include", layout.includes],
         )
+        return self._spawn(name, args, ready_marker=" ready.")
 
     def bench_long_running_worker(self, layout: Layout) -> CeleryProcess:
-        return self._spawn(
-            "long-running",
-            [
-                "worker",
-                "-Q",
-                Queue.LONG_RUNNING.value,
-                "-P",
-                "threads",
-                "-c",
-                "4",
-                "-n",
-                "long-running@%h",
-                "--loglevel",
-                layout.loglevel,
-                "--without-mingle",
-                "--without-gossip",
-                "--include",
-                layout.includes,
-            ],
-            ready_marker=" ready.",
+        args = long_running_worker_args(
+            "long-running", loglevel=layout.loglevel, extra=[*QUIET, "--include", layout.includes]
         )
+        return self._spawn("long-running", args, ready_marker=" ready.")
 
 
 @dataclass

@@ -14,14 +14,13 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import FrameType
 
 from galaxy_tasks.config import get_settings
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.queues import POOL_QUEUES, Queue
+from galaxy_tasks.processes import beat_args, celery_command, long_running_worker_args, pool_worker_args
 
 log = get_logger(__name__)
 
@@ -30,40 +29,13 @@ RESTART_BACKOFF_MAX_SECONDS = 30.0
 
 
 def child_commands(args: argparse.Namespace, run_dir: Path) -> dict[str, list[str]]:
-    celery = [sys.executable, "-m", "celery", "-A", "galaxy_tasks"]
     commands = {
-        "pool-worker": [
-            *celery,
-            "worker",
-            "-Q",
-            ",".join(q.value for q in POOL_QUEUES),
-            "-c",
-            str(args.pool_concurrency),
-            "-n",
-            "pool@%h",
-            "--loglevel",
-            "INFO",
-            "-E",
-        ],
-        "long-running-worker": [
-            *celery,
-            "worker",
-            "-Q",
-            Queue.LONG_RUNNING.value,
-            "-P",
-            "threads",
-            "-c",
-            "4",
-            "-n",
-            "long-running@%h",
-            "--loglevel",
-            "INFO",
-            "-E",
-        ],
-        "beat": [*celery, "beat", "-s", str(run_dir / "celerybeat-schedule"), "--loglevel", "INFO"],
+        "pool-worker": celery_command(*pool_worker_args("pool", concurrency=args.pool_concurrency, extra=["-E"])),
+        "long-running-worker": celery_command(*long_running_worker_args("long-running", extra=["-E"])),
+        "beat": celery_command(*beat_args(run_dir / "celerybeat-schedule")),
     }
     if not args.no_flower:
-        commands["flower"] = [*celery, "flower", f"--port={args.flower_port}", "--address=127.0.0.1"]
+        commands["flower"] = celery_command("flower", f"--port={args.flower_port}", "--address=127.0.0.1")
     return commands
 
 

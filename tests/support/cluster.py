@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,13 @@ from pathlib import Path
 
 import psutil
 
-from galaxy_tasks.queues import POOL_QUEUES, Queue
+from galaxy_tasks.processes import (
+    DEFAULT_POOL_QUEUES,
+    beat_args,
+    celery_command,
+    long_running_worker_args,
+    pool_worker_args,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +41,10 @@ FAST_SETTINGS: dict[str, str] = {
     "GALAXY_ORDER_REPAIR_AFTER_SECONDS": "5",
     "GALAXY_ORDER_REPAIR_INTERVAL_SECONDS": "2",
 }
+
+
+QUIET = ("--without-mingle", "--without-gossip")
+"""Test workers skip the start-up chatter with their peers."""
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -94,7 +103,7 @@ class Cluster:
         log_path = self.log_dir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "galaxy_tasks", *args],
+            celery_command(*args),
             cwd=REPO,
             env=self._environ(),
             stdout=log_file,
@@ -115,49 +124,15 @@ class Cluster:
         return process
 
     def pool_worker(self, name: str = "pool", concurrency: int = 2, *, queues: str | None = None) -> CeleryProcess:
-        queue_list = queues or ",".join(q.value for q in POOL_QUEUES)
-        return self._spawn(
-            name,
-            [
-                "worker",
-                "-Q",
-                queue_list,
-                "-c",
-                str(concurrency),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            ready_marker=" ready.",
-        )
+        chosen = DEFAULT_POOL_QUEUES if queues is None else tuple(queues.split(","))
+        args = pool_worker_args(name, concurrency=concurrency, queues=chosen, extra=QUIET)
+        return self._spawn(name, args, ready_marker=" ready.")
 
     def long_running_worker(self, name: str = "long-running") -> CeleryProcess:
-        return self._spawn(
-            name,
-            [
-                "worker",
-                "-Q",
-                Queue.LONG_RUNNING.value,
-                "-P",
-                "threads",
-                "-c",
-                "4",
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            ready_marker=" ready.",
-        )
+        return self._spawn(name, long_running_worker_args(name, extra=QUIET), ready_marker=" ready.")
 
     def beat(self) -> CeleryProcess:
-        schedule = self.log_dir / "celerybeat-schedule"
-        return self._spawn("beat", ["beat", "-s", str(schedule), "--loglevel", "INFO"], ready_marker="beat: Starting")
+        return self._spawn("beat", beat_args(self.log_dir / "celerybeat-schedule"), ready_marker="beat: Starting")
 
     def kill9(self, process: CeleryProcess) -> None:
         """``kill -9`` the worker and its pool children, as a crashed node would die."""
