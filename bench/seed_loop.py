@@ -26,22 +26,7 @@ import redis
 from sqlalchemy import Connection, create_engine, text
 
 from bench.stores import HEALTH_STREAM, LOBBY_STREAM, OFFSET_KEY
-
-_SUMMARY = {
-    "container_started": "healthy",
-    "probe_recovered": "healthy",
-    "probe_failed": "probe_failed",
-    "inspect_unhealthy": "inspect_unhealthy",
-    "container_exited": "exited",
-    "container_oom": "oom",
-    "container_disappeared": "disappeared",
-}
-_TRANSITION = {
-    "probe_recovered": ("engine_unreachable", "running"),
-    "container_exited": ("running", "engine_unreachable"),
-    "container_oom": ("running", "engine_unreachable"),
-    "container_disappeared": ("running", "engine_unreachable"),
-}
+from tests.support.reference import SEED_SUMMARY, SEED_TRANSITION
 
 _GET = text(
     "SELECT game_id, status, engine_health, current_turn FROM gamemaster.runtime_records WHERE game_id = :game_id"
@@ -101,7 +86,7 @@ class SeedConsumer:
         if not game_id.strip() or not event_type.strip() or not _positive_ms(raw_ms):
             self.report.skipped += 1
             return
-        summary = _SUMMARY.get(event_type)
+        summary = SEED_SUMMARY.get(event_type)
         if summary is None:
             self.report.skipped += 1
             return
@@ -130,7 +115,7 @@ class SeedConsumer:
         self._last_emitted[game_id] = summary
 
     def _apply_mutation(self, game_id: str, event_type: str, summary: str, now: datetime) -> bool:
-        transition = _TRANSITION.get(event_type)
+        transition = SEED_TRANSITION.get(event_type)
         if transition is not None:
             result = self._c.execute(
                 _UPDATE_STATUS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-_SUMMARY = {
+SEED_SUMMARY = {
     "container_started": "healthy",
     "probe_recovered": "healthy",
     "probe_failed": "probe_failed",
@@ -19,7 +19,7 @@ _SUMMARY = {
     "container_oom": "oom",
     "container_disappeared": "disappeared",
 }
-_TRANSITION = {
+SEED_TRANSITION = {
     "probe_recovered": ("engine_unreachable", "running"),
     "container_exited": ("running", "engine_unreachable"),
     "container_oom": ("running", "engine_unreachable"),
@@ -50,16 +50,16 @@ class ReferenceGameMaster:
         if not game_id.strip() or not event_type.strip() or not raw_ms.strip() or not _positive_int64(raw_ms):
             self.skipped += 1
             return
-        if event_type not in _SUMMARY:
+        if event_type not in SEED_SUMMARY:
             self.skipped += 1
             return
         record = self.records.get(game_id)
         if record is None:
             self.skipped += 1
             return
-        summary = _SUMMARY[event_type]
+        summary = SEED_SUMMARY[event_type]
         changed = False
-        transition = _TRANSITION.get(event_type)
+        transition = SEED_TRANSITION.get(event_type)
         if transition is not None and record.status == transition[0]:
             record.status = transition[1]
             changed = True
