@@ -94,10 +94,6 @@ class Stores:
             value = conn.execute(_DONE, {"game_ids": list(game_ids), "entry_ids": list(last_entries)}).scalar_one()
         return int(value)
 
-    def outbox_size(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM gamemaster.lobby_outbox")).scalar_one())
-
     def offset(self) -> str | None:
         value = self.r.get(OFFSET_KEY)
         return None if value is None else str(value)

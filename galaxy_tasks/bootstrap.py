@@ -16,7 +16,7 @@ from functools import cached_property
 import redis
 from sqlalchemy import Engine
 
-from galaxy_tasks.adapters.postgres.engine import build_engine
+from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.lobby_outbox import PostgresLobbyOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
@@ -37,6 +37,13 @@ class Resources:
         )
 
     @cached_property
+    def autocommit_engine(self) -> Engine:
+        s = self.settings
+        return build_autocommit_engine(
+            s.database_url, pool_size=s.database_pool_size, connect_timeout=s.database_connect_timeout_seconds
+        )
+
+    @cached_property
     def redis(self) -> redis.Redis:
         return build_redis(self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds)
 
@@ -45,11 +52,12 @@ class Resources:
         return PostgresLobbyOutbox(self.engine, self.redis, self.settings.redis_url)
 
     def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
-        return SqlAlchemyHealthConsumerUnitOfWork(self.engine)
+        return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)
 
     def close(self) -> None:
-        if "engine" in self.__dict__:
-            self.engine.dispose()
+        for name in ("engine", "autocommit_engine"):
+            if name in self.__dict__:
+                self.__dict__[name].dispose()
         if "redis" in self.__dict__:
             self.redis.close()
 

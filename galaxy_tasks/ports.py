@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, QueuedSnapshot
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,39 @@ class BridgeState:
     entries_through_offset: int | None = None
 
 
-class HealthConsumerUnitOfWork(Protocol):
-    """One transaction of the Game Master health consumer.
+@dataclass(frozen=True)
+class LockedGames:
+    """What one transaction holds after locking its games: cursors, records, parked entries.
 
-    Locks are taken in game-id order so concurrent units never deadlock; leaving
-    the ``with`` block without :meth:`commit` rolls everything back.
+    ``records`` lacks the games without a runtime record; ``parked`` lacks the
+    games with nothing parked.
+    """
+
+    cursors: dict[str, ConsumerCursor]
+    records: dict[str, GameRecord]
+    parked: dict[str, list[Handoff]]
+
+
+@dataclass(frozen=True)
+class ConsumerWrites:
+    """Everything one health-consumer transaction writes, committed together."""
+
+    now_ms: int
+    records: Sequence[GameRecord] = ()
+    cursors: Sequence[ConsumerCursor] = ()
+    snapshots: Sequence[QueuedSnapshot] = ()
+    park: Sequence[Handoff] = ()
+    """Entries that wait for their predecessor (replacing a stored copy)."""
+    unpark: Sequence[tuple[str, str]] = ()
+    """``(game_id, entry_id)`` pairs to remove from the parking."""
+
+
+class HealthConsumerUnitOfWork(Protocol):
+    """One transaction of the Game Master health consumer: lock, then write and commit.
+
+    Two calls rather than one per table, so an adapter can keep a transaction
+    at a couple of round trips: the per-event task runs one per entry.
+    Leaving the ``with`` block without :meth:`commit` rolls everything back.
     """
 
     def __enter__(self) -> Self: ...
@@ -77,42 +105,32 @@ class HealthConsumerUnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
-        """Create missing cursors and lock all of them for the rest of the transaction."""
+    def lock(self, game_ids: Sequence[str]) -> LockedGames:
+        """Create missing cursors; lock every cursor, then every existing record, in game-id order.
+
+        The parked entries are read after the cursor locks are granted, so an
+        entry parked by the transaction that held a lock is seen.
+        """
         ...
 
-    def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
-        """The parked entries of ``game_ids``, read after their cursors were locked."""
+    def commit(self, writes: ConsumerWrites) -> None:
+        """Write records, cursors, outbox rows and parking changes, and commit them atomically."""
         ...
-
-    def park(self, handoffs: Sequence[Handoff]) -> None:
-        """Store entries that wait for their predecessor (replacing a stored copy)."""
-        ...
-
-    def unpark(self, keys: Sequence[tuple[str, str]]) -> None:
-        """Remove ``(game_id, entry_id)`` pairs from the parking."""
-        ...
-
-    def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
-        """Lock and return the runtime records that exist among ``game_ids``."""
-        ...
-
-    def save_records(self, records: Sequence[GameRecord], now_ms: int) -> None: ...
-
-    def save_cursors(self, cursors: Sequence[ConsumerCursor]) -> None: ...
-
-    def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:
-        """Add ``(stream_entry_id, snapshot)`` pairs to the Lobby outbox."""
-        ...
-
-    def commit(self) -> None: ...
 
 
 class LobbyOutbox(Protocol):
-    """The Lobby outbox seen by its relay."""
+    """The Lobby outbox seen by its publishers: right after commit, and the periodic relay."""
+
+    def publish_committed(self, snapshots: Sequence[QueuedSnapshot]) -> tuple[int, list[str]]:
+        """Append the committed ``snapshots`` that are next in their game's sequence, without locks.
+
+        Returns how many were appended and the games whose snapshots had to be
+        left to :meth:`relay_games` (an earlier snapshot of theirs is not out yet).
+        """
+        ...
 
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
-        """Append the pending snapshots of ``game_ids`` to ``gm:lobby_events``; return how many."""
+        """Under the games' cursor locks, append their outbox rows not yet appended, then delete the rows."""
         ...
 
     def pending_games(self, limit: int) -> list[str]: ...

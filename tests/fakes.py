@@ -16,9 +16,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
-from galaxy_tasks.ports import BridgeState, Handoff, StreamEntry, StreamInfo
+from galaxy_tasks.ports import BridgeState, ConsumerWrites, Handoff, LockedGames, StreamEntry, StreamInfo
 from galaxy_tasks.service.order_repair import StalledGame
 
 # --------------------------------------------------------------------------- clock
@@ -53,6 +53,8 @@ class OutboxRow:
     game_id: str
     stream_entry_id: str
     snapshot: LobbySnapshot
+    seq: int = 0
+    """The snapshot's number within its game (1, 2, ...)."""
 
 
 @dataclass(frozen=True)
@@ -166,10 +168,12 @@ class FakeHealthConsumerUnitOfWork:
     loudly, as would a broken locking discipline against the real database;
     the parking of a game counts as locked with the game's cursor.
 
-    As with the SQL: :meth:`lock_cursors` creates missing cursors (committed
-    with whatever else commits); :meth:`park` is an upsert that replaces only a stored copy's
-    ``prev_entry_id`` (fields and ``parked_at`` stay); :meth:`parked_entries`
-    returns rows in primary-key (text) order, which is not stream order.
+    As with the SQL: :meth:`lock` creates missing cursors (committed with
+    whatever else commits) and returns parked rows in primary-key (text)
+    order, which is not stream order; parking in :meth:`commit` is an upsert
+    that replaces only a stored copy's ``prev_entry_id`` (fields and
+    ``parked_at`` stay); two outbox rows of one game with the same number fail
+    like the unique index.
     """
 
     def __init__(self, db: FakeDatabase, *, fail_on_commit: BaseException | None = None) -> None:
@@ -179,8 +183,9 @@ class FakeHealthConsumerUnitOfWork:
         self.entered = 0
         self.commits = 0
         self.rollbacks = 0
-        self.lock_requests: list[tuple[str, tuple[str, ...]]] = []
-        self.parked_requests: list[tuple[str, ...]] = []
+        self.lock_requests: list[tuple[str, ...]] = []
+        self.committed_writes: list[ConsumerWrites] = []
+        """What each :meth:`commit` was asked to write (also when it then failed)."""
         self._tx: _Transaction | None = None
 
     def __enter__(self) -> Self:
@@ -217,90 +222,34 @@ class FakeHealthConsumerUnitOfWork:
             raise RuntimeError(f"{call} after commit")
         return self._tx
 
-    def lock_cursors(self, game_ids: Sequence[str]) -> dict[str, ConsumerCursor]:
-        tx = self._active("lock_cursors")
-        self.lock_requests.append(("cursors", tuple(game_ids)))
-        locked: dict[str, ConsumerCursor] = {}
-        for game_id in sorted(set(game_ids)):
+    def lock(self, game_ids: Sequence[str]) -> LockedGames:
+        tx = self._active("lock")
+        wanted = sorted(set(game_ids))
+        self.lock_requests.append(tuple(game_ids))
+        cursors: dict[str, ConsumerCursor] = {}
+        for game_id in wanted:
             if game_id not in tx.cursors:
                 tx.cursors[game_id] = ConsumerCursor(game_id)
                 tx.cursor_updated_at_ms[game_id] = self.db.now_ms
             tx.locked_cursors.add(game_id)
-            locked[game_id] = tx.cursors[game_id]
-        return locked
-
-    def parked_entries(self, game_ids: Sequence[str]) -> dict[str, list[Handoff]]:
-        tx = self._active("parked_entries")
-        self.parked_requests.append(tuple(game_ids))
-        wanted = set(game_ids)
+            cursors[game_id] = tx.cursors[game_id]
+        records: dict[str, GameRecord] = {}
         for game_id in wanted:
-            if game_id not in tx.locked_cursors:
-                raise AssertionError(f"parking of {game_id!r} read without its cursor locked")
-        parked: dict[str, list[Handoff]] = {}
-        for game_id, entry_id in sorted(tx.parked):
-            if game_id in wanted:
-                parked.setdefault(game_id, []).append(tx.parked[(game_id, entry_id)].handoff())
-        return parked
-
-    def park(self, handoffs: Sequence[Handoff]) -> None:
-        tx = self._active("park")
-        for handoff in handoffs:
-            game_id = handoff.fields["game_id"]
-            if game_id not in tx.locked_cursors:
-                raise AssertionError(f"entry of {game_id!r} parked without its cursor locked")
-            key = (game_id, handoff.entry_id)
-            stored = tx.parked.get(key)
-            if stored is None:
-                tx.parked[key] = ParkedRow(
-                    game_id, handoff.entry_id, handoff.prev_entry_id, dict(handoff.fields), self.db.now_ms
-                )
-            else:
-                tx.parked[key] = replace(stored, prev_entry_id=handoff.prev_entry_id)
-
-    def unpark(self, keys: Sequence[tuple[str, str]]) -> None:
-        tx = self._active("unpark")
-        for game_id, entry_id in keys:
-            if game_id not in tx.locked_cursors:
-                raise AssertionError(f"entry of {game_id!r} unparked without its cursor locked")
-            tx.parked.pop((game_id, entry_id), None)
-
-    def lock_records(self, game_ids: Sequence[str]) -> dict[str, GameRecord]:
-        tx = self._active("lock_records")
-        self.lock_requests.append(("records", tuple(game_ids)))
-        locked: dict[str, GameRecord] = {}
-        for game_id in sorted(set(game_ids)):
             record = tx.records.get(game_id)
             if record is not None:
                 tx.locked_records.add(game_id)
-                locked[game_id] = record
-        return locked
+                records[game_id] = record
+        parked: dict[str, list[Handoff]] = {}
+        for game_id, entry_id in sorted(tx.parked):
+            if game_id in cursors:
+                parked.setdefault(game_id, []).append(tx.parked[(game_id, entry_id)].handoff())
+        return LockedGames(cursors, records, parked)
 
-    def save_records(self, records: Sequence[GameRecord], now_ms: int) -> None:
-        tx = self._active("save_records")
-        for record in records:
-            if record.game_id not in tx.locked_records:
-                raise AssertionError(f"record {record.game_id!r} saved without being locked")
-            tx.records[record.game_id] = record
-            tx.updated_at_ms[record.game_id] = now_ms
-
-    def save_cursors(self, cursors: Sequence[ConsumerCursor]) -> None:
-        tx = self._active("save_cursors")
-        for cursor in cursors:
-            if cursor.game_id not in tx.locked_cursors:
-                raise AssertionError(f"cursor {cursor.game_id!r} saved without being locked")
-            tx.cursors[cursor.game_id] = cursor
-            tx.cursor_updated_at_ms[cursor.game_id] = self.db.now_ms
-
-    def enqueue_snapshots(self, snapshots: Sequence[tuple[str, LobbySnapshot]]) -> None:
-        tx = self._active("enqueue_snapshots")
-        for entry_id, snapshot in snapshots:
-            if snapshot.game_id not in tx.locked_cursors:
-                raise AssertionError(f"snapshot of {snapshot.game_id!r} enqueued without its cursor locked")
-            tx.outbox.append(OutboxRow(tx.next_outbox_id, snapshot.game_id, entry_id, snapshot))
-            tx.next_outbox_id += 1
-
-    def commit(self) -> None:
+    def commit(self, writes: ConsumerWrites) -> None:
         tx = self._active("commit")
+        self.committed_writes.append(writes)
+        self._write_rows(tx, writes)
+        self._write_parking(tx, writes)
         if self.fail_on_commit is not None:
             raise self.fail_on_commit
         db = self.db
@@ -315,20 +264,54 @@ class FakeHealthConsumerUnitOfWork:
         tx.done = True
         self.commits += 1
 
-    @property
-    def writes(self) -> list[str]:
-        """The calls that write (or commit), in order."""
-        return [c for c in self.calls if c in _WRITES]
+    def _write_rows(self, tx: _Transaction, writes: ConsumerWrites) -> None:
+        for record in writes.records:
+            if record.game_id not in tx.locked_records:
+                raise AssertionError(f"record {record.game_id!r} saved without being locked")
+            tx.records[record.game_id] = record
+            tx.updated_at_ms[record.game_id] = writes.now_ms
+        for cursor in writes.cursors:
+            if cursor.game_id not in tx.locked_cursors:
+                raise AssertionError(f"cursor {cursor.game_id!r} saved without being locked")
+            tx.cursors[cursor.game_id] = cursor
+            tx.cursor_updated_at_ms[cursor.game_id] = self.db.now_ms
+        for queued in writes.snapshots:
+            if queued.game_id not in tx.locked_cursors:
+                raise AssertionError(f"snapshot of {queued.game_id!r} enqueued without its cursor locked")
+            if any(row.game_id == queued.game_id and row.seq == queued.seq for row in tx.outbox):
+                raise AssertionError(f"snapshot number {queued.seq} of {queued.game_id!r} enqueued twice")
+            tx.outbox.append(
+                OutboxRow(tx.next_outbox_id, queued.game_id, queued.stream_entry_id, queued.snapshot, queued.seq)
+            )
+            tx.next_outbox_id += 1
 
-
-_WRITES = frozenset({"save_records", "save_cursors", "enqueue_snapshots", "park", "unpark", "commit"})
+    def _write_parking(self, tx: _Transaction, writes: ConsumerWrites) -> None:
+        for handoff in writes.park:
+            game_id = handoff.fields["game_id"]
+            if game_id not in tx.locked_cursors:
+                raise AssertionError(f"entry of {game_id!r} parked without its cursor locked")
+            key = (game_id, handoff.entry_id)
+            stored = tx.parked.get(key)
+            if stored is None:
+                tx.parked[key] = ParkedRow(
+                    game_id, handoff.entry_id, handoff.prev_entry_id, dict(handoff.fields), self.db.now_ms
+                )
+            else:
+                tx.parked[key] = replace(stored, prev_entry_id=handoff.prev_entry_id)
+        for game_id, entry_id in writes.unpark:
+            if game_id not in tx.locked_cursors:
+                raise AssertionError(f"entry of {game_id!r} unparked without its cursor locked")
+            tx.parked.pop((game_id, entry_id), None)
 
 
 class FakeLobbyOutbox:
     """``LobbyOutbox`` over a :class:`FakeDatabase` and an in-memory ``gm:lobby_events``.
 
-    Like the real relay it keeps, per game, the highest outbox id already
-    appended, so relaying the same rows twice appends nothing twice.
+    Like the real one it keeps, per game, the highest snapshot number already
+    appended: the unlocked :meth:`publish_committed` appends only a game's next
+    number, the locked :meth:`relay_games` anything past the mark, and neither
+    appends a number twice.  ``locked_games`` stand for cursors other
+    transactions hold (skipped by a relay that does not wait).
     """
 
     def __init__(self, db: FakeDatabase, *, locked_games: Iterable[str] = (), fail_times: int = 0) -> None:
@@ -336,24 +319,42 @@ class FakeLobbyOutbox:
         self.locked_games = set(locked_games)
         self.fail_times = fail_times
         self.stream: list[dict[str, str]] = []
-        self.relayed_high: dict[str, int] = {}
+        self.published_seq: dict[str, int] = {}
         self.relay_calls: list[tuple[tuple[str, ...], bool]] = []
+        self.publish_calls: list[tuple[str, ...]] = []
         self.pending_calls: list[int] = []
 
-    def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
-        self.relay_calls.append((tuple(game_ids), wait_for_locks))
+    def _fail_if_asked(self) -> None:
         if self.fail_times > 0:
             self.fail_times -= 1
             raise BackendUnavailable("redis", "fake outage")
+
+    def publish_committed(self, snapshots: Sequence[QueuedSnapshot]) -> tuple[int, list[str]]:
+        self.publish_calls.append(tuple(s.stream_entry_id for s in snapshots))
+        self._fail_if_asked()
+        appended, out_of_turn = 0, set()
+        for queued in snapshots:
+            high = self.published_seq.get(queued.game_id, 0)
+            if queued.seq == high + 1:
+                self.stream.append(queued.snapshot.to_fields())
+                self.published_seq[queued.game_id] = queued.seq
+                appended += 1
+            elif queued.seq > high:
+                out_of_turn.add(queued.game_id)
+        return appended, sorted(out_of_turn)
+
+    def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
+        self.relay_calls.append((tuple(game_ids), wait_for_locks))
+        self._fail_if_asked()
         games = set(game_ids)
         if not wait_for_locks:
             games -= self.locked_games
-        rows = [row for row in self.db.outbox if row.game_id in games]
+        rows = sorted((row for row in self.db.outbox if row.game_id in games), key=lambda r: (r.game_id, r.seq))
         appended = 0
         for row in rows:
-            if row.id > self.relayed_high.get(row.game_id, 0):
+            if row.seq > self.published_seq.get(row.game_id, 0):
                 self.stream.append(row.snapshot.to_fields())
-                self.relayed_high[row.game_id] = row.id
+                self.published_seq[row.game_id] = row.seq
                 appended += 1
         relayed = {row.id for row in rows}
         self.db.outbox = [row for row in self.db.outbox if row.id not in relayed]
@@ -368,7 +369,7 @@ class FakeLobbyOutbox:
         return games[:limit]
 
     def backlog(self) -> int:
-        return len(self.db.outbox)
+        return sum(1 for row in self.db.outbox if row.seq > self.published_seq.get(row.game_id, 0))
 
     def stream_of(self, game_id: str) -> list[dict[str, str]]:
         return [fields for fields in self.stream if fields["game_id"] == game_id]

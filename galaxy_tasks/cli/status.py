@@ -41,10 +41,8 @@ def gather_status(res: Resources) -> dict[str, Any]:
                 "holder": holder,
                 "lease_expires_in_ms": ttl_ms if ttl_ms > 0 else None,
             }
+    status["outboxes"]["gamemaster.lobby_outbox"] = res.lobby_outbox.backlog()
     with pg_errors(res.settings.database_url), res.engine.connect() as conn:
-        status["outboxes"]["gamemaster.lobby_outbox"] = int(
-            conn.execute(text("SELECT count(*) FROM gamemaster.lobby_outbox")).scalar_one()
-        )
         rows = conn.execute(
             text(
                 "SELECT status, engine_health, count(*) AS n FROM gamemaster.runtime_records "

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of
-from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
+from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Handoff, HealthConsumerUnitOfWork
+from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork
 
 log = get_logger(__name__)
 
@@ -58,6 +58,8 @@ class BatchResult:
     """One result per entry handed in, in the order handed in."""
     released: list[EntryResult] = field(default_factory=list)
     """Parked entries (of earlier deliveries) this call applied or found already applied."""
+    snapshots: list[QueuedSnapshot] = field(default_factory=list)
+    """The Lobby snapshots this call committed to the outbox, in commit order."""
 
     @property
     def parked(self) -> list[str]:
@@ -86,6 +88,7 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
         if game_id is None
     }
     released: list[EntryResult] = []
+    snapshots: list[QueuedSnapshot] = []
     game_ids = sorted({g for g in by_game.values() if g is not None})
     if game_ids:
         with uow:
@@ -93,13 +96,14 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
             for game_id in game_ids:
                 mine = [h for h in unique.values() if by_game[h.entry_id] == game_id]
                 fold.game(game_id, mine, results, released)
-            fold.write()
+            if fold.write():
+                snapshots = fold.snapshots
     ordered = [results[entry_id] for entry_id in unique]
     for handoff, result in zip(unique.values(), ordered, strict=True):
         _log_result(result, handoff.fields.get(FIELD_EVENT_TYPE))
     for result in released:
         _log_result(result, None)
-    return BatchResult(ordered, released)
+    return BatchResult(ordered, released, snapshots)
 
 
 class _LockedFold:
@@ -108,13 +112,14 @@ class _LockedFold:
     def __init__(self, uow: HealthConsumerUnitOfWork, game_ids: list[str], now_ms: int) -> None:
         self.uow = uow
         self.now_ms = now_ms
-        self.cursors = uow.lock_cursors(game_ids)
-        self.parked = uow.parked_entries(game_ids)
+        locked = uow.lock(game_ids)
+        self.cursors = locked.cursors
+        self.parked = locked.parked
         self.records: dict[str, GameRecord | None] = dict.fromkeys(game_ids)
-        self.records.update(uow.lock_records(game_ids))
+        self.records.update(locked.records)
         self.changed_records: dict[str, GameRecord] = {}
         self.moved_cursors: set[str] = set()
-        self.snapshots: list[tuple[str, LobbySnapshot]] = []
+        self.snapshots: list[QueuedSnapshot] = []
         self.to_park: list[Handoff] = []
         self.to_unpark: list[tuple[str, str]] = []
 
@@ -160,7 +165,7 @@ class _LockedFold:
             self.records[game_id] = step.record
             self.changed_records[game_id] = step.record
         if step.snapshot is not None:
-            self.snapshots.append((handoff.entry_id, step.snapshot))
+            self.snapshots.append(QueuedSnapshot(handoff.entry_id, step.cursor.lobby_seq, step.snapshot))
         return EntryResult(
             handoff.entry_id,
             game_id,
@@ -170,15 +175,21 @@ class _LockedFold:
             detail=step.detail,
         )
 
-    def write(self) -> None:
+    def write(self) -> bool:
+        """Commit what changed; ``False`` (and nothing written) when nothing did."""
         if not (self.moved_cursors or self.to_park or self.to_unpark):
-            return
-        self.uow.save_records(list(self.changed_records.values()), self.now_ms)
-        self.uow.save_cursors([self.cursors[g] for g in sorted(self.moved_cursors)])
-        self.uow.enqueue_snapshots(self.snapshots)
-        self.uow.park(self.to_park)
-        self.uow.unpark(self.to_unpark)
-        self.uow.commit()
+            return False
+        self.uow.commit(
+            ConsumerWrites(
+                now_ms=self.now_ms,
+                records=[self.changed_records[g] for g in sorted(self.changed_records)],
+                cursors=[self.cursors[g] for g in sorted(self.moved_cursors)],
+                snapshots=self.snapshots,
+                park=self.to_park,
+                unpark=self.to_unpark,
+            )
+        )
+        return True
 
 
 def _log_result(result: EntryResult, event_type: str | None) -> None:

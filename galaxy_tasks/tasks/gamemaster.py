@@ -24,7 +24,7 @@ from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
-from galaxy_tasks.service.lobby_relay import relay_pending
+from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_pending
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
@@ -157,7 +157,7 @@ def _consume(handoffs: list[Handoff]) -> BatchResult:
     res = resources()
     batch = apply_entries(res.health_consumer_uow(), handoffs, now_ms=now_ms())
     _record(batch)
-    _kick_relay(batch.published_games)
+    publish_after_commit(res.lobby_outbox, batch.snapshots)
     return batch
 
 

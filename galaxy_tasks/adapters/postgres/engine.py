@@ -31,6 +31,27 @@ def build_engine(url: str, *, pool_size: int, connect_timeout: int) -> Engine:
     )
 
 
+def build_autocommit_engine(url: str, *, pool_size: int, connect_timeout: int) -> Engine:
+    """An engine for units of work that send their own ``BEGIN``/``COMMIT`` (the per-event hot path).
+
+    Autocommit at the engine level, so no checkout or checkin switches the
+    isolation level; no reset on return (the unit of work rolls back itself
+    whatever it leaves open); no pre-ping round trip per checkout: the unit of
+    work reconnects once itself when its first statement finds the connection
+    dead, which is when nothing has been done yet.
+    """
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": connect_timeout, "application_name": "galaxy_tasks"},
+    )
+
+
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages and logs."""
     return make_url(url).render_as_string(hide_password=True)

@@ -1,11 +1,23 @@
 """The Lobby outbox: committed snapshots relayed from PostgreSQL to ``gm:lobby_events``.
 
 A snapshot row is written in the same transaction as the record change it
-reports, so a crash or a Redis outage can delay it but never lose it.  The
-relay holds the game's cursor row lock while it appends, so per game the
-stream order is the commit order; the append itself is a Lua script that
-remembers, per game, the highest outbox id already appended, so a relay that
-dies after appending but before deleting its rows appends nothing twice.
+reports, so a crash or a Redis outage can delay it but never lose it.  Rows
+carry a per-game sequence number (``seq``), and Redis remembers per game the
+highest number already appended (``PUBLISHED_KEY``), in the same Lua script
+as the append: so no snapshot is ever appended twice, and per game the stream
+order is the commit order.
+
+Two ways out:
+
+* right after its commit a task appends its own snapshots *without a lock or
+  a database round trip*, but only those whose number is exactly the next one
+  of their game; anything else (an earlier commit of the game not out yet) is
+  left to the locked relay, so nothing overtakes;
+* :meth:`relay_games` holds the games' cursor locks (no commit of theirs can
+  happen meanwhile, so every number up to the newest is committed), appends
+  whatever is past the mark in order, and deletes the rows it read.  The
+  periodic relay calls it for every game with rows, which also clears the
+  rows the fast path published.
 """
 
 from __future__ import annotations
@@ -19,25 +31,34 @@ from sqlalchemy import Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
+from galaxy_tasks.domain.gamemaster.records import QueuedSnapshot
 
 LOBBY_STREAM = "gm:lobby_events"
-RELAYED_KEY = "gamemaster:lobby_outbox:relayed"
+PUBLISHED_KEY = "gamemaster:lobby_outbox:published_seq"
 
-# ARGV: groups of game_id, outbox_id, field_count, k1, v1, ...
+# KEYS: stream, published-seq hash.  ARGV: mode ("next" or "after"), then groups of
+# game_id, seq, field_count, k1, v1, ...  "next" appends a snapshot only when it is the game's
+# next number (unlocked fast path); "after" appends any number past the mark (locked relay).
+# Returns the appended count followed by the games whose snapshots were left out of turn.
 _APPEND = """
+local strict = ARGV[1] == 'next'
 local appended = 0
-local i = 1
+local out_of_turn = {}
+local i = 2
 while i <= #ARGV do
-  local game, id, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local game, seq, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local high = tonumber(redis.call('HGET', KEYS[2], game) or '0')
-  if id > high then
+  if seq == high + 1 or (seq > high and not strict) then
     redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 3, i + 2 + 2 * n))
-    redis.call('HSET', KEYS[2], game, id)
+    redis.call('HSET', KEYS[2], game, seq)
     appended = appended + 1
+  elseif seq > high then
+    out_of_turn[#out_of_turn + 1] = game
   end
   i = i + 3 + 2 * n
 end
-return appended
+table.insert(out_of_turn, 1, appended)
+return out_of_turn
 """
 
 _LOCK_GAMES = """
@@ -48,9 +69,9 @@ FOR UPDATE{skip}
 """
 _PENDING_ROWS = text(
     """
-    SELECT id, game_id, fields FROM gamemaster.lobby_outbox
+    SELECT id, game_id, seq, fields FROM gamemaster.lobby_outbox
     WHERE game_id = ANY(CAST(:game_ids AS text[]))
-    ORDER BY id
+    ORDER BY game_id, seq
     """
 )
 _DELETE_ROWS = text("DELETE FROM gamemaster.lobby_outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
@@ -60,7 +81,7 @@ _PENDING_GAMES = text(
     GROUP BY game_id ORDER BY min(id) LIMIT :limit
     """
 )
-_BACKLOG = text("SELECT count(*) FROM gamemaster.lobby_outbox")
+_SEQ_RANGES = text("SELECT game_id, min(seq) AS low, max(seq) AS high FROM gamemaster.lobby_outbox GROUP BY game_id")
 
 
 class PostgresLobbyOutbox:
@@ -76,6 +97,19 @@ class PostgresLobbyOutbox:
         self._lock_wait = text(_LOCK_GAMES.format(skip=""))
         self._lock_skip = text(_LOCK_GAMES.format(skip=" SKIP LOCKED"))
 
+    def publish_committed(self, snapshots: Sequence[QueuedSnapshot]) -> tuple[int, list[str]]:
+        if not snapshots:
+            return 0, []
+        argv: list[Any] = ["next"]
+        for queued in snapshots:
+            fields = queued.snapshot.to_fields()
+            argv.extend((queued.game_id, queued.seq, len(fields)))
+            for key, value in fields.items():
+                argv.extend((key, value))
+        with redis_errors(self._redis_url):
+            reply = self._append(keys=[self._stream, PUBLISHED_KEY], args=argv)
+        return int(reply[0]), sorted({str(game) for game in reply[1:]})
+
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
         if not game_ids:
             return 0
@@ -87,14 +121,14 @@ class PostgresLobbyOutbox:
             rows = conn.execute(_PENDING_ROWS, {"game_ids": locked}).all()
             if not rows:
                 return 0
-            argv: list[Any] = []
+            argv: list[Any] = ["after"]
             for row in rows:
                 fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
-                argv.extend((row.game_id, row.id, len(fields)))
+                argv.extend((row.game_id, row.seq, len(fields)))
                 for key, value in fields.items():
                     argv.extend((key, value))
             with redis_errors(self._redis_url):
-                appended = int(self._append(keys=[self._stream, RELAYED_KEY], args=argv))
+                appended = int(self._append(keys=[self._stream, PUBLISHED_KEY], args=argv)[0])
             conn.execute(_DELETE_ROWS, {"ids": [row.id for row in rows]})
         return appended
 
@@ -103,5 +137,18 @@ class PostgresLobbyOutbox:
             return [row.game_id for row in conn.execute(_PENDING_GAMES, {"limit": limit})]
 
     def backlog(self) -> int:
+        """Rows not appended yet (rows appended right after commit stay until the relay clears them).
+
+        A game's remaining rows are numbered without gaps (the relay deletes
+        whole prefixes), so per game the unpublished ones are those above the mark.
+        """
         with pg_errors(self._db_url), self._engine.connect() as conn:
-            return int(conn.execute(_BACKLOG).scalar_one())
+            ranges = conn.execute(_SEQ_RANGES).all()
+        if not ranges:
+            return 0
+        with redis_errors(self._redis_url):
+            marks = self._r.hmget(PUBLISHED_KEY, [row.game_id for row in ranges])
+        return sum(
+            max(0, int(row.high) - max(int(mark or 0), int(row.low) - 1))
+            for row, mark in zip(ranges, marks, strict=True)
+        )

@@ -132,5 +132,5 @@ def fold_entry(
     ):
         return Step(Outcome.APPLIED, advanced, written, transition)
     snapshot = LobbySnapshot.of(written, now_ms)
-    published = replace(advanced, last_published_summary=plan.summary)
+    published = replace(advanced, last_published_summary=plan.summary, lobby_seq=cursor.lobby_seq + 1)
     return Step(Outcome.APPLIED, published, written, transition, snapshot)

@@ -24,12 +24,16 @@ class ConsumerCursor:
 
     ``last_entry_id`` is the newest health entry whose effect is committed (the
     exactly-once and ordering guard); ``last_published_summary`` is the shared,
-    durable debounce memory that seed ``004`` D4 kept in process memory.
+    durable debounce memory that seed ``004`` D4 kept in process memory;
+    ``lobby_seq`` counts the game's Lobby snapshots so far and numbers them, so
+    whoever appends a committed snapshot can tell whether it is the next one of
+    its game (per-game stream order without holding the lock while appending).
     """
 
     game_id: str
     last_entry_id: str | None = None
     last_published_summary: str | None = None
+    lobby_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,16 @@ class LobbySnapshot:
             "player_turn_stats": json.dumps(list(self.player_turn_stats)),
             "occurred_at_ms": str(self.occurred_at_ms),
         }
+
+
+@dataclass(frozen=True)
+class QueuedSnapshot:
+    """A snapshot committed to the Lobby outbox: the ``seq``-th of its game, caused by ``stream_entry_id``."""
+
+    stream_entry_id: str
+    seq: int
+    snapshot: LobbySnapshot
+
+    @property
+    def game_id(self) -> str:
+        return self.snapshot.game_id

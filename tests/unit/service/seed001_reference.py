@@ -95,7 +95,9 @@ def reference_model(records: dict[str, GameRecord], entries: list[tuple[str, dic
                 )
             )
             last_emitted[game_id] = summary
-    expected.cursors = {g: ConsumerCursor(g, e, last_emitted.get(g)) for g, e in last_entry.items()}
+    expected.cursors = {
+        g: ConsumerCursor(g, e, last_emitted.get(g), len(expected.snapshots.get(g, []))) for g, e in last_entry.items()
+    }
     return expected
 
 
@@ -127,12 +129,18 @@ def bridge_handoffs(entries: list[tuple[str, dict[str, str]]]) -> list[Handoff]:
 
 
 def observed_snapshots(db: FakeDatabase) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    """The outbox per game in commit order, without the processing time."""
+    """The outbox per game in commit order, without the processing time.
+
+    Fails unless each game's rows are numbered 1, 2, ... in commit order (what
+    lets a snapshot be appended right after commit without overtaking).
+    """
     snapshots: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for row in sorted(db.outbox, key=lambda r: r.id):
         fields = row.snapshot.to_fields()
         del fields["occurred_at_ms"]
-        snapshots.setdefault(row.game_id, []).append((row.stream_entry_id, fields))
+        mine = snapshots.setdefault(row.game_id, [])
+        assert row.seq == len(mine) + 1, f"{row.game_id}: snapshot {len(mine) + 1} numbered {row.seq}"
+        mine.append((row.stream_entry_id, fields))
     return snapshots
 
 

@@ -64,7 +64,7 @@ def test_single_entry_moves_status_cursor_and_outbox_in_one_commit() -> None:
 
     assert result.results == [EntryResult("5-0", "g1", Outcome.APPLIED, ENGINE_LOST, published=True)]
     assert db.records["g1"] == GameRecord("g1", "engine_unreachable", "exited", 4)
-    assert db.cursors["g1"] == ConsumerCursor("g1", "5-0", "exited")
+    assert db.cursors["g1"] == ConsumerCursor("g1", "5-0", "exited", lobby_seq=1)
     assert [(row.stream_entry_id, row.snapshot.to_fields()["runtime_status"]) for row in db.outbox] == [
         ("5-0", "engine_unreachable")
     ]
@@ -196,7 +196,7 @@ def test_parked_entries_apply_in_the_transaction_that_applies_their_predecessor(
     assert uow.commits == 1
     assert db.parked == {}
     assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
-    assert db.cursors["g1"] == ConsumerCursor("g1", "5-0", "healthy")
+    assert db.cursors["g1"] == ConsumerCursor("g1", "5-0", "healthy", lobby_seq=3)
     assert _summaries(db, "g1") == [
         ("1-0", "running", "probe_failed"),
         ("3-0", "engine_unreachable", "exited"),
@@ -243,7 +243,7 @@ def test_a_redelivered_parked_entry_commits_nothing() -> None:
     uow = FakeHealthConsumerUnitOfWork(db)
     result = apply_entries(uow, [parked], now_ms=NOW_MS + 1)
     assert result.parked == ["3-0"]
-    assert uow.writes == []
+    assert uow.committed_writes == []
     assert (uow.commits, uow.rollbacks) == (0, 1)
     assert db.state() == before
 
@@ -286,7 +286,7 @@ def test_a_duplicate_of_an_applied_entry_is_a_duplicate_while_later_entries_of_i
     assert _outcomes(result) == [("1-0", Outcome.DUPLICATE)]
     assert result.released == []
     assert result.published_games == []
-    assert uow.writes == []
+    assert uow.committed_writes == []
     assert db.state() == before
     assert _parking(db) == {("g1", "5-0"): "3-0"}
 
@@ -321,120 +321,6 @@ def test_parked_entries_of_one_game_do_not_block_other_games() -> None:
     assert db.cursors["g2"].last_entry_id == "5-0"
     assert _parking(db) == {("g1", "3-0"): "1-0", ("g1", "4-0"): "3-0"}
     assert db.records["g1"] == GameRecord("g1", "running", "healthy", 4)
-
-
-def test_parking_is_read_after_the_lock_for_every_game_of_the_transaction() -> None:
-    # Read in a statement of its own after the cursors are locked: an entry parked by a
-    # transaction this one waited for must be seen (PostgreSQL gives a new statement a new snapshot).
-    db = _db(g1="running", g2="running", g3="running")
-    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"), _h("4-0", "g3", "probe_failed", prev="2-0"))
-    uow = FakeHealthConsumerUnitOfWork(db)
-    apply_entries(
-        uow,
-        [_h("5-0", "g3", "probe_failed", prev="4-0"), _h("6-0", "g2", "probe_failed"), _h("1-0", "g1", "x")],
-        now_ms=1,
-    )
-    assert uow.parked_requests == [("g1", "g2", "g3")]
-    assert uow.calls.index("parked_entries") > uow.calls.index("lock_cursors")
-
-
-def test_a_parked_malformed_entry_is_skipped_when_released_and_unblocks_its_successor() -> None:
-    db = _db(g1="running")
-    bad = Handoff("3-0", {"game_id": "g1", "event_type": "container_oom", "occurred_at_ms": "soon"}, "1-0")
-    _apply(db, bad, _h("5-0", "g1", "container_oom", prev="3-0"))
-    result = _apply(db, _h("1-0", "g1", "probe_failed"))
-    assert _released(result) == [("3-0", Outcome.SKIPPED_MALFORMED), ("5-0", Outcome.APPLIED)]
-    assert db.cursors["g1"].last_entry_id == "5-0"
-    assert db.records["g1"] == GameRecord("g1", "engine_unreachable", "oom", 4)
-    assert db.parked == {}
-
-
-def test_a_parked_entry_already_behind_the_cursor_leaves_the_parking_as_a_duplicate() -> None:
-    db = _db(g1="running")
-    db.cursors["g1"] = ConsumerCursor("g1", "5-0", "healthy")
-    db.add_parked(_h("3-0", "g1", "container_oom", prev="1-0"))
-    result = _apply(db, _h("7-0", "g1", "probe_failed", prev="5-0"))
-    assert _outcomes(result) == [("7-0", Outcome.APPLIED)]
-    assert _released(result) == [("3-0", Outcome.DUPLICATE)]
-    assert db.parked == {}
-    assert db.records["g1"] == GameRecord("g1", "running", "probe_failed", 4)
-    assert [row.stream_entry_id for row in db.outbox] == ["7-0"]
-
-
-def test_published_games_include_games_published_only_by_released_entries() -> None:
-    db = _db(g1="running", g2="running")
-    _apply(db, _h("1-0", "g1", "probe_failed"))
-    _apply(db, _h("3-0", "g1", "container_oom", prev="2-0"))
-    result = _apply(db, _h("2-0", "g1", "probe_failed", prev="1-0"), _h("4-0", "g2", "probe_failed", prev="0-5"))
-    assert [r.published for r in result.results] == [False, False]
-    assert [(r.entry_id, r.published) for r in result.released] == [("3-0", True)]
-    assert result.published_games == ["g1"]
-
-
-def test_a_failed_commit_neither_parks_nor_releases_anything() -> None:
-    db = _db(g1="running")
-    failure = BackendUnavailable("postgresql", "gone")
-    before = db.state()
-    with pytest.raises(BackendUnavailable):
-        apply_entries(
-            FakeHealthConsumerUnitOfWork(db, fail_on_commit=failure),
-            [_h("3-0", "g1", "container_oom", prev="1-0")],
-            now_ms=NOW_MS,
-        )
-    assert db.state() == before
-
-    _apply(db, _h("3-0", "g1", "container_oom", prev="1-0"))
-    parked = db.state()
-    with pytest.raises(BackendUnavailable):
-        apply_entries(
-            FakeHealthConsumerUnitOfWork(db, fail_on_commit=failure), [_h("1-0", "g1", "probe_failed")], now_ms=NOW_MS
-        )
-    assert db.state() == parked
-    assert _parking(db) == {("g1", "3-0"): "1-0"}
-
-
-def test_duplicate_delivery_changes_nothing_and_publishes_nothing() -> None:
-    db = _db(g1="running")
-    batch = [_h("1-0", "g1", "container_oom"), _h("2-0", "g1", "probe_failed", prev="1-0")]
-    _apply(db, *batch)
-    before = db.state()
-    uow = FakeHealthConsumerUnitOfWork(db)
-    result = apply_entries(uow, batch, now_ms=NOW_MS + 1)
-    assert _outcomes(result) == [("1-0", Outcome.DUPLICATE), ("2-0", Outcome.DUPLICATE)]
-    assert not any(r.published for r in result.results)
-    assert db.state() == before
-    assert uow.writes == []
-
-
-def test_duplicate_of_an_older_entry_after_later_ones_changes_nothing() -> None:
-    db = _db(g1="running")
-    _apply(db, _h("1-0", "g1", "container_oom"))
-    _apply(db, _h("2-0", "g1", "probe_recovered", prev="1-0"))
-    before = db.state()
-    assert _outcomes(_apply(db, _h("1-0", "g1", "container_oom"))) == [("1-0", Outcome.DUPLICATE)]
-    assert db.state() == before
-
-
-def test_nothing_is_committed_when_nothing_changed() -> None:
-    db = _db(g1="running", g2="running")
-    _apply(db, _h("1-0", "g1", "container_oom"), _h("2-0", "g1", "probe_failed", prev="1-0"))
-    _apply(db, _h("3-0", "g2", "probe_failed"), _h("7-0", "g2", "container_oom", prev="5-0"))
-    before = db.state()
-    uow = FakeHealthConsumerUnitOfWork(db)
-    result = apply_entries(
-        uow,
-        [
-            _h("2-0", "g1", "probe_failed", prev="1-0"),
-            _h("3-0", "g2", "probe_failed"),
-            _h("1-0", "g1", "container_oom"),
-        ],
-        now_ms=NOW_MS + 1,
-    )
-    assert {r.outcome for r in result.results} == {Outcome.DUPLICATE}
-    assert result.released == []
-    assert uow.writes == []
-    assert (uow.commits, uow.rollbacks) == (0, 1)
-    assert db.state() == before
 
 
 def test_entries_without_game_id_are_skipped_without_touching_the_unit_of_work() -> None:
@@ -480,7 +366,7 @@ def test_debounce_survives_across_transactions() -> None:
     third = _apply(db, _h("3-0", "g1", "inspect_unhealthy", prev="2-0"))
     assert [second.results[0].published, third.results[0].published] == [False, True]
     assert [r.stream_entry_id for r in db.outbox_of("g1")] == ["1-0", "3-0"]
-    assert db.cursors["g1"] == ConsumerCursor("g1", "3-0", "inspect_unhealthy")
+    assert db.cursors["g1"] == ConsumerCursor("g1", "3-0", "inspect_unhealthy", lobby_seq=2)
 
 
 def test_failed_commit_propagates_and_leaves_the_database_untouched() -> None:
@@ -496,7 +382,7 @@ def test_locks_are_requested_in_game_id_order() -> None:
     db = _db(b="running", a="running", c="running")
     uow = FakeHealthConsumerUnitOfWork(db)
     apply_entries(uow, [_h("1-0", "c", "probe_failed"), _h("2-0", "a", "probe_failed"), _h("3-0", "b", "x")], now_ms=1)
-    assert uow.lock_requests == [("cursors", ("a", "b", "c")), ("records", ("a", "b", "c"))]
+    assert uow.lock_requests == [("a", "b", "c")]
 
 
 def test_batch_result_lists_parked_entries_and_published_games() -> None:

@@ -1,4 +1,4 @@
-"""``relay_pending``: the periodic sweep of the Lobby outbox."""
+"""Publishing the Lobby outbox: ``publish_after_commit`` and the periodic ``relay_pending`` sweep."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import pytest
 from prometheus_client import REGISTRY
 
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
+from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import apply_entries
-from galaxy_tasks.service.lobby_relay import relay_pending
+from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_pending
 from tests.fakes import FakeClock, FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, OutboxRow
 
 
 def _db_with_pending(*games: str) -> FakeDatabase:
     db = FakeDatabase()
+    numbers: dict[str, int] = {}
     for index, game in enumerate(games, start=1):
         snapshot = LobbySnapshot.of(GameRecord(game, "running", f"s{index}", index), 1700000000000 + index)
-        db.outbox.append(OutboxRow(index, game, f"{index}-0", snapshot))
+        numbers[game] = numbers.get(game, 0) + 1
+        db.outbox.append(OutboxRow(index, game, f"{index}-0", snapshot, seq=numbers[game]))
     db.next_outbox_id = len(games) + 1
     return db
 
@@ -108,3 +110,59 @@ def test_committed_health_changes_reach_the_lobby_stream_in_commit_order() -> No
         ("engine_unreachable", "oom", "9"),
         ("running", "healthy", "9"),
     ]
+
+
+def _committed(db: FakeDatabase, *handoffs: Handoff) -> list[QueuedSnapshot]:
+    return apply_entries(FakeHealthConsumerUnitOfWork(db), list(handoffs), now_ms=1700000000000).snapshots
+
+
+def _entry(entry_id: str, event_type: str, prev: str | None = None, game: str = "g1") -> Handoff:
+    return Handoff(entry_id, {"game_id": game, "event_type": event_type, "occurred_at_ms": "5"}, prev)
+
+
+def test_snapshots_next_in_their_game_go_out_right_after_commit_without_the_locked_relay() -> None:
+    db = FakeDatabase()
+    db.add_record("g1", "running", "healthy", 9)
+    outbox = FakeLobbyOutbox(db)
+    first = _committed(db, _entry("1-0", "container_oom"))
+    second = _committed(db, _entry("2-0", "probe_recovered", prev="1-0"))
+    assert publish_after_commit(outbox, first) == 1
+    assert publish_after_commit(outbox, second) == 1
+    assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable", "running"]
+    assert outbox.relay_calls == []
+    assert outbox.backlog() == 0
+    assert len(db.outbox) == 2, "published rows stay until the periodic relay clears them"
+
+
+def test_a_snapshot_committed_after_one_not_yet_out_is_relayed_under_the_lock_in_commit_order() -> None:
+    db = FakeDatabase()
+    db.add_record("g1", "running", "healthy", 9)
+    outbox = FakeLobbyOutbox(db)
+    first = _committed(db, _entry("1-0", "container_oom"))
+    second = _committed(db, _entry("2-0", "probe_recovered", prev="1-0"))
+    assert publish_after_commit(outbox, second) == 2  # overtook the first task: relays both, in order
+    assert outbox.relay_calls == [(("g1",), True)]
+    assert publish_after_commit(outbox, first) == 0  # the late first task appends nothing twice
+    assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable", "running"]
+    assert db.outbox == []
+
+
+def test_a_failed_publish_after_commit_is_left_to_the_periodic_relay() -> None:
+    db = FakeDatabase()
+    db.add_record("g1", "running", "healthy", 9)
+    outbox = FakeLobbyOutbox(db, fail_times=1)
+    committed = _committed(db, _entry("1-0", "container_oom"))
+    assert publish_after_commit(outbox, committed) == 0
+    assert outbox.backlog() == 1
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable"]
+
+
+def test_the_periodic_relay_clears_rows_already_published_without_appending_them_again() -> None:
+    db = FakeDatabase()
+    db.add_record("g1", "running", "healthy", 9)
+    outbox = FakeLobbyOutbox(db)
+    publish_after_commit(outbox, _committed(db, _entry("1-0", "container_oom")))
+    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    assert db.outbox == []
+    assert len(outbox.stream) == 1

@@ -193,7 +193,7 @@ def test_an_entry_the_broker_delivers_after_its_repair_is_a_duplicate() -> None:
 
     assert [(r.entry_id, r.outcome) for r in late.results] == [("2-0", Outcome.DUPLICATE)]
     assert late.released == []
-    assert uow.writes == []
+    assert uow.committed_writes == []
     assert rig.db.state() == before
     rig.assert_as_seed_001()
 
@@ -210,7 +210,7 @@ def test_a_game_whose_lost_entry_is_gone_from_the_stream_is_repaired_with_what_t
     assert rig.repair() == [{"game_id": "g1", "reason": "parked", "applied": 1}]
 
     rig.assert_as_seed_001(without=("2-0",))
-    assert rig.db.cursors["g1"] == ConsumerCursor("g1", "3-0", "inspect_unhealthy")
+    assert rig.db.cursors["g1"] == ConsumerCursor("g1", "3-0", "inspect_unhealthy", lobby_seq=2)
 
 
 def test_each_repaired_game_counts_once_in_the_order_repairs_metric() -> None:
@@ -270,7 +270,7 @@ def test_a_run_repairs_at_most_max_games_and_the_next_run_the_rest() -> None:
 def test_each_game_is_repaired_in_a_transaction_of_its_own() -> None:
     rig = Rig([("1-0", "g1", "container_oom"), ("2-0", "g2", "container_oom")], g1="running", g2="running")
     rig.repair()
-    assert [uow.lock_requests[0] for uow in rig.uows] == [("cursors", ("g1",)), ("cursors", ("g2",))]
+    assert [uow.lock_requests[0] for uow in rig.uows] == [("g1",), ("g2",)]
     assert [uow.commits for uow in rig.uows] == [1, 1]
 
 

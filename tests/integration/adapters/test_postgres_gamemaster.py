@@ -1,0 +1,222 @@
+"""The Game Master's PostgreSQL adapters against a real server: locking, visibility, errors, the outbox.
+
+The per-event unit of work sends its own ``BEGIN``/``COMMIT`` inside two round
+trips and skips the parking read unless the cursor counts parked entries; these
+tests pin what that must not lose: what a waiting transaction sees once it gets
+the lock, that a failed write leaves nothing behind, and that a dead pooled
+connection costs no task.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import cast
+
+import pytest
+import redis
+import sqlalchemy.exc
+from sqlalchemy import Engine, text
+
+from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
+from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
+from galaxy_tasks.adapters.postgres.lobby_outbox import LOBBY_STREAM, PostgresLobbyOutbox
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
+from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames
+from tests.support.cluster import wait_until
+from tests.support.pipeline import Pipeline
+
+
+@pytest.fixture
+def engines(pipeline: Pipeline) -> Iterator[tuple[Engine, Engine]]:
+    hot = build_autocommit_engine(pipeline.database_url, pool_size=2, connect_timeout=5)
+    plain = build_engine(pipeline.database_url, pool_size=2, connect_timeout=5)
+    yield hot, plain
+    hot.dispose()
+    plain.dispose()
+
+
+def _uow(engines: tuple[Engine, Engine]) -> SqlAlchemyHealthConsumerUnitOfWork:
+    return SqlAlchemyHealthConsumerUnitOfWork(engines[0])
+
+
+def _snapshot(game_id: str, status: str, health: str, seq: int, entry_id: str) -> QueuedSnapshot:
+    return QueuedSnapshot(entry_id, seq, LobbySnapshot.of(GameRecord(game_id, status, health, 3), 1700000000000 + seq))
+
+
+def _wait_for_a_blocked_lock(pipeline: Pipeline) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+
+    def blocked() -> bool:
+        with pipeline.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one()) > 0
+
+    wait_until(blocked, timeout=10, what="the second transaction to wait for the cursor lock")
+
+
+def _lock_in_thread(engines: tuple[Engine, Engine], game_ids: list[str]) -> tuple[threading.Thread, list[LockedGames]]:
+    seen: list[LockedGames] = []
+
+    def run() -> None:
+        with _uow(engines) as uow:
+            seen.append(uow.lock(game_ids))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, seen
+
+
+def test_lock_sees_what_the_transaction_it_waited_for_committed_parking_and_record_included(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    pipeline.add_games({"g1": "running"}, current_turn=3)
+    parked = Handoff("3-0", {"game_id": "g1", "event_type": "probe_failed"}, "2-0")
+    with _uow(engines) as first:
+        locked = first.lock(["g1"])
+        assert locked.parked == {}
+        thread, seen = _lock_in_thread(engines, ["g1"])
+        _wait_for_a_blocked_lock(pipeline)
+        first.commit(
+            ConsumerWrites(
+                now_ms=1,
+                records=[GameRecord("g1", "engine_unreachable", "oom", 3)],
+                cursors=[ConsumerCursor("g1", "1-0", "oom", lobby_seq=1)],
+                snapshots=[_snapshot("g1", "engine_unreachable", "oom", 1, "1-0")],
+                park=[parked],
+            )
+        )
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    (second,) = seen
+    assert second.cursors["g1"] == ConsumerCursor("g1", "1-0", "oom", lobby_seq=1)
+    assert second.records["g1"] == GameRecord("g1", "engine_unreachable", "oom", 3)
+    assert second.parked == {"g1": [parked]}
+
+
+def test_unparking_the_last_entry_lets_the_next_transaction_skip_the_parking_read(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    pipeline.add_games({"g1": "running"})
+    parked = Handoff("3-0", {"game_id": "g1", "event_type": "probe_failed"}, "2-0")
+    with _uow(engines) as uow:
+        uow.lock(["g1"])
+        uow.commit(ConsumerWrites(now_ms=1, park=[parked]))
+    with _uow(engines) as uow:
+        assert uow.lock(["g1"]).parked == {"g1": [parked]}
+        uow.commit(ConsumerWrites(now_ms=1, unpark=[("g1", "3-0")]))
+    with pipeline.engine.connect() as conn:
+        counts = conn.execute(text("SELECT parked_count FROM gamemaster.health_event_cursors")).scalars().all()
+        left = conn.execute(text("SELECT count(*) FROM gamemaster.health_event_parked")).scalar_one()
+    assert (counts, left) == ([0], 0)
+    with _uow(engines) as uow:
+        assert uow.lock(["g1"]).parked == {}
+
+
+def test_a_failed_write_commits_nothing_and_leaves_the_connection_usable(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    pipeline.add_games({"g1": "running"})
+    with _uow(engines) as uow:
+        uow.lock(["g1"])
+        uow.commit(ConsumerWrites(now_ms=1, snapshots=[_snapshot("g1", "running", "healthy", 1, "1-0")]))
+    before = pipeline.rows()
+
+    def write_a_taken_snapshot_number() -> None:
+        with _uow(engines) as uow:
+            uow.lock(["g1"])
+            uow.commit(
+                ConsumerWrites(
+                    now_ms=2,
+                    records=[GameRecord("g1", "engine_unreachable", "oom", 0)],
+                    cursors=[ConsumerCursor("g1", "2-0", "oom", lobby_seq=1)],
+                    snapshots=[_snapshot("g1", "engine_unreachable", "oom", 1, "2-0")],  # number 1 is taken
+                )
+            )
+
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        write_a_taken_snapshot_number()
+    assert pipeline.rows() == before
+    with pipeline.engine.connect() as conn:
+        cursor = conn.execute(text("SELECT last_entry_id FROM gamemaster.health_event_cursors")).scalar_one()
+        in_transaction = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'galaxy_tasks' AND state <> 'idle'")
+        ).scalar_one()
+    assert (cursor, in_transaction) == (None, 0)
+    with _uow(engines) as uow:  # the pooled connection is clean: this one commits
+        uow.lock(["g1"])
+        uow.commit(ConsumerWrites(now_ms=3, records=[GameRecord("g1", "finished", "", 0)]))
+    assert pipeline.rows()["g1"][0] == "finished"
+
+
+def test_a_pooled_connection_killed_by_the_server_costs_no_failed_unit_of_work(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    pipeline.add_games({"g1": "running"})
+    with _uow(engines) as uow:
+        uow.lock(["g1"])
+    with pipeline.engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'galaxy_tasks'"
+            )
+        ).scalar_one()
+    assert killed >= 1
+    time.sleep(0.2)
+    with _uow(engines) as uow:
+        assert uow.lock(["g1"]).records["g1"].status == "running"
+        uow.commit(ConsumerWrites(now_ms=1, cursors=[ConsumerCursor("g1", "1-0")]))
+
+
+# --------------------------------------------------------------------------- the Lobby outbox
+
+
+@pytest.fixture
+def outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> Iterator[PostgresLobbyOutbox]:
+    client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    yield PostgresLobbyOutbox(engines[1], client, pipeline.redis_url)
+    client.close()
+
+
+def _commit_snapshots(engines: tuple[Engine, Engine], *snapshots: QueuedSnapshot) -> None:
+    games = sorted({s.game_id for s in snapshots})
+    with _uow(engines) as uow:
+        locked = uow.lock(games)
+        cursors = [
+            ConsumerCursor(g, None, None, max(s.seq for s in snapshots if s.game_id == g)) for g in locked.cursors
+        ]
+        uow.commit(ConsumerWrites(now_ms=1, cursors=cursors, snapshots=snapshots))
+
+
+def _lobby(pipeline: Pipeline) -> list[tuple[str, str]]:
+    entries = cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(LOBBY_STREAM))
+    return [(f["game_id"], f["engine_health_summary"]) for _, f in entries]
+
+
+def test_right_after_commit_only_each_games_next_snapshot_is_appended(
+    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresLobbyOutbox
+) -> None:
+    first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g1", "running", "s2", 2, "2-0")
+    other = _snapshot("g2", "running", "t1", 1, "3-0")
+    _commit_snapshots(engines, first, second, other)
+    assert outbox.publish_committed([second, other]) == (1, ["g1"])  # g1's number 1 is not out yet
+    assert outbox.backlog() == 2
+    assert outbox.publish_committed([first, second]) == (2, [])
+    assert outbox.publish_committed([first, second, other]) == (0, [])  # nothing twice
+    assert _lobby(pipeline) == [("g2", "t1"), ("g1", "s1"), ("g1", "s2")]
+    assert outbox.backlog() == 0
+
+
+def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_every_row_it_read(
+    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresLobbyOutbox
+) -> None:
+    snapshots = [_snapshot("g1", "running", f"s{n}", n, f"{n}-0") for n in (1, 2, 3)]
+    _commit_snapshots(engines, *snapshots)
+    outbox.publish_committed(snapshots[:1])
+    assert outbox.pending_games(10) == ["g1"]
+    assert outbox.relay_games(["g1"], wait_for_locks=False) == 2
+    assert _lobby(pipeline) == [("g1", "s1"), ("g1", "s2"), ("g1", "s3")]
+    assert (outbox.pending_games(10), outbox.backlog()) == ([], 0)
+    assert outbox.publish_committed(snapshots) == (0, [])
