@@ -7,6 +7,10 @@ processes it started, and the PostgreSQL and Redis servers it drives).
 PostgreSQL backends of other clients count as the bench's, so the figure errs
 low.  :func:`wait_quiet` waits (bounded) for other work to calm down before a
 scenario starts.
+
+It also splits the bench's own CPU by role (the bridge's worker, the pool
+worker's main process, its pool children, PostgreSQL, Redis, the bench
+itself), so a run can say where each event's CPU went.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -37,6 +41,34 @@ def _own_pids() -> set[int]:
     return pids
 
 
+def _role_of(pid: int) -> str:
+    """Which part of the rig a process is: see :data:`ROLES`."""
+    try:
+        proc = psutil.Process(pid)
+        if pid == os.getpid():
+            return "bench"
+        name = proc.name().lower()
+        if name.startswith("postgres"):
+            return "postgresql"
+        if name.startswith("redis"):
+            return "redis"
+        cmdline = " ".join(proc.cmdline())
+        if "celery" not in cmdline:
+            return "other"
+        if "long-running" in cmdline:
+            return "bridge worker"
+        parent = proc.parent()
+        if parent is not None and "celery" in " ".join(parent.cmdline()) and "long-running" not in cmdline:
+            return "pool children"
+        return "pool main"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "other"
+
+
+ROLES = ("pool main", "pool children", "bridge worker", "postgresql", "redis", "bench", "other")
+"""The roles of :func:`_role_of`, in the order the bench prints them."""
+
+
 def _cpu_of(pid: int) -> float | None:
     try:
         t = psutil.Process(pid).cpu_times()
@@ -49,6 +81,8 @@ def _cpu_of(pid: int) -> float | None:
 class Load:
     seconds: float = 0.0
     foreign_cpu_seconds: float = 0.0
+    own_cpu_by_role: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of the bench's own processes over the run, per role (see :data:`ROLES`)."""
 
     @property
     def foreign_share(self) -> float:
@@ -65,6 +99,8 @@ class LoadMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-load-monitor", daemon=True)
         self._own_cpu: dict[int, float] = {}
+        self._roles: dict[int, str] = {}
+        self._by_role: dict[str, float] = {}
         self._own_total = 0.0
         self._busy0 = 0.0
         self._t0 = 0.0
@@ -82,7 +118,7 @@ class LoadMonitor:
         self._thread.join()
         self._sample()
         busy = _busy_seconds() - self._busy0
-        self.load = Load(time.perf_counter() - self._t0, busy - self._own_total)
+        self.load = Load(time.perf_counter() - self._t0, busy - self._own_total, dict(self._by_role))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -97,6 +133,8 @@ class LoadMonitor:
             self._own_cpu[pid] = now
             if before is not None:
                 self._own_total += now - before
+                role = self._roles.setdefault(pid, _role_of(pid))
+                self._by_role[role] = self._by_role.get(role, 0.0) + now - before
 
 
 def busy_share(seconds: float = 1.0) -> float:

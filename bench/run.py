@@ -184,6 +184,13 @@ class Gate:
     def foreign(self) -> float:
         return 0.0 if self.monitor is None else float(self.monitor.load.foreign_share)
 
+    def cpu_ms_per_event(self, events: int) -> dict[str, float]:
+        """The last run's own CPU per event (ms), by role of the process that spent it."""
+        if self.monitor is None or events <= 0:
+            return {}
+        by_role: dict[str, float] = self.monitor.load.own_cpu_by_role
+        return {role: round(seconds * 1000 / events, 3) for role, seconds in sorted(by_role.items())}
+
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -400,6 +407,7 @@ def throughput(ctx: Ctx, rig: Any, gate: Gate, key: str, *, name: str, note: str
             dispatch_seconds=round(run.dispatch_seconds, 2),
             stalls_repaired=run.nudges,
             bridge=run.bridge,
+            cpu_ms_per_event=gate.cpu_ms_per_event(run.events),
         )
         ctx.check(key, run.rows, run.lobby_events)
         _log(
@@ -416,7 +424,13 @@ def noop(ctx: Ctx, rig: Any, gate: Gate) -> None:
     handoffs = handoffs_of(ctx.workload.entries)
     for rep in range(ctx.args.rep_counts["d"]):
         run = rig.run_noop(handoffs, before_start=gate.before_start, monitor=gate.fresh_monitor())
-        figures.add(run.rate, run.seconds, gate.foreign, send_seconds=round(run.send_seconds, 2))
+        figures.add(
+            run.rate,
+            run.seconds,
+            gate.foreign,
+            send_seconds=round(run.send_seconds, 2),
+            cpu_ms_per_event=gate.cpu_ms_per_event(run.messages),
+        )
         _log(
             f"(d) rep {rep + 1}: {run.messages} in {run.seconds:.1f}s = {run.rate:.0f}/s "
             f"(producer done after {run.send_seconds:.1f}s){_other(gate.foreign)}"
@@ -547,6 +561,31 @@ def targets(results: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
     ]
 
 
+def _print_cpu_per_event(results: dict[str, Any], width: int) -> None:
+    """Where each event's CPU went (median over the runs, per role): what bounds a CPU-bound rate."""
+    from bench.machine import ROLES
+
+    shown = {k: results[k]["cpu_ms_per_event"] for k in ("b", "c", "d") if results.get(k, {}).get("cpu_ms_per_event")}
+    if not shown:
+        return
+    print("-" * width)
+    print(f"{'CPU per event, ms (median of runs)':<36}" + "".join(f"{f'({k})':>10}" for k in shown))
+    totals = dict.fromkeys(shown, 0.0)
+    for role in ROLES:
+        values = {k: statistics.median(run.get(role, 0.0) for run in runs) for k, runs in shown.items()}
+        if not any(values.values()):
+            continue
+        for k, v in values.items():
+            totals[k] += v
+        print(f"  {role:<34}" + "".join(f"{v:>10.2f}" for v in values.values()))
+    print(f"  {'total':<34}" + "".join(f"{v:>10.2f}" for v in totals.values()))
+    cpus = results["machine"]["cpus"]
+    print(
+        f"  ({cpus} CPUs: a rate bound by CPU alone cannot exceed {cpus} * 1000 / total events/s; one process"
+        " cannot use more than one CPU)"
+    )
+
+
 def print_report(results: dict[str, Any]) -> None:
     config = results["config"]
     machine = results["machine"]
@@ -578,6 +617,7 @@ def print_report(results: dict[str, Any]) -> None:
                 f"  ({key}) run {runs}: stalled (a game stopped short of its last entry) and went on "
                 "after the bench sent the order repair task"
             )
+    _print_cpu_per_event(results, width)
     if "latency" in results:
         lat = results["latency"]
         print("-" * width)
