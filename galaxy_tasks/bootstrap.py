@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
 import redis
 from sqlalchemy import Engine
 
+from galaxy_tasks import metrics
 from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.lobby_outbox import PostgresLobbyOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.config import Settings, get_settings
+from galaxy_tasks.ports import Handoff
+from galaxy_tasks.service.group_commit import GroupCommit
+from galaxy_tasks.service.health_consumer import EntryResult, consume
 
 
 @dataclass
@@ -53,6 +58,17 @@ class Resources:
 
     def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
         return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)
+
+    @cached_property
+    def health_event_group_commit(self) -> GroupCommit[Handoff, EntryResult]:
+        """Per-event tasks running at once in this process go into one transaction."""
+
+        def apply_batch(handoffs: list[Handoff]) -> list[EntryResult]:
+            metrics.HEALTH_EVENT_BATCH_ENTRIES.observe(len(handoffs))
+            now_ms = int(time.time() * 1000)
+            return consume(self.health_consumer_uow(), self.lobby_outbox, handoffs, now_ms=now_ms).results_for(handoffs)
+
+        return GroupCommit(apply_batch, max_batch=self.settings.group_commit_max_batch)
 
     def close(self) -> None:
         for name in ("engine", "autocommit_engine"):

@@ -38,6 +38,8 @@ class Settings:
     backlog_threshold: int = 500
     backlog_batch_size: int = 2000
     backlog_partitions: int = 8
+    # Per-event tasks running at once in one worker process share a transaction (thread pools).
+    group_commit_max_batch: int = 100
     # Per-game order repair (a handed-on entry the broker lost).
     order_repair_after_seconds: float = 30.0
     order_repair_interval_seconds: float = 10.0
@@ -89,6 +91,7 @@ class Settings:
             "supervisor_interval_seconds",
             "backlog_batch_size",
             "backlog_partitions",
+            "group_commit_max_batch",
             "outbox_relay_interval_seconds",
             "order_repair_after_seconds",
             "order_repair_interval_seconds",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 
 def reset_metrics_dir(metrics_dir: str) -> None:
@@ -34,6 +34,11 @@ HEALTH_EVENTS_SKIPPED = Counter(
 HEALTH_EVENTS_DUPLICATE = Counter(
     "galaxy_gm_health_events_duplicate",
     "Entries handed on again after their effect was committed; nothing was changed.",
+)
+HEALTH_EVENT_BATCH_ENTRIES = Histogram(
+    "galaxy_gm_health_event_batch_entries",
+    "Per-event tasks committed together by one transaction (the group commit of a thread-pool worker).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 HEALTH_EVENTS_PARKED = Counter(
     "galaxy_gm_health_events_parked",

@@ -21,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from galaxy_tasks import metrics
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork
+from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, LobbyOutbox
+from galaxy_tasks.service.lobby_relay import publish_after_commit
 
 log = get_logger(__name__)
 
@@ -68,6 +70,36 @@ class BatchResult:
     @property
     def published_games(self) -> list[str]:
         return sorted({r.game_id for r in (*self.results, *self.released) if r.published and r.game_id})
+
+    def results_for(self, handoffs: Sequence[Handoff]) -> list[EntryResult]:
+        """One result per handoff, in the order given (an entry handed in twice gets its one result twice)."""
+        by_entry = {result.entry_id: result for result in self.results}
+        return [by_entry[handoff.entry_id] for handoff in handoffs]
+
+
+def consume(
+    uow: HealthConsumerUnitOfWork, outbox: LobbyOutbox, handoffs: Sequence[Handoff], *, now_ms: int
+) -> BatchResult:
+    """Apply, count, and publish right away what the transaction committed."""
+    batch = apply_entries(uow, handoffs, now_ms=now_ms)
+    record_outcomes(batch)
+    publish_after_commit(outbox, batch.snapshots)
+    return batch
+
+
+def record_outcomes(batch: BatchResult) -> None:
+    for result in (*batch.results, *batch.released):
+        if result.outcome is Outcome.WAITING:
+            metrics.HEALTH_EVENTS_PARKED.inc()
+            continue
+        if result.outcome is Outcome.DUPLICATE:
+            metrics.HEALTH_EVENTS_DUPLICATE.inc()
+            continue
+        metrics.HEALTH_EVENTS_CONSUMED.inc()
+        if result.outcome.is_skip:
+            metrics.HEALTH_EVENTS_SKIPPED.labels(result.outcome.value).inc()
+        if result.transition is not None:
+            metrics.STATUS_TRANSITIONS.labels(result.transition.source.value, result.transition.target.value).inc()
 
 
 def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:

@@ -16,15 +16,14 @@ from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.errors import TransientError
-from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
-from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
-from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_pending
+from galaxy_tasks.service.health_consumer import consume
+from galaxy_tasks.service.lobby_relay import relay_pending
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
@@ -42,8 +41,8 @@ def apply_health_event(
     applied this entry is parked, and then applied in the same transaction as
     it.  Safe to run twice: a second run finds the game's cursor past the entry.
     """
-    batch = _consume([Handoff(entry_id, dict(fields), prev_entry_id)])
-    return batch.results[0].as_dict()
+    handoff = Handoff(entry_id, dict(fields), prev_entry_id)
+    return resources().health_event_group_commit.submit(handoff).as_dict()
 
 
 @galaxy_task(TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK, acks_late=True)
@@ -53,7 +52,9 @@ def apply_health_events_chunk(self: Task, entries: list[list[Any]]) -> dict[str,
     Each item is ``[entry_id, fields, prev_entry_id]``, exactly the arguments
     of ``gamemaster.apply_health_event``; the result counts outcomes.
     """
-    batch = _consume([Handoff(str(e[0]), dict(e[1]), e[2]) for e in entries])
+    res = resources()
+    handoffs = [Handoff(str(e[0]), dict(e[1]), e[2]) for e in entries]
+    batch = consume(res.health_consumer_uow(), res.lobby_outbox, handoffs, now_ms=now_ms())
     counts: dict[str, int] = {}
     for result in batch.results:
         outcome = str(result.as_dict()["outcome"])
@@ -150,30 +151,6 @@ def build_health_events_bridge() -> StreamBridge:
             backlog_partitions=s.backlog_partitions,
         ),
     )
-
-
-def _consume(handoffs: list[Handoff]) -> BatchResult:
-    """Apply, count, and publish right away what the transaction committed."""
-    res = resources()
-    batch = apply_entries(res.health_consumer_uow(), handoffs, now_ms=now_ms())
-    _record(batch)
-    publish_after_commit(res.lobby_outbox, batch.snapshots)
-    return batch
-
-
-def _record(batch: BatchResult) -> None:
-    for result in (*batch.results, *batch.released):
-        if result.outcome is Outcome.WAITING:
-            metrics.HEALTH_EVENTS_PARKED.inc()
-            continue
-        if result.outcome is Outcome.DUPLICATE:
-            metrics.HEALTH_EVENTS_DUPLICATE.inc()
-            continue
-        metrics.HEALTH_EVENTS_CONSUMED.inc()
-        if result.outcome.is_skip:
-            metrics.HEALTH_EVENTS_SKIPPED.labels(result.outcome.value).inc()
-        if result.transition is not None:
-            metrics.STATUS_TRANSITIONS.labels(result.transition.source.value, result.transition.target.value).inc()
 
 
 def _kick_relay(game_ids: list[str]) -> None:

@@ -123,9 +123,11 @@ class Cluster:
                 raise AssertionError(f"{name} exited at start:\n{process.log_text()[-3000:]}")
         return process
 
-    def pool_worker(self, name: str = "pool", concurrency: int = 2, *, queues: str | None = None) -> CeleryProcess:
+    def pool_worker(
+        self, name: str = "pool", concurrency: int = 2, *, queues: str | None = None, pool: str = "prefork"
+    ) -> CeleryProcess:
         chosen = DEFAULT_POOL_QUEUES if queues is None else tuple(queues.split(","))
-        args = pool_worker_args(name, concurrency=concurrency, queues=chosen, extra=QUIET)
+        args = pool_worker_args(name, concurrency=concurrency, queues=chosen, pool=pool, extra=QUIET)
         return self._spawn(name, args, ready_marker=" ready.")
 
     def long_running_worker(self, name: str = "long-running") -> CeleryProcess:

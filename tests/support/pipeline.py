@@ -8,7 +8,7 @@ rows of ``gamemaster.runtime_records``) and waits for the pipeline to settle.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,18 @@ class Pipeline:
     def close(self) -> None:
         self.r.close()
         self.engine.dispose()
+
+    def send_tasks(self, name: str, many_args: Iterable[Sequence[object]]) -> None:
+        """Send one task per argument list to *this* pipeline's broker.
+
+        The test process's own Celery app reads its broker URL from the environment of
+        the test run, not this pipeline's; a task sent through it would land elsewhere.
+        """
+        from galaxy_tasks.celery_app import app
+
+        with app.connection_for_write(self.env["GALAXY_BROKER_URL"]) as connection:
+            for args in many_args:
+                app.send_task(name, args=list(args), connection=connection, ignore_result=True)
 
     # --- the Game Master's rows -------------------------------------------------------------
     def add_games(self, statuses: Mapping[str, str], current_turn: int = 0) -> None:
