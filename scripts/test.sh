@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README (and of CI): bash scripts/test.sh [pytest arguments...]
 #
-# Brings up PostgreSQL and Redis (services.sh), the virtualenv (venv.sh), then runs
+# Brings up PostgreSQL and Redis (services.sh), installs dockerd and busybox-static when missing
+# (docker.sh; the tests start their own private dockerd), the virtualenv (venv.sh), then runs
 #   ruff check . ; ruff format --check . ; mypy ; pytest [arguments]
 # Every check runs even when an earlier one failed; the last line sums them up.
 # Exits non-zero when anything failed, including pytest collecting no tests (exit 5).
@@ -18,6 +19,10 @@ summary() { # summary VERDICT DETAILS
 
 bash scripts/services.sh || {
   summary FAILED "PostgreSQL/Redis are not available (scripts/services.sh, see above); nothing was checked"
+  exit 1
+}
+bash scripts/docker.sh || {
+  summary FAILED "dockerd / busybox-static could not be installed (scripts/docker.sh, see above); nothing was checked"
   exit 1
 }
 bash scripts/venv.sh || {

@@ -8,10 +8,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from galaxy_tasks.adapters.postgres.migrate import upgrade
 from tests.support.cluster import Cluster
+from tests.support.docker_engine import DOCKER_HOST, build_engine_image, private_dockerd, require_docker
 from tests.support.pipeline import Pipeline
 from tests.support.services import (
     REDIS_URL,
@@ -31,6 +33,26 @@ def session_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         return
     with ephemeral_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """``GALAXY_TEST_DOCKER_HOST`` if set, else a private dockerd started for this session."""
+    if DOCKER_HOST:
+        require_docker(DOCKER_HOST)
+        yield DOCKER_HOST
+        return
+    with private_dockerd() as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_host: str) -> Iterator[docker.DockerClient]:
+    """A client of the test Docker Engine, with the engine image built into it."""
+    client = require_docker(docker_host)
+    build_engine_image(client)
+    yield client
+    client.close()
 
 
 @pytest.fixture
