@@ -10,18 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST, ENGINE_RECOVERED, Transition
-
-
-class HealthEventType(StrEnum):
-    """The seven ``event_type`` values of ``runtime:health_events`` (SPEC §3, fixed)."""
-
-    CONTAINER_STARTED = "container_started"
-    CONTAINER_EXITED = "container_exited"
-    CONTAINER_OOM = "container_oom"
-    CONTAINER_DISAPPEARED = "container_disappeared"
-    INSPECT_UNHEALTHY = "inspect_unhealthy"
-    PROBE_FAILED = "probe_failed"
-    PROBE_RECOVERED = "probe_recovered"
+from galaxy_tasks.domain.health_events import HealthEventType
 
 
 class Summary(StrEnum):

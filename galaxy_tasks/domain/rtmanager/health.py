@@ -18,16 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from galaxy_tasks.domain.errors import PermanentError
-
-
-class HealthEventType(StrEnum):
-    CONTAINER_STARTED = "container_started"
-    CONTAINER_EXITED = "container_exited"
-    CONTAINER_OOM = "container_oom"
-    CONTAINER_DISAPPEARED = "container_disappeared"
-    INSPECT_UNHEALTHY = "inspect_unhealthy"
-    PROBE_FAILED = "probe_failed"
-    PROBE_RECOVERED = "probe_recovered"
+from galaxy_tasks.domain.health_events import HealthEventType
 
 
 class SnapshotStatus(StrEnum):

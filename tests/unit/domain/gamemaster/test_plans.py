@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from galaxy_tasks.domain.gamemaster.plans import HealthEventType, Summary, plan_for, should_publish
+from galaxy_tasks.domain.gamemaster.plans import Summary, plan_for, should_publish
+from galaxy_tasks.domain.health_events import HealthEventType
 
 
 @pytest.mark.parametrize(

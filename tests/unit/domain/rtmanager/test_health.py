@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from galaxy_tasks.domain.health_events import HealthEventType
 from galaxy_tasks.domain.rtmanager.health import (
     HealthEvent,
-    HealthEventType,
     InvalidHealthEvent,
     SnapshotSource,
     SnapshotStatus,
