@@ -20,7 +20,9 @@ from sqlalchemy import Engine
 from galaxy_tasks import metrics
 from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
-from galaxy_tasks.adapters.postgres.lobby_outbox import PostgresLobbyOutbox
+from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
@@ -53,8 +55,17 @@ class Resources:
         return build_redis(self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds)
 
     @cached_property
-    def lobby_outbox(self) -> PostgresLobbyOutbox:
-        return PostgresLobbyOutbox(self.engine, self.redis, self.settings.redis_url)
+    def lobby_outbox(self) -> PostgresStreamOutbox:
+        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, LOBBY_OUTBOX)
+
+    @cached_property
+    def health_events_outbox(self) -> PostgresStreamOutbox:
+        spec = health_events_outbox(self.settings.health_stream_maxlen)
+        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, spec)
+
+    @cached_property
+    def health_event_store(self) -> PostgresHealthEventStore:
+        return PostgresHealthEventStore(self.autocommit_engine)
 
     def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
         return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)

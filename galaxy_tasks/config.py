@@ -44,6 +44,9 @@ class Settings:
     order_repair_after_seconds: float = 30.0
     order_repair_interval_seconds: float = 10.0
     order_repair_max_games: int = 200
+    # Runtime Manager health events: runtime:health_events is trimmed to about this many entries
+    # (never past the Game Master bridge's offset).
+    health_stream_maxlen: int = 100_000
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -93,6 +96,7 @@ class Settings:
             "backlog_partitions",
             "group_commit_max_batch",
             "outbox_relay_interval_seconds",
+            "health_stream_maxlen",
             "order_repair_after_seconds",
             "order_repair_interval_seconds",
             "order_repair_max_games",

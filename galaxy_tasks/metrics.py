@@ -35,6 +35,11 @@ HEALTH_EVENTS_DUPLICATE = Counter(
     "galaxy_gm_health_events_duplicate",
     "Entries handed on again after their effect was committed; nothing was changed.",
 )
+HEALTH_EVENTS_PUBLISHED = Counter(
+    "galaxy_rtm_health_events_published",
+    "Health events the Runtime Manager committed for runtime:health_events, by event type.",
+    ["event_type"],
+)
 HEALTH_EVENT_BATCH_ENTRIES = Histogram(
     "galaxy_gm_health_event_batch_entries",
     "Per-event tasks committed together by one transaction (the group commit of a thread-pool worker).",

@@ -118,19 +118,28 @@ class HealthConsumerUnitOfWork(Protocol):
         ...
 
 
-class LobbyOutbox(Protocol):
-    """The Lobby outbox seen by its publishers: right after commit, and the periodic relay."""
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A committed outbox row: the ``seq``-th entry of its game for the outbox's stream."""
 
-    def publish_committed(self, snapshots: Sequence[QueuedSnapshot]) -> tuple[int, list[str]]:
-        """Append the committed ``snapshots`` that are next in their game's sequence, without locks.
+    game_id: str
+    seq: int
+    fields: Mapping[str, str]
 
-        Returns how many were appended and the games whose snapshots had to be
-        left to :meth:`relay_games` (an earlier snapshot of theirs is not out yet).
+
+class StreamOutbox(Protocol):
+    """An outbox to a Redis stream, seen by its publishers: right after commit, and the periodic relay."""
+
+    def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
+        """Append the committed ``entries`` that are next in their game's sequence, without locks.
+
+        Returns how many were appended and the games whose entries had to be
+        left to :meth:`relay_games` (an earlier entry of theirs is not out yet).
         """
         ...
 
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
-        """Under the games' cursor locks, append their outbox rows not yet appended, then delete the rows."""
+        """Under the games' locks, append their rows not yet appended, in order, then delete the rows."""
         ...
 
     def pending_games(self, limit: int) -> list[str]: ...

@@ -23,6 +23,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": relay,
             "options": {"expires": relay},
         },
+        "relay-health-event-outbox": {
+            "task": TaskName.RTM_RELAY_HEALTH_EVENTS.value,
+            "schedule": relay,
+            "options": {"expires": relay},
+        },
         "repair-health-event-order": {
             "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
             "schedule": repair,

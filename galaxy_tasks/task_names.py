@@ -13,6 +13,7 @@ class TaskName(StrEnum):
     GM_RELAY_LOBBY_EVENTS = "gamemaster.relay_lobby_events"
     GM_REPAIR_HEALTH_EVENT_ORDER = "gamemaster.repair_health_event_order"
     GM_HEALTH_EVENTS_BRIDGE = "gamemaster.health_events_bridge"
+    RTM_RELAY_HEALTH_EVENTS = "rtmanager.relay_health_events"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -22,5 +23,6 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.GM_RELAY_LOBBY_EVENTS: Queue.PERIODIC,
     TaskName.GM_REPAIR_HEALTH_EVENT_ORDER: Queue.PERIODIC,
     TaskName.GM_HEALTH_EVENTS_BRIDGE: Queue.LONG_RUNNING,
+    TaskName.RTM_RELAY_HEALTH_EVENTS: Queue.PERIODIC,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

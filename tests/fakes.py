@@ -16,9 +16,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
+from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
-from galaxy_tasks.ports import BridgeState, ConsumerWrites, Handoff, LockedGames, StreamEntry, StreamInfo
+from galaxy_tasks.ports import (
+    BridgeState,
+    ConsumerWrites,
+    Handoff,
+    LockedGames,
+    OutboxEntry,
+    StreamEntry,
+    StreamInfo,
+)
 from galaxy_tasks.service.order_repair import StalledGame
 
 # --------------------------------------------------------------------------- clock
@@ -305,7 +313,7 @@ class FakeHealthConsumerUnitOfWork:
 
 
 class FakeLobbyOutbox:
-    """``LobbyOutbox`` over a :class:`FakeDatabase` and an in-memory ``gm:lobby_events``.
+    """``StreamOutbox`` over a :class:`FakeDatabase`'s Lobby outbox and an in-memory ``gm:lobby_events``.
 
     Like the real one it keeps, per game, the highest snapshot number already
     appended: the unlocked :meth:`publish_committed` appends only a game's next
@@ -329,18 +337,18 @@ class FakeLobbyOutbox:
             self.fail_times -= 1
             raise BackendUnavailable("redis", "fake outage")
 
-    def publish_committed(self, snapshots: Sequence[QueuedSnapshot]) -> tuple[int, list[str]]:
-        self.publish_calls.append(tuple(s.stream_entry_id for s in snapshots))
+    def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
+        self.publish_calls.append(tuple(str(e.fields.get("game_id", e.game_id)) for e in entries))
         self._fail_if_asked()
         appended, out_of_turn = 0, set()
-        for queued in snapshots:
-            high = self.published_seq.get(queued.game_id, 0)
-            if queued.seq == high + 1:
-                self.stream.append(queued.snapshot.to_fields())
-                self.published_seq[queued.game_id] = queued.seq
+        for entry in entries:
+            high = self.published_seq.get(entry.game_id, 0)
+            if entry.seq == high + 1:
+                self.stream.append(dict(entry.fields))
+                self.published_seq[entry.game_id] = entry.seq
                 appended += 1
-            elif queued.seq > high:
-                out_of_turn.add(queued.game_id)
+            elif entry.seq > high:
+                out_of_turn.add(entry.game_id)
         return appended, sorted(out_of_turn)
 
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
@@ -683,7 +691,7 @@ if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in fo
         EntryDispatcher,
         HealthConsumerUnitOfWork,
         Lease,
-        LobbyOutbox,
+        StreamOutbox,
         StreamReader,
     )
     from galaxy_tasks.service.order_repair import OrderRepairStore
@@ -691,7 +699,7 @@ if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in fo
 
     def _conforms(db: FakeDatabase) -> None:
         _uow: HealthConsumerUnitOfWork = FakeHealthConsumerUnitOfWork(db)
-        _outbox: LobbyOutbox = FakeLobbyOutbox(db)
+        _outbox: StreamOutbox = FakeLobbyOutbox(db)
         _reader: StreamReader = FakeStreamReader()
         _state: BridgeStateStore = FakeBridgeStateStore()
         _lease: Lease = FakeLease()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
-from galaxy_tasks.adapters.postgres.lobby_outbox import LOBBY_STREAM
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_STREAM
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.bootstrap import Resources, resources
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM, REGISTRY
@@ -42,6 +42,7 @@ def gather_status(res: Resources) -> dict[str, Any]:
                 "lease_expires_in_ms": ttl_ms if ttl_ms > 0 else None,
             }
     status["outboxes"]["gamemaster.lobby_outbox"] = res.lobby_outbox.backlog()
+    status["outboxes"]["rtmanager.health_event_outbox"] = res.health_events_outbox.backlog()
     with pg_errors(res.settings.database_url), res.engine.connect() as conn:
         rows = conn.execute(
             text(

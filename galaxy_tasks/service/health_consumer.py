@@ -28,7 +28,7 @@ from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, LobbyOutbox
+from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, StreamOutbox
 from galaxy_tasks.service.lobby_relay import publish_after_commit
 
 log = get_logger(__name__)
@@ -78,7 +78,7 @@ class BatchResult:
 
 
 def consume(
-    uow: HealthConsumerUnitOfWork, outbox: LobbyOutbox, handoffs: Sequence[Handoff], *, now_ms: int
+    uow: HealthConsumerUnitOfWork, outbox: StreamOutbox, handoffs: Sequence[Handoff], *, now_ms: int
 ) -> BatchResult:
     """Apply, count, and publish right away what the transaction committed."""
     batch = apply_entries(uow, handoffs, now_ms=now_ms)

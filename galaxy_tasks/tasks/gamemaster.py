@@ -23,7 +23,7 @@ from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.service.health_consumer import consume
-from galaxy_tasks.service.lobby_relay import relay_pending
+from galaxy_tasks.service.lobby_relay import relay_lobby_outbox
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
@@ -66,7 +66,7 @@ def apply_health_events_chunk(self: Task, entries: list[list[Any]]) -> dict[str,
 def relay_lobby_events(self: Task) -> dict[str, Any]:
     """Append committed snapshots still in the Lobby outbox to ``gm:lobby_events`` (idempotent)."""
     res = resources()
-    appended = relay_pending(
+    appended = relay_lobby_outbox(
         res.lobby_outbox,
         batch_games=res.settings.outbox_relay_batch_size,
         time_budget_seconds=max(res.settings.outbox_relay_interval_seconds, 1.0),

@@ -19,22 +19,13 @@ import redis
 import sqlalchemy.exc
 from sqlalchemy import Engine, text
 
-from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
-from galaxy_tasks.adapters.postgres.lobby_outbox import LOBBY_STREAM, PostgresLobbyOutbox
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, LOBBY_STREAM
+from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
-from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames
+from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
 from tests.support.cluster import wait_until
 from tests.support.pipeline import Pipeline
-
-
-@pytest.fixture
-def engines(pipeline: Pipeline) -> Iterator[tuple[Engine, Engine]]:
-    hot = build_autocommit_engine(pipeline.database_url, pool_size=2, connect_timeout=5)
-    plain = build_engine(pipeline.database_url, pool_size=2, connect_timeout=5)
-    yield hot, plain
-    hot.dispose()
-    plain.dispose()
 
 
 def _uow(engines: tuple[Engine, Engine]) -> SqlAlchemyHealthConsumerUnitOfWork:
@@ -174,9 +165,9 @@ def test_a_pooled_connection_killed_by_the_server_costs_no_failed_unit_of_work(
 
 
 @pytest.fixture
-def outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> Iterator[PostgresLobbyOutbox]:
+def outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> Iterator[PostgresStreamOutbox]:
     client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    yield PostgresLobbyOutbox(engines[1], client, pipeline.redis_url)
+    yield PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX)
     client.close()
 
 
@@ -190,33 +181,37 @@ def _commit_snapshots(engines: tuple[Engine, Engine], *snapshots: QueuedSnapshot
         uow.commit(ConsumerWrites(now_ms=1, cursors=cursors, snapshots=snapshots))
 
 
+def _entries(*snapshots: QueuedSnapshot) -> list[OutboxEntry]:
+    return [OutboxEntry(s.game_id, s.seq, s.snapshot.to_fields()) for s in snapshots]
+
+
 def _lobby(pipeline: Pipeline) -> list[tuple[str, str]]:
     entries = cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(LOBBY_STREAM))
     return [(f["game_id"], f["engine_health_summary"]) for _, f in entries]
 
 
 def test_right_after_commit_only_each_games_next_snapshot_is_appended(
-    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresLobbyOutbox
+    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresStreamOutbox
 ) -> None:
     first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g1", "running", "s2", 2, "2-0")
     other = _snapshot("g2", "running", "t1", 1, "3-0")
     _commit_snapshots(engines, first, second, other)
-    assert outbox.publish_committed([second, other]) == (1, ["g1"])  # g1's number 1 is not out yet
+    assert outbox.publish_committed(_entries(second, other)) == (1, ["g1"])  # g1's number 1 is not out yet
     assert outbox.backlog() == 2
-    assert outbox.publish_committed([first, second]) == (2, [])
-    assert outbox.publish_committed([first, second, other]) == (0, [])  # nothing twice
+    assert outbox.publish_committed(_entries(first, second)) == (2, [])
+    assert outbox.publish_committed(_entries(first, second, other)) == (0, [])  # nothing twice
     assert _lobby(pipeline) == [("g2", "t1"), ("g1", "s1"), ("g1", "s2")]
     assert outbox.backlog() == 0
 
 
 def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_every_row_it_read(
-    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresLobbyOutbox
+    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresStreamOutbox
 ) -> None:
     snapshots = [_snapshot("g1", "running", f"s{n}", n, f"{n}-0") for n in (1, 2, 3)]
     _commit_snapshots(engines, *snapshots)
-    outbox.publish_committed(snapshots[:1])
+    outbox.publish_committed(_entries(*snapshots[:1]))
     assert outbox.pending_games(10) == ["g1"]
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 2
     assert _lobby(pipeline) == [("g1", "s1"), ("g1", "s2"), ("g1", "s3")]
     assert (outbox.pending_games(10), outbox.backlog()) == ([], 0)
-    assert outbox.publish_committed(snapshots) == (0, [])
+    assert outbox.publish_committed(_entries(*snapshots)) == (0, [])

@@ -9,7 +9,7 @@ from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import apply_entries
-from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_pending
+from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_lobby_outbox
 from tests.fakes import FakeClock, FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, OutboxRow
 
 
@@ -35,7 +35,7 @@ def _backlog_gauge() -> float | None:
 def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:
     db = _db_with_pending("g1", "g2", "g1", "g3")
     outbox = FakeLobbyOutbox(db)
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 4
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 4
     assert outbox.backlog() == 0
     assert [f["engine_health_summary"] for f in outbox.stream_of("g1")] == ["s1", "s3"]
 
@@ -43,7 +43,7 @@ def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:
 def test_relay_never_waits_for_games_locked_by_running_tasks() -> None:
     db = _db_with_pending("g1", "g2")
     outbox = FakeLobbyOutbox(db, locked_games={"g1"})
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
     assert {wait for _, wait in outbox.relay_calls} == {False}
     assert outbox.backlog() == 1
 
@@ -51,14 +51,14 @@ def test_relay_never_waits_for_games_locked_by_running_tasks() -> None:
 def test_relay_stops_when_only_locked_games_are_pending() -> None:
     db = _db_with_pending("g1")
     outbox = FakeLobbyOutbox(db, locked_games={"g1"})
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=60, clock=FakeClock()) == 0
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=60, clock=FakeClock()) == 0
     assert len(outbox.relay_calls) == 1
 
 
 def test_relay_works_game_batch_by_game_batch() -> None:
     db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
     outbox = FakeLobbyOutbox(db)
-    assert relay_pending(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
+    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
     assert [games for games, _ in outbox.relay_calls] == [("g1", "g2"), ("g3", "g4"), ("g5",)]
     assert outbox.pending_calls == [2, 2, 2, 2]
 
@@ -66,7 +66,7 @@ def test_relay_works_game_batch_by_game_batch() -> None:
 def test_relay_stops_when_its_time_budget_is_spent() -> None:
     db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
     outbox = FakeLobbyOutbox(db)
-    appended = relay_pending(outbox, batch_games=1, time_budget_seconds=2.5, clock=FakeClock(tick=1.0))
+    appended = relay_lobby_outbox(outbox, batch_games=1, time_budget_seconds=2.5, clock=FakeClock(tick=1.0))
     assert appended == 2
     assert outbox.backlog() == 3
 
@@ -75,14 +75,14 @@ def test_relay_reports_backlog_and_published_count() -> None:
     db = _db_with_pending("g1", "g2", "g3")
     outbox = FakeLobbyOutbox(db, locked_games={"g3"})
     before = _published()
-    relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert _published() - before == 2
     assert _backlog_gauge() == 1
 
 
 def test_relay_with_an_empty_outbox_reports_zero_backlog() -> None:
     outbox = FakeLobbyOutbox(FakeDatabase())
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
     assert _backlog_gauge() == 0
     assert outbox.relay_calls == []
 
@@ -91,7 +91,7 @@ def test_relay_error_propagates_and_keeps_the_snapshots_pending() -> None:
     db = _db_with_pending("g1")
     outbox = FakeLobbyOutbox(db, fail_times=1)
     with pytest.raises(BackendUnavailable):
-        relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+        relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert outbox.backlog() == 1
     assert outbox.stream == []
 
@@ -105,7 +105,7 @@ def test_committed_health_changes_reach_the_lobby_stream_in_commit_order() -> No
     ]
     apply_entries(FakeHealthConsumerUnitOfWork(db), handoffs, now_ms=1700000000000)
     outbox = FakeLobbyOutbox(db)
-    relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert [(f["runtime_status"], f["engine_health_summary"], f["current_turn"]) for f in outbox.stream] == [
         ("engine_unreachable", "oom", "9"),
         ("running", "healthy", "9"),
@@ -154,7 +154,7 @@ def test_a_failed_publish_after_commit_is_left_to_the_periodic_relay() -> None:
     committed = _committed(db, _entry("1-0", "container_oom"))
     assert publish_after_commit(outbox, committed) == 0
     assert outbox.backlog() == 1
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
     assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable"]
 
 
@@ -163,6 +163,18 @@ def test_the_periodic_relay_clears_rows_already_published_without_appending_them
     db.add_record("g1", "running", "healthy", 9)
     outbox = FakeLobbyOutbox(db)
     publish_after_commit(outbox, _committed(db, _entry("1-0", "container_oom")))
-    assert relay_pending(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
     assert db.outbox == []
     assert len(outbox.stream) == 1
+
+
+def test_the_sweep_clears_published_rows_of_more_games_than_one_batch() -> None:
+    db = FakeDatabase()
+    outbox = FakeLobbyOutbox(db)
+    for n in range(5):
+        db.add_record(f"g{n}", "running", "healthy", 9)
+        publish_after_commit(outbox, _committed(db, _entry(f"{n + 1}-0", "container_oom", game=f"g{n}")))
+    assert len(db.outbox) == 5
+    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 0
+    assert db.outbox == []
+    assert len(outbox.stream) == 5

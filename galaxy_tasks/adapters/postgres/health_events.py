@@ -1,0 +1,57 @@
+"""The RTM's health-event store: snapshot upsert and outbox row in one transaction (one round trip)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Engine, text
+
+from galaxy_tasks.adapters.postgres.engine import translated_errors
+from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.ports import OutboxEntry
+
+# The upsert locks the game's snapshot row and numbers the entry; the outbox insert reads the
+# number from it.  One statement, so autocommit makes it one transaction.
+_RECORD = text(
+    """
+    WITH snapshot AS (
+        INSERT INTO rtmanager.health_snapshots AS s
+            (game_id, container_id, status, source, details, observed_at, event_seq)
+        VALUES (:game_id, :container_id, :status, :source, CAST(:details AS jsonb),
+                to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1)
+        ON CONFLICT (game_id) DO UPDATE SET
+            container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
+            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
+        RETURNING game_id, event_seq
+    )
+    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
+    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
+    RETURNING seq
+    """
+)
+
+
+class PostgresHealthEventStore:
+    """``HealthEventStore``: what a published health event leaves in PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._url = engine.url.render_as_string(hide_password=False)
+
+    def record(self, event: HealthEvent) -> OutboxEntry:
+        snapshot = event.snapshot()
+        fields = event.to_fields()
+        with translated_errors(self._url), self._engine.begin() as conn:
+            seq = conn.execute(
+                _RECORD,
+                {
+                    "game_id": snapshot.game_id,
+                    "container_id": snapshot.container_id,
+                    "status": snapshot.status.value,
+                    "source": snapshot.source.value,
+                    "details": json.dumps(dict(snapshot.details)),
+                    "observed_at_ms": snapshot.observed_at_ms,
+                    "fields": json.dumps(fields),
+                },
+            ).scalar_one()
+        return OutboxEntry(event.game_id, int(seq), fields)

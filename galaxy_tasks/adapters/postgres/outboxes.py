@@ -1,0 +1,32 @@
+"""The system's outboxes: which table, which per-game lock, which stream, which mark."""
+
+from __future__ import annotations
+
+from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec
+from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
+
+LOBBY_STREAM = "gm:lobby_events"
+
+LOBBY_OUTBOX = OutboxSpec(
+    table="gamemaster.lobby_outbox",
+    lock_table="gamemaster.health_event_cursors",
+    stream=LOBBY_STREAM,
+    mark_key="gamemaster:lobby_outbox:published_seq",
+)
+"""GM → Lobby snapshots, numbered under the game's consumer cursor."""
+
+
+def health_events_outbox(maxlen: int) -> OutboxSpec:
+    """RTM → GM health events, numbered under the game's health snapshot row.
+
+    The stream is trimmed to about ``maxlen`` entries, never past the Game
+    Master bridge's stored offset.
+    """
+    return OutboxSpec(
+        table="rtmanager.health_event_outbox",
+        lock_table="rtmanager.health_snapshots",
+        stream=HEALTH_EVENTS_STREAM,
+        mark_key="rtmanager:health_event_outbox:published_seq",
+        maxlen=maxlen,
+        guard_key=HEALTH_EVENTS_BRIDGE_KEYS.offset,
+    )

@@ -1,0 +1,189 @@
+"""Transactional outboxes from PostgreSQL to Redis streams, numbered per game.
+
+A row is written in the same transaction as the change it reports, so a
+crash or a Redis outage can delay it but never lose it.  Rows carry a
+per-game sequence number (``seq``) given out under a per-game row lock (the
+*lock table*: the GM's cursor, the RTM's health snapshot), and Redis
+remembers per game the highest number already appended (the *mark*), in the
+same Lua script as the ``XADD``: so no entry is ever appended twice, and per
+game the stream order is the commit order.
+
+Two ways out:
+
+* right after its commit a task appends its own entries *without a lock or a
+  database round trip*, but only those whose number is exactly the next one of
+  their game; anything else (an earlier commit of the game not out yet) is
+  left to the locked relay, so nothing overtakes;
+* :meth:`PostgresStreamOutbox.relay_games` holds the games' lock-table rows (no
+  commit of theirs can happen meanwhile, so every number up to the newest is
+  committed), appends whatever is past the mark in order, and deletes the rows
+  it read.  The periodic relay calls it for every game with rows, which also
+  clears the rows the fast path published.
+
+A stream may be bounded: after appending, the script trims it to about
+``maxlen`` entries, but never past the id stored under ``guard_key`` (the
+stored offset of the stream's consumer), so nothing unconsumed is trimmed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import Engine, text
+
+from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
+from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
+from galaxy_tasks.ports import OutboxEntry
+
+# KEYS: stream, mark hash, guard key (may be absent).  ARGV: mode ("next" or "after"), maxlen
+# (0: unbounded), then groups of game_id, seq, field_count, k1, v1, ...  "next" appends an entry
+# only when it is its game's next number (unlocked fast path); "after" any number past the mark
+# (locked relay).  Returns the appended count followed by the games left out of turn.
+_APPEND = """
+local strict = ARGV[1] == 'next'
+local maxlen = tonumber(ARGV[2])
+local appended = 0
+local out_of_turn = {}
+local i = 3
+while i <= #ARGV do
+  local game, seq, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local high = tonumber(redis.call('HGET', KEYS[2], game) or '0')
+  if seq == high + 1 or (seq > high and not strict) then
+    redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 3, i + 2 + 2 * n))
+    redis.call('HSET', KEYS[2], game, seq)
+    appended = appended + 1
+  elseif seq > high then
+    out_of_turn[#out_of_turn + 1] = game
+  end
+  i = i + 3 + 2 * n
+end
+if maxlen > 0 and appended > 0 then
+  -- Trim in steps of a tenth of maxlen, so the XRANGE below is paid once per maxlen/10 appends.
+  local excess = redis.call('XLEN', KEYS[1]) - maxlen
+  if excess > math.floor(maxlen / 10) then
+    local oldest_kept = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess + 1)[excess + 1][1]
+    local guard = KEYS[3] and redis.call('GET', KEYS[3])
+    local cutoff = oldest_kept
+    if guard == false or guard == nil then
+      cutoff = nil  -- the consumer has not started: it has consumed nothing yet
+    else
+      local function parts(id)
+        local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+        return tonumber(ms), tonumber(sq)
+      end
+      local gm, gs = parts(guard)
+      local km, ks = parts(oldest_kept)
+      if gm < km or (gm == km and gs < ks) then
+        cutoff = guard  -- keep everything the consumer has not passed (MINID keeps the guard itself)
+      end
+    end
+    if cutoff then
+      redis.call('XTRIM', KEYS[1], 'MINID', cutoff)
+    end
+  end
+end
+table.insert(out_of_turn, 1, appended)
+return out_of_turn
+"""
+
+
+@dataclass(frozen=True)
+class OutboxSpec:
+    """Where one outbox lives and where it goes."""
+
+    table: str
+    """Qualified outbox table with ``id``, ``game_id``, ``seq``, ``fields`` (jsonb)."""
+    lock_table: str
+    """Qualified table with one row per game, locked by every transaction that numbers rows."""
+    stream: str
+    mark_key: str
+    """Redis hash: per game, the highest number already appended."""
+    maxlen: int = 0
+    """Trim the stream to about this many entries after appending (0: never)."""
+    guard_key: str = ""
+    """Redis key holding the consumer's stored offset: trimming never passes it."""
+
+
+class PostgresStreamOutbox:
+    """``StreamOutbox`` for one :class:`OutboxSpec`."""
+
+    def __init__(self, engine: Engine, client: redis.Redis, redis_url: str, spec: OutboxSpec) -> None:
+        self._engine = engine
+        self._db_url = engine.url.render_as_string(hide_password=False)
+        self._r = client
+        self._redis_url = redis_url
+        self.spec = spec
+        self._append = client.register_script(_APPEND)
+        lock = (
+            f"SELECT game_id FROM {spec.lock_table} "
+            "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id FOR UPDATE"
+        )
+        self._lock_wait = text(lock)
+        self._lock_skip = text(f"{lock} SKIP LOCKED")
+        self._pending_rows = text(
+            f"SELECT id, game_id, seq, fields FROM {spec.table} "
+            "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id, seq"
+        )
+        self._delete_rows = text(f"DELETE FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
+        self._pending_games = text(f"SELECT game_id FROM {spec.table} GROUP BY game_id ORDER BY min(id) LIMIT :limit")
+        self._seq_ranges = text(f"SELECT game_id, min(seq) AS low, max(seq) AS high FROM {spec.table} GROUP BY game_id")
+
+    def _run_append(self, mode: str, entries: Sequence[tuple[str, int, dict[str, str]]]) -> list[Any]:
+        argv: list[Any] = [mode, self.spec.maxlen]
+        for game_id, seq, fields in entries:
+            argv.extend((game_id, seq, len(fields)))
+            for key, value in fields.items():
+                argv.extend((key, value))
+        keys = [self.spec.stream, self.spec.mark_key, *([self.spec.guard_key] if self.spec.guard_key else [])]
+        with redis_errors(self._redis_url):
+            return list(self._append(keys=keys, args=argv))
+
+    def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
+        if not entries:
+            return 0, []
+        reply = self._run_append("next", [(e.game_id, e.seq, dict(e.fields)) for e in entries])
+        return int(reply[0]), sorted({str(game) for game in reply[1:]})
+
+    def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
+        if not game_ids:
+            return 0
+        with pg_errors(self._db_url), self._engine.connect() as conn, conn.begin():
+            lock = self._lock_wait if wait_for_locks else self._lock_skip
+            locked = [row.game_id for row in conn.execute(lock, {"game_ids": sorted(set(game_ids))})]
+            if not locked:
+                return 0
+            rows = conn.execute(self._pending_rows, {"game_ids": locked}).all()
+            if not rows:
+                return 0
+            entries = [
+                (row.game_id, int(row.seq), row.fields if isinstance(row.fields, dict) else json.loads(row.fields))
+                for row in rows
+            ]
+            appended = int(self._run_append("after", entries)[0])
+            conn.execute(self._delete_rows, {"ids": [row.id for row in rows]})
+        return appended
+
+    def pending_games(self, limit: int) -> list[str]:
+        with pg_errors(self._db_url), self._engine.connect() as conn:
+            return [row.game_id for row in conn.execute(self._pending_games, {"limit": limit})]
+
+    def backlog(self) -> int:
+        """Rows not appended yet (rows appended right after commit stay until the relay clears them).
+
+        A game's remaining rows are numbered without gaps (the relay deletes
+        whole prefixes), so per game the unpublished ones are those above the mark.
+        """
+        with pg_errors(self._db_url), self._engine.connect() as conn:
+            ranges = conn.execute(self._seq_ranges).all()
+        if not ranges:
+            return 0
+        with redis_errors(self._redis_url):
+            marks = self._r.hmget(self.spec.mark_key, [row.game_id for row in ranges])
+        return sum(
+            max(0, int(row.high) - max(int(mark or 0), int(row.low) - 1))
+            for row, mark in zip(ranges, marks, strict=True)
+        )

@@ -1,0 +1,63 @@
+"""Getting committed outbox entries onto their stream: right after commit, and the periodic sweep.
+
+Right after its commit a task appends its own entries with no database round
+trip when they are next in their game's sequence (the common case), and
+otherwise relays its games under their locks.  The periodic sweep covers the
+rest (a worker that died between commit and append, Redis down for a while),
+deletes the rows already appended, and reports the backlog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from galaxy_tasks import metrics
+from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.logs import get_logger
+from galaxy_tasks.ports import OutboxEntry, StreamOutbox
+
+log = get_logger(__name__)
+
+
+def publish_entries_after_commit(outbox: StreamOutbox, entries: Sequence[OutboxEntry], *, label: str) -> int:
+    """Append just-committed entries: next-in-turn ones at once, others under their games' locks.
+
+    A failure only delays them to the periodic sweep: the rows are committed.
+    """
+    if not entries:
+        return 0
+    try:
+        appended, out_of_turn = outbox.publish_committed(entries)
+        if out_of_turn:
+            appended += outbox.relay_games(out_of_turn, wait_for_locks=True)
+    except TransientError as exc:
+        games = len({e.game_id for e in entries})
+        log.warning("outbox_publish_deferred", outbox=label, games=games, error=str(exc))
+        return 0
+    return appended
+
+
+def relay_pending(
+    outbox: StreamOutbox,
+    *,
+    label: str,
+    batch_games: int,
+    time_budget_seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Relay (and clear) the outbox game batch by game batch until it is empty, locked, or time is up."""
+    deadline = clock() + time_budget_seconds
+    appended = 0
+    previous: list[str] | None = None
+    while clock() < deadline:
+        games = outbox.pending_games(batch_games)
+        if not games or games == previous:
+            break  # empty, or only games whose tasks hold their locks (they publish themselves)
+        appended += outbox.relay_games(games, wait_for_locks=False)
+        previous = games
+    backlog = outbox.backlog()
+    metrics.OUTBOX_BACKLOG.labels(label).set(backlog)
+    if appended:
+        log.info("outbox_relayed", outbox=label, appended=appended, backlog=backlog)
+    return appended
