@@ -18,12 +18,15 @@ import redis
 from sqlalchemy import Engine
 
 from galaxy_tasks import metrics
+from galaxy_tasks.adapters.docker.runtime import DockerRuntime
 from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
 from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
+from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.group_commit import GroupCommit
@@ -67,6 +70,19 @@ class Resources:
     def health_event_store(self) -> PostgresHealthEventStore:
         return PostgresHealthEventStore(self.autocommit_engine)
 
+    @cached_property
+    def docker_runtime(self) -> DockerRuntime:
+        """The Docker Engine at ``DOCKER_HOST`` (the SDK's own variable; its default socket when unset)."""
+        return DockerRuntime(os.environ.get("DOCKER_HOST", ""), timeout=self.settings.docker_timeout_seconds)
+
+    @cached_property
+    def inspect_baselines(self) -> RedisInspectBaselines:
+        return RedisInspectBaselines(self.redis, self.settings.redis_url)
+
+    @cached_property
+    def runtime_records(self) -> PostgresRuntimeRecords:
+        return PostgresRuntimeRecords(self.engine)
+
     def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
         return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)
 
@@ -85,6 +101,8 @@ class Resources:
         for name in ("engine", "autocommit_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
+        if "docker_runtime" in self.__dict__:
+            self.docker_runtime.close()
         if "redis" in self.__dict__:
             self.redis.close()
 

@@ -47,6 +47,9 @@ class Settings:
     # Runtime Manager health events: runtime:health_events is trimmed to about this many entries
     # (never past the Game Master bridge's offset).
     health_stream_maxlen: int = 100_000
+    # Runtime Manager health sweeps.
+    inspect_interval_seconds: float = 10.0
+    docker_timeout_seconds: float = 10.0
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -97,6 +100,8 @@ class Settings:
             "group_commit_max_batch",
             "outbox_relay_interval_seconds",
             "health_stream_maxlen",
+            "inspect_interval_seconds",
+            "docker_timeout_seconds",
             "order_repair_after_seconds",
             "order_repair_interval_seconds",
             "order_repair_max_games",

@@ -8,12 +8,13 @@ doubles the unit tests use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, QueuedSnapshot
+from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,56 @@ class EntryDispatcher(Protocol):
     def send_each(self, handoffs: Sequence[Handoff]) -> None: ...
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None: ...
+
+
+# --------------------------------------------------------------------------- Runtime Manager
+
+
+@dataclass(frozen=True)
+class RunningRecord:
+    """A ``rtmanager.runtime_records`` row in status ``running``."""
+
+    game_id: str
+    container_id: str
+    engine_endpoint: str
+
+
+@dataclass(frozen=True)
+class ListedContainer:
+    """One row of the filtered container list: what a sweep can tell without an inspect."""
+
+    container_id: str
+    game_id: str
+    state: str
+    status: str
+    """Docker's human status, e.g. ``Up 5 minutes (unhealthy)``, ``Restarting (1) 2 seconds ago``."""
+
+
+class RunningRecords(Protocol):
+    def running(self) -> list[RunningRecord]: ...
+
+
+class ContainerRuntime(Protocol):
+    """The Docker Engine, for the health sweeps."""
+
+    def list_managed(self) -> dict[str, ListedContainer]:
+        """Every managed container, running or not, by container id (one API call)."""
+        ...
+
+    def inspect(self, container_id: str) -> InspectObservation | None:
+        """``None`` when the container does not exist."""
+        ...
+
+
+class InspectBaselineStore(Protocol):
+    """Per-game inspect baselines shared by every worker."""
+
+    def get(self, game_id: str) -> InspectBaseline | None: ...
+
+    def all(self) -> dict[str, InspectBaseline]: ...
+
+    def put(self, game_id: str, baseline: InspectBaseline) -> None: ...
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Drop the baselines of every game not in ``keep``; how many went."""
+        ...

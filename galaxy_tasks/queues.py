@@ -20,6 +20,9 @@ class Queue(StrEnum):
     GM_HEALTH_EVENTS = "gamemaster.health_events"
     """One CAS task per ``runtime:health_events`` entry, or one chunk of them in backlog mode."""
 
+    RTM_DOCKER = "rtmanager.docker"
+    """Tasks that talk to the Docker Engine of the games' containers (per-container inspect …)."""
 
-POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.PERIODIC)
+
+POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.PERIODIC)
 """Queues the prefork pool workers consume."""

@@ -28,6 +28,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": relay,
             "options": {"expires": relay},
         },
+        "inspect-sweep": {
+            "task": TaskName.RTM_INSPECT_SWEEP.value,
+            "schedule": settings.inspect_interval_seconds,
+            "options": {"expires": settings.inspect_interval_seconds},
+        },
         "repair-health-event-order": {
             "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
             "schedule": repair,

@@ -14,6 +14,8 @@ class TaskName(StrEnum):
     GM_REPAIR_HEALTH_EVENT_ORDER = "gamemaster.repair_health_event_order"
     GM_HEALTH_EVENTS_BRIDGE = "gamemaster.health_events_bridge"
     RTM_RELAY_HEALTH_EVENTS = "rtmanager.relay_health_events"
+    RTM_INSPECT_SWEEP = "rtmanager.inspect_sweep"
+    RTM_INSPECT_CONTAINER = "rtmanager.inspect_container"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -24,5 +26,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.GM_REPAIR_HEALTH_EVENT_ORDER: Queue.PERIODIC,
     TaskName.GM_HEALTH_EVENTS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.RTM_RELAY_HEALTH_EVENTS: Queue.PERIODIC,
+    TaskName.RTM_INSPECT_SWEEP: Queue.PERIODIC,
+    TaskName.RTM_INSPECT_CONTAINER: Queue.RTM_DOCKER,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

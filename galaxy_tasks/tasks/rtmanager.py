@@ -1,4 +1,4 @@
-"""Runtime Manager tasks: the health-event outbox relay (more come with inspect, probe, listener, jobs)."""
+"""Runtime Manager tasks: the health-event outbox relay and the Docker inspect sweep."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Any
 from celery import Task
 
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL
+from galaxy_tasks.celery_app import app
+from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, publish_health_event
+from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task
+from galaxy_tasks.tasks._base import galaxy_task, now_ms
 
 
 @galaxy_task(TaskName.RTM_RELAY_HEALTH_EVENTS, acks_late=True)
@@ -26,4 +29,34 @@ def relay_health_events(self: Task) -> dict[str, Any]:
     return {"appended": appended}
 
 
-__all__ = ["relay_health_events"]
+def _publish(event: HealthEvent) -> dict[str, object]:
+    res = resources()
+    return publish_health_event(res.health_event_store, res.health_events_outbox, event).as_dict()
+
+
+@galaxy_task(TaskName.RTM_INSPECT_SWEEP, acks_late=True)
+def inspect_sweep(self: Task) -> dict[str, Any]:
+    """List the managed containers once and send an inspect task for each one the list cannot vouch for."""
+    res = resources()
+    plan = plan_inspect_sweep(res.runtime_records, res.docker_runtime, res.inspect_baselines, now_ms=now_ms())
+    expires = res.settings.inspect_interval_seconds
+    for game_id, container_id in plan.to_inspect:
+        app.send_task(TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id], expires=expires)
+    return plan.as_dict()
+
+
+@galaxy_task(TaskName.RTM_INSPECT_CONTAINER, acks_late=True)
+def inspect_container_task(self: Task, game_id: str, container_id: str) -> dict[str, Any]:
+    """Inspect one game's container (seed ``003``); publishes ``inspect_unhealthy`` when warranted."""
+    res = resources()
+    return inspect_container(
+        res.docker_runtime,
+        res.inspect_baselines,
+        _publish,
+        game_id=game_id,
+        container_id=container_id,
+        now_ms=now_ms(),
+    )
+
+
+__all__ = ["inspect_container_task", "inspect_sweep", "relay_health_events"]

@@ -6,10 +6,16 @@ Docker HEALTHCHECK says ``unhealthy``.  The baseline is per game and tied to
 the container id: a new container, or a restart count smaller than the
 baseline's (Docker re-created it), only records a new baseline — the seed's
 "first observation only records the baseline" rule, applied to each container's life.
+
+A sweep lists the managed containers in one API call and inspects only those
+the list cannot vouch for (:func:`needs_inspect`): not running, unhealthy, no
+baseline, another container, or an uptime too short for the start the
+baseline remembers — a restart since.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DOCKER_STATE_RUNNING = "running"
@@ -22,6 +28,8 @@ class InspectBaseline:
 
     container_id: str
     restart_count: int
+    started_at_ms: int = 0
+    """Docker ``State.StartedAt`` at that inspect: a later start means a restart."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class InspectObservation:
     restart_count: int
     health: str = ""
     """Docker ``State.Health.Status`` (``healthy``, ``unhealthy``, ``starting``); empty without a HEALTHCHECK."""
+    started_at_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class InspectJudgement:
 
 def judge_inspect(observation: InspectObservation, baseline: InspectBaseline | None) -> InspectJudgement:
     """Compare ``observation`` with the game's stored ``baseline`` (``None``: never seen)."""
-    new_baseline = InspectBaseline(observation.container_id, observation.restart_count)
+    new_baseline = InspectBaseline(observation.container_id, observation.restart_count, observation.started_at_ms)
     reasons: list[str] = []
     same_life = (
         baseline is not None
@@ -58,3 +67,49 @@ def judge_inspect(observation: InspectObservation, baseline: InspectBaseline | N
     if observation.health == DOCKER_HEALTH_UNHEALTHY:
         reasons.append("health unhealthy")
     return InspectJudgement(new_baseline, bool(reasons), tuple(reasons))
+
+
+# Docker's list "Status" of a running container: "Up " + go-units HumanDuration, then maybe a
+# health suffix.  Upper bounds (seconds) of each wording, so a start later than the baseline's is
+# never missed; anything else makes the sweep inspect.
+_SECOND, _MINUTE, _HOUR, _DAY = 1, 60, 3600, 86400
+_UP = re.compile(r"^Up (?P<amount>Less than a second|About a minute|About an hour|\d+ \w+)")
+_UNITS = {
+    "second": (_SECOND, _SECOND),
+    "seconds": (_SECOND, _SECOND),
+    "minutes": (_MINUTE, _MINUTE),
+    "hours": (_HOUR, _HOUR / 2),
+    "days": (_DAY, _DAY),
+    "weeks": (7 * _DAY, 7 * _DAY),
+    "months": (30 * _DAY, 31 * _DAY),
+    "years": (365 * _DAY, 366 * _DAY),
+}
+_FIXED = {"Less than a second": 1.0, "About a minute": 2.0 * _MINUTE, "About an hour": 1.5 * _HOUR}
+
+
+def uptime_upper_bound_seconds(status: str) -> float | None:
+    """The longest uptime Docker's ``Up …`` status can stand for; ``None`` if it is not one."""
+    match = _UP.match(status)
+    if match is None:
+        return None
+    amount = match.group("amount")
+    if amount in _FIXED:
+        return _FIXED[amount]
+    number, unit = amount.split(" ", 1)
+    if unit not in _UNITS:
+        return None
+    size, slack = _UNITS[unit]
+    return int(number) * size + slack
+
+
+def needs_inspect(*, container_id: str, state: str, status: str, baseline: InspectBaseline | None, now_ms: int) -> bool:
+    """Whether a listed container needs a full inspect, judging from the list row alone."""
+    if baseline is None or baseline.container_id != container_id or baseline.started_at_ms <= 0:
+        return True
+    if state != DOCKER_STATE_RUNNING or "unhealthy" in status:
+        return True
+    uptime = uptime_upper_bound_seconds(status)
+    if uptime is None:
+        return True
+    earliest_start_ms = now_ms - uptime * 1000
+    return earliest_start_ms > baseline.started_at_ms + 1000  # started again since the baseline

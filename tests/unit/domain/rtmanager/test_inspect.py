@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation, judge_inspect
+import pytest
+
+from galaxy_tasks.domain.rtmanager.inspect import (
+    InspectBaseline,
+    InspectObservation,
+    judge_inspect,
+    needs_inspect,
+    uptime_upper_bound_seconds,
+)
 
 
 def _seen(restarts: int, state: str = "running", health: str = "", container: str = "c1") -> InspectObservation:
@@ -44,3 +52,57 @@ def test_a_state_other_than_running_is_unhealthy_even_at_the_first_observation()
 def test_a_failing_healthcheck_is_unhealthy_and_all_reasons_are_given() -> None:
     judgement = judge_inspect(_seen(2, state="running", health="unhealthy"), InspectBaseline("c1", 1))
     assert judgement.reasons == ("restart_count 1 -> 2", "health unhealthy")
+
+
+@pytest.mark.parametrize(
+    ("status", "upper"),
+    [
+        ("Up Less than a second", 1),
+        ("Up 1 second", 2),
+        ("Up 42 seconds", 43),
+        ("Up About a minute", 120),
+        ("Up 5 minutes (healthy)", 360),
+        ("Up About an hour", 5400),
+        ("Up 3 hours (unhealthy)", 3 * 3600 + 1800),
+        ("Up 4 days", 5 * 86400),
+        ("Restarting (1) 2 seconds ago", None),
+        ("Exited (3) 5 seconds ago", None),
+        ("Up 3 fortnights", None),
+    ],
+)
+def test_uptime_upper_bound_covers_every_wording_of_dockers_human_duration(status: str, upper: float | None) -> None:
+    assert uptime_upper_bound_seconds(status) == upper
+
+
+NOW = 1_800_000_000_000
+
+
+def _needs(status: str, baseline: InspectBaseline | None, state: str = "running", container: str = "c1") -> bool:
+    return needs_inspect(container_id=container, state=state, status=status, baseline=baseline, now_ms=NOW)
+
+
+def test_the_list_vouches_for_a_running_container_up_since_the_start_its_baseline_saw() -> None:
+    started_an_hour_and_a_bit_ago = InspectBaseline("c1", 0, NOW - 3700_000)
+    assert not _needs("Up About an hour", started_an_hour_and_a_bit_ago)
+    assert not _needs("Up 5 seconds", InspectBaseline("c1", 0, NOW - 5_000))
+
+
+def test_an_uptime_too_short_for_the_baselines_start_means_a_restart_and_an_inspect() -> None:
+    assert _needs("Up 5 seconds", InspectBaseline("c1", 2, NOW - 3600_000))
+
+
+@pytest.mark.parametrize(
+    ("status", "baseline", "state", "container"),
+    [
+        ("Up 5 minutes", None, "running", "c1"),
+        ("Up 5 minutes", InspectBaseline("c0", 0, NOW - 300_000), "running", "c1"),
+        ("Up 5 minutes", InspectBaseline("c1", 0, 0), "running", "c1"),
+        ("Up 5 minutes (unhealthy)", InspectBaseline("c1", 0, NOW - 300_000), "running", "c1"),
+        ("Restarting (1) 1 second ago", InspectBaseline("c1", 0, NOW - 300_000), "restarting", "c1"),
+        ("Up for a while", InspectBaseline("c1", 0, NOW - 300_000), "running", "c1"),
+    ],
+)
+def test_whatever_the_list_cannot_vouch_for_is_inspected(
+    status: str, baseline: InspectBaseline | None, state: str, container: str
+) -> None:
+    assert _needs(status, baseline, state, container)

@@ -1,0 +1,1 @@
+"""Adapters for the Docker Engine API (the Docker SDK for Python)."""

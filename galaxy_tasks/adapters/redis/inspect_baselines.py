@@ -1,0 +1,55 @@
+"""Per-game inspect baselines in Redis, shared by every worker (seed ``003`` kept them in memory)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import redis
+
+from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
+
+BASELINES_KEY = "rtmanager:inspect:baselines"
+
+
+class RedisInspectBaselines:
+    def __init__(self, client: redis.Redis, redis_url: str, key: str = BASELINES_KEY) -> None:
+        self._r = client
+        self._url = redis_url
+        self._key = key
+
+    def get(self, game_id: str) -> InspectBaseline | None:
+        with translated_errors(self._url):
+            raw = self._r.hget(self._key, game_id)
+        if raw is None:
+            return None
+        return _decode(raw)
+
+    def all(self) -> dict[str, InspectBaseline]:
+        with translated_errors(self._url):
+            raw = self._r.hgetall(self._key)
+        return {str(game_id): _decode(value) for game_id, value in raw.items()}
+
+    def put(self, game_id: str, baseline: InspectBaseline) -> None:
+        value = json.dumps(
+            {
+                "container_id": baseline.container_id,
+                "restart_count": baseline.restart_count,
+                "started_at_ms": baseline.started_at_ms,
+            }
+        )
+        with translated_errors(self._url):
+            self._r.hset(self._key, game_id, value)
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Drop the baselines of games no longer running; how many went."""
+        wanted = set(keep)
+        with translated_errors(self._url):
+            stale = [g for g in self._r.hkeys(self._key) if str(g) not in wanted]
+            return int(self._r.hdel(self._key, *stale)) if stale else 0
+
+
+def _decode(raw: str | bytes) -> InspectBaseline:
+    data = json.loads(raw)
+    return InspectBaseline(data["container_id"], int(data["restart_count"]), int(data.get("started_at_ms", 0)))
