@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from galaxy_tasks import metrics
 from galaxy_tasks.adapters.docker.runtime import DockerRuntime
+from galaxy_tasks.adapters.http_probe import HttpProber
 from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
@@ -27,6 +28,7 @@ from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
+from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.group_commit import GroupCommit
@@ -78,6 +80,14 @@ class Resources:
     @cached_property
     def inspect_baselines(self) -> RedisInspectBaselines:
         return RedisInspectBaselines(self.redis, self.settings.redis_url)
+
+    @cached_property
+    def probe_states(self) -> RedisProbeStates:
+        return RedisProbeStates(self.redis, self.settings.redis_url)
+
+    @cached_property
+    def prober(self) -> HttpProber:
+        return HttpProber(self.settings.probe_health_path, self.settings.probe_timeout_seconds)
 
     @cached_property
     def runtime_records(self) -> PostgresRuntimeRecords:

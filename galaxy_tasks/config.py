@@ -50,6 +50,12 @@ class Settings:
     # Runtime Manager health sweeps.
     inspect_interval_seconds: float = 10.0
     docker_timeout_seconds: float = 10.0
+    probe_interval_seconds: float = 5.0
+    probe_timeout_seconds: float = 2.0
+    probe_health_path: str = "/healthz"
+    probe_failure_threshold: int = 3
+    probe_success_threshold: int = 1
+    probe_startup_grace_seconds: float = 10.0
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -102,6 +108,10 @@ class Settings:
             "health_stream_maxlen",
             "inspect_interval_seconds",
             "docker_timeout_seconds",
+            "probe_interval_seconds",
+            "probe_timeout_seconds",
+            "probe_failure_threshold",
+            "probe_success_threshold",
             "order_repair_after_seconds",
             "order_repair_interval_seconds",
             "order_repair_max_games",

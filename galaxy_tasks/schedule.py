@@ -33,6 +33,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": settings.inspect_interval_seconds,
             "options": {"expires": settings.inspect_interval_seconds},
         },
+        "probe-sweep": {
+            "task": TaskName.RTM_PROBE_SWEEP.value,
+            "schedule": settings.probe_interval_seconds,
+            "options": {"expires": settings.probe_interval_seconds},
+        },
         "repair-health-event-order": {
             "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
             "schedule": repair,

@@ -16,6 +16,8 @@ class TaskName(StrEnum):
     RTM_RELAY_HEALTH_EVENTS = "rtmanager.relay_health_events"
     RTM_INSPECT_SWEEP = "rtmanager.inspect_sweep"
     RTM_INSPECT_CONTAINER = "rtmanager.inspect_container"
+    RTM_PROBE_SWEEP = "rtmanager.probe_sweep"
+    RTM_PROBE_ENGINE = "rtmanager.probe_engine"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -28,5 +30,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_RELAY_HEALTH_EVENTS: Queue.PERIODIC,
     TaskName.RTM_INSPECT_SWEEP: Queue.PERIODIC,
     TaskName.RTM_INSPECT_CONTAINER: Queue.RTM_DOCKER,
+    TaskName.RTM_PROBE_SWEEP: Queue.PERIODIC,
+    TaskName.RTM_PROBE_ENGINE: Queue.RTM_DOCKER,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Self
 
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
+from galaxy_tasks.domain.rtmanager.probe import ProbeState
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.ports import (
     BridgeState,
     ConsumerWrites,
     Handoff,
+    ListedContainer,
     LockedGames,
     OutboxEntry,
+    RunningRecord,
     StreamEntry,
     StreamInfo,
 )
@@ -706,3 +710,85 @@ if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in fo
         _dispatcher: EntryDispatcher = FakeEntryDispatcher()
         _view: LeaseView = FakeLeaseView()
         _repair: OrderRepairStore = FakeOrderRepairStore(db, FakeStreamReader())
+
+
+# --------------------------------------------------------------------------- Runtime Manager
+
+
+class FakeRunningRecords:
+    """``RunningRecords`` over a list."""
+
+    def __init__(self, *records: RunningRecord) -> None:
+        self.records = list(records)
+
+    def running(self) -> list[RunningRecord]:
+        return list(self.records)
+
+
+class FakeContainerRuntime:
+    """``ContainerRuntime``: a fixed list and fixed inspect results, counting the calls."""
+
+    def __init__(self, listed: dict[str, ListedContainer], observations: dict[str, InspectObservation]) -> None:
+        self.listed, self.observations = listed, observations
+        self.list_calls = 0
+        self.inspected: list[str] = []
+
+    def list_managed(self) -> dict[str, ListedContainer]:
+        self.list_calls += 1
+        return dict(self.listed)
+
+    def inspect(self, container_id: str) -> InspectObservation | None:
+        self.inspected.append(container_id)
+        return self.observations.get(container_id)
+
+
+class FakeInspectBaselines:
+    """``InspectBaselineStore`` in a dict."""
+
+    def __init__(self, **known: InspectBaseline) -> None:
+        self.known = dict(known)
+
+    def get(self, game_id: str) -> InspectBaseline | None:
+        return self.known.get(game_id)
+
+    def all(self) -> dict[str, InspectBaseline]:
+        return dict(self.known)
+
+    def put(self, game_id: str, baseline: InspectBaseline) -> None:
+        self.known[game_id] = baseline
+
+    def prune(self, keep: Iterable[str]) -> int:
+        wanted = set(keep)
+        stale = [g for g in self.known if g not in wanted]
+        for game_id in stale:
+            del self.known[game_id]
+        return len(stale)
+
+
+class FakeProbeStates:
+    """``ProbeStateStore`` in a dict."""
+
+    def __init__(self, **known: ProbeState) -> None:
+        self.known = dict(known)
+
+    def get(self, game_id: str) -> ProbeState | None:
+        return self.known.get(game_id)
+
+    def put(self, game_id: str, state: ProbeState) -> None:
+        self.known[game_id] = state
+
+    def prune(self, keep: list[str]) -> int:
+        stale = [g for g in self.known if g not in keep]
+        for game_id in stale:
+            del self.known[game_id]
+        return len(stale)
+
+
+class FakeProber:
+    """``Prober`` answering the given results in turn."""
+
+    def __init__(self, *results: tuple[bool, str]) -> None:
+        self.results = list(results)
+
+    def probe(self, endpoint: str) -> tuple[bool, str]:
+        return self.results.pop(0)

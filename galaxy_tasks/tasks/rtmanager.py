@@ -1,7 +1,8 @@
-"""Runtime Manager tasks: the health-event outbox relay and the Docker inspect sweep."""
+"""Runtime Manager tasks: the health-event outbox relay, the Docker inspect sweep and the probes."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from celery import Task
@@ -9,9 +10,11 @@ from celery import Task
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, publish_health_event
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
 
@@ -59,4 +62,40 @@ def inspect_container_task(self: Task, game_id: str, container_id: str) -> dict[
     )
 
 
-__all__ = ["inspect_container_task", "inspect_sweep", "relay_health_events"]
+@galaxy_task(TaskName.RTM_PROBE_SWEEP, acks_late=True)
+def probe_sweep(self: Task) -> dict[str, Any]:
+    """Send a probe task for every running engine past its start-up grace, spread over the interval."""
+    res = resources()
+    s = res.settings
+    plan = plan_probe_sweep(
+        res.runtime_records, res.docker_runtime, res.probe_states, grace_seconds=s.probe_startup_grace_seconds
+    )
+    spread = s.probe_interval_seconds / 2
+    for game_id, container_id, endpoint in plan.to_probe:
+        app.send_task(
+            TaskName.RTM_PROBE_ENGINE.value,
+            args=[game_id, container_id, endpoint],
+            countdown=random.uniform(0, spread),
+            expires=s.probe_interval_seconds * 1.5,
+        )
+    return plan.as_dict()
+
+
+@galaxy_task(TaskName.RTM_PROBE_ENGINE, acks_late=True)
+def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str) -> dict[str, Any]:
+    """Probe one engine's health endpoint; publishes ``probe_failed`` / ``probe_recovered`` at the thresholds."""
+    res = resources()
+    s = res.settings
+    return probe_engine(
+        res.prober,
+        res.probe_states,
+        _publish,
+        game_id=game_id,
+        container_id=container_id,
+        endpoint=endpoint,
+        thresholds=ProbeThresholds(s.probe_failure_threshold, s.probe_success_threshold),
+        now_ms=now_ms(),
+    )
+
+
+__all__ = ["inspect_container_task", "inspect_sweep", "probe_engine_task", "probe_sweep", "relay_health_events"]

@@ -3,7 +3,7 @@
 No registry is reachable, so the engine image is made here: a rootfs holding
 only ``/bin/busybox`` from Debian's busybox-static (with a link per applet) and
 a ``/www/healthz`` file, imported with ``docker import``.  Its default command
-serves ``/www`` with ``busybox httpd`` on ``127.0.0.1:$ENGINE_PORT``; tests run
+serves ``/www`` with a background ``busybox httpd`` on ``127.0.0.1:$ENGINE_PORT``; tests run
 it with host networking, so it listens on loopback only, and use ``sh`` to make
 it exit, allocate memory, fail a HEALTHCHECK or restart.
 
@@ -35,8 +35,12 @@ ENGINE_IMAGE = "galaxy-engine-test:latest"
 ENGINE_HEALTH_PATH = "/healthz"
 BUSYBOX = Path("/bin/busybox")
 _ENGINE_SCRIPT = """#!/bin/sh
-# The test engine: serves /www (and so /healthz) on loopback until told otherwise.
-exec httpd -f -p "127.0.0.1:${ENGINE_PORT:-8080}" -h /www
+# The test engine: serves /www (and so /healthz) on loopback until told otherwise.  httpd runs
+# in the background, so `killall httpd` stops the serving without ending the container and
+# `httpd -p 127.0.0.1:$ENGINE_PORT -h /www` (docker exec) starts it again.
+httpd -p "127.0.0.1:${ENGINE_PORT:-8080}" -h /www
+trap 'exit 0' TERM
+while :; do sleep 1; done
 """
 
 

@@ -1,0 +1,104 @@
+"""Probing running engines' health endpoints (SPEC §5 "RTM": probe), as a sweep and per-engine tasks.
+
+The sweep lists the managed containers once and names the running games to
+probe: those whose container is listed as running and whose start-up grace is
+over (the listed uptime's upper bound is at least the grace, so a fresh engine
+is left alone).  Streaks live in shared storage, so a worker restart changes
+nothing, and the sweep spreads the probes over the interval with a random
+delay, so restarted workers do not probe everything at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, uptime_upper_bound_seconds
+from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds, ProbeVerdict, observe_probe
+from galaxy_tasks.logs import get_logger
+from galaxy_tasks.ports import ContainerRuntime, RunningRecords
+
+log = get_logger(__name__)
+
+
+class ProbeStateStore(Protocol):
+    def get(self, game_id: str) -> ProbeState | None: ...
+
+    def put(self, game_id: str, state: ProbeState) -> None: ...
+
+    def prune(self, keep: list[str]) -> int: ...
+
+
+class Prober(Protocol):
+    def probe(self, endpoint: str) -> tuple[bool, str]: ...
+
+
+@dataclass
+class ProbePlan:
+    to_probe: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(game_id, container_id, engine_endpoint)``."""
+    in_grace: list[str] = field(default_factory=list)
+    not_running: list[str] = field(default_factory=list)
+    pruned: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "to_probe": [game for game, _, _ in self.to_probe],
+            "in_grace": self.in_grace,
+            "not_running": self.not_running,
+            "pruned_states": self.pruned,
+        }
+
+
+def plan_probe_sweep(
+    records: RunningRecords, runtime: ContainerRuntime, states: ProbeStateStore, *, grace_seconds: float
+) -> ProbePlan:
+    running = records.running()
+    plan = ProbePlan(pruned=states.prune([r.game_id for r in running]))
+    if not running:
+        return plan
+    listed = runtime.list_managed()
+    for record in running:
+        row = listed.get(record.container_id) if record.container_id else None
+        if row is None or row.state != DOCKER_STATE_RUNNING or not record.engine_endpoint:
+            plan.not_running.append(record.game_id)  # the listener, inspect and reconciler report these
+            continue
+        uptime = uptime_upper_bound_seconds(row.status)
+        if uptime is not None and uptime < grace_seconds:
+            plan.in_grace.append(record.game_id)
+            continue
+        plan.to_probe.append((record.game_id, record.container_id, record.engine_endpoint))
+    return plan
+
+
+def probe_engine(
+    prober: Prober,
+    states: ProbeStateStore,
+    publish: Callable[[HealthEvent], object],
+    *,
+    game_id: str,
+    container_id: str,
+    endpoint: str,
+    thresholds: ProbeThresholds,
+    now_ms: int,
+) -> dict[str, object]:
+    """Probe one engine, fold the result into its streaks, publish a verdict if one is reached."""
+    ok, error = prober.probe(endpoint)
+    step = observe_probe(states.get(game_id), container_id, ok=ok, thresholds=thresholds)
+    states.put(game_id, step.state)
+    if step.verdict is ProbeVerdict.FAILED:
+        publish(
+            HealthEvent.probe_failed(game_id, container_id, now_ms, consecutive_failures=step.count, last_error=error)
+        )
+    elif step.verdict is ProbeVerdict.RECOVERED:
+        publish(HealthEvent.probe_recovered(game_id, container_id, now_ms, prior_failures=step.count))
+    if step.verdict is not None:
+        log.info("probe_verdict", game_id=game_id, container_id=container_id, verdict=step.verdict.value)
+    return {
+        "game_id": game_id,
+        "ok": ok,
+        "error": error,
+        "verdict": None if step.verdict is None else step.verdict.value,
+    }
