@@ -28,6 +28,7 @@ from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
+from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
@@ -88,6 +89,10 @@ class Resources:
     @cached_property
     def prober(self) -> HttpProber:
         return HttpProber(self.settings.probe_health_path, self.settings.probe_timeout_seconds)
+
+    @cached_property
+    def orphan_report(self) -> RedisOrphanReport:
+        return RedisOrphanReport(self.redis, self.settings.redis_url)
 
     @cached_property
     def runtime_records(self) -> PostgresRuntimeRecords:

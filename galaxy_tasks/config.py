@@ -50,6 +50,7 @@ class Settings:
     # Runtime Manager health sweeps.
     inspect_interval_seconds: float = 10.0
     docker_timeout_seconds: float = 10.0
+    reconcile_interval_seconds: float = 15.0
     probe_interval_seconds: float = 5.0
     probe_timeout_seconds: float = 2.0
     probe_health_path: str = "/healthz"
@@ -108,6 +109,7 @@ class Settings:
             "health_stream_maxlen",
             "inspect_interval_seconds",
             "docker_timeout_seconds",
+            "reconcile_interval_seconds",
             "probe_interval_seconds",
             "probe_timeout_seconds",
             "probe_failure_threshold",

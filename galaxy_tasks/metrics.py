@@ -40,6 +40,11 @@ HEALTH_EVENTS_PUBLISHED = Counter(
     "Health events the Runtime Manager committed for runtime:health_events, by event type.",
     ["event_type"],
 )
+ORPHAN_CONTAINERS = Gauge(
+    "galaxy_rtm_orphan_containers",
+    "Managed containers (label galaxy.game_id) that are no game's current container, at the last reconcile.",
+    multiprocess_mode="mostrecent",
+)
 HEALTH_EVENT_BATCH_ENTRIES = Histogram(
     "galaxy_gm_health_event_batch_entries",
     "Per-event tasks committed together by one transaction (the group commit of a thread-pool worker).",

@@ -38,6 +38,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": settings.probe_interval_seconds,
             "options": {"expires": settings.probe_interval_seconds},
         },
+        "reconcile": {
+            "task": TaskName.RTM_RECONCILE.value,
+            "schedule": settings.reconcile_interval_seconds,
+            "options": {"expires": settings.reconcile_interval_seconds},
+        },
         "repair-health-event-order": {
             "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
             "schedule": repair,

@@ -17,6 +17,7 @@ class TaskName(StrEnum):
     RTM_INSPECT_SWEEP = "rtmanager.inspect_sweep"
     RTM_INSPECT_CONTAINER = "rtmanager.inspect_container"
     RTM_PROBE_SWEEP = "rtmanager.probe_sweep"
+    RTM_RECONCILE = "rtmanager.reconcile"
     RTM_PROBE_ENGINE = "rtmanager.probe_engine"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
@@ -31,6 +32,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_INSPECT_SWEEP: Queue.PERIODIC,
     TaskName.RTM_INSPECT_CONTAINER: Queue.RTM_DOCKER,
     TaskName.RTM_PROBE_SWEEP: Queue.PERIODIC,
+    TaskName.RTM_RECONCILE: Queue.PERIODIC,
     TaskName.RTM_PROBE_ENGINE: Queue.RTM_DOCKER,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

@@ -21,7 +21,14 @@ BRIDGES = ((HEALTH_EVENTS_STREAM, HEALTH_EVENTS_BRIDGE_KEYS),)
 def gather_status(res: Resources) -> dict[str, Any]:
     r = res.redis
     now_ms = int(time.time() * 1000)
-    status: dict[str, Any] = {"streams": {}, "bridges": {}, "long_running": {}, "outboxes": {}, "games": {}}
+    status: dict[str, Any] = {
+        "streams": {},
+        "bridges": {},
+        "long_running": {},
+        "outboxes": {},
+        "orphan_containers": None,
+        "games": {},
+    }
     with redis_errors(res.settings.redis_url):
         for stream in STREAMS:
             status["streams"][stream] = {"length": int(r.xlen(stream))}
@@ -43,6 +50,7 @@ def gather_status(res: Resources) -> dict[str, Any]:
             }
     status["outboxes"]["gamemaster.lobby_outbox"] = res.lobby_outbox.backlog()
     status["outboxes"]["rtmanager.health_event_outbox"] = res.health_events_outbox.backlog()
+    status["orphan_containers"] = res.orphan_report.load()
     with pg_errors(res.settings.database_url), res.engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -68,6 +76,14 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"  {name:<40} {holder}{expires}")
     lines.append("OUTBOXES")
     lines += [f"  {name:<40} {count:>8} pending" for name, count in status["outboxes"].items()]
+    orphans = status.get("orphan_containers")
+    lines.append("ORPHAN CONTAINERS (managed, no game's current container; last reconcile)")
+    if orphans is None:
+        lines.append("  not reconciled yet")
+    elif not orphans["containers"]:
+        lines.append("  none")
+    for orphan in (orphans or {}).get("containers", []):
+        lines.append(f"  {orphan['container_id'][:12]:<14} game {orphan['game_id'] or '-':<24} {orphan['state']}")
     lines.append("GAMES (gamemaster.runtime_records)")
     if not status["games"]:
         lines.append("  none")

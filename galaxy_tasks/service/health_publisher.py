@@ -30,6 +30,10 @@ class HealthEventStore(Protocol):
         """Upsert the game's snapshot and queue the stream entry, in one transaction."""
         ...
 
+    def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
+        """The same, only if this call moves the game's runtime record out of ``running`` (one CAS)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Published:
@@ -44,7 +48,23 @@ class Published:
 
 def publish_health_event(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published:
     validate_event(event)
-    entry = store.record(event)
+    return _published(outbox, event, store.record(event))
+
+
+def publish_container_loss(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published | None:
+    """Publish a lost container's event once, whoever sees the loss first (reconciler or listener).
+
+    ``None`` when someone else already moved the record out of ``running``.
+    """
+    validate_event(event)
+    entry = store.record_loss(event)
+    if entry is None:
+        log.info("container_loss_already_reported", game_id=event.game_id, container_id=event.container_id)
+        return None
+    return _published(outbox, event, entry)
+
+
+def _published(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
     appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX_LABEL) > 0
     metrics.HEALTH_EVENTS_PUBLISHED.labels(event.event_type.value).inc()
     log.info(

@@ -11,10 +11,15 @@ from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
-from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, publish_health_event
+from galaxy_tasks.service.health_publisher import (
+    HEALTH_EVENT_OUTBOX_LABEL,
+    publish_container_loss,
+    publish_health_event,
+)
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
+from galaxy_tasks.service.reconciler import reconcile
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
 
@@ -98,4 +103,31 @@ def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str
     )
 
 
-__all__ = ["inspect_container_task", "inspect_sweep", "probe_engine_task", "probe_sweep", "relay_health_events"]
+def _publish_loss(event: HealthEvent) -> dict[str, object] | None:
+    res = resources()
+    published = publish_container_loss(res.health_event_store, res.health_events_outbox, event)
+    return None if published is None else published.as_dict()
+
+
+@galaxy_task(TaskName.RTM_RECONCILE, acks_late=True)
+def reconcile_task(self: Task) -> dict[str, Any]:
+    """Report running records whose container is gone (once) and managed containers without a record."""
+    res = resources()
+    return reconcile(
+        res.runtime_records,
+        res.runtime_records,
+        res.docker_runtime,
+        res.orphan_report,
+        _publish_loss,
+        now_ms=now_ms(),
+    ).as_dict()
+
+
+__all__ = [
+    "inspect_container_task",
+    "inspect_sweep",
+    "probe_engine_task",
+    "probe_sweep",
+    "reconcile_task",
+    "relay_health_events",
+]

@@ -25,13 +25,15 @@ from galaxy_tasks.adapters.postgres.outboxes import health_events_outbox
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
+from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
-from galaxy_tasks.service.health_publisher import publish_health_event
+from galaxy_tasks.service.health_publisher import publish_container_loss, publish_health_event
 from galaxy_tasks.service.inspect_sweep import SweepPlan, inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.probe_sweep import ProbePlan, plan_probe_sweep, probe_engine
+from galaxy_tasks.service.reconciler import Reconciliation, reconcile
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
 
@@ -49,6 +51,7 @@ class Rig:
         self.outbox = PostgresStreamOutbox(pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0))
         self.inspected: list[str] = []
         self.probe_states = RedisProbeStates(pipeline.r, pipeline.redis_url)
+        self.orphans = RedisOrphanReport(pipeline.r, pipeline.redis_url)
         self.prober = HttpProber("/healthz", timeout_seconds=1.0)
 
     def close(self) -> None:
@@ -88,6 +91,22 @@ class Rig:
                 now_ms=int(time.time() * 1000),
             )
         return plan
+
+    def publish_loss(self, event: HealthEvent) -> object | None:
+        return publish_container_loss(self.store, self.outbox, event)
+
+    def reconcile(self) -> Reconciliation:
+        return reconcile(
+            self.records, self.records, self.runtime, self.orphans, self.publish_loss, now_ms=int(time.time() * 1000)
+        )
+
+    def record_status(self, game_id: str) -> str:
+        with self.pipeline.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    text("SELECT status FROM rtmanager.runtime_records WHERE game_id = :g"), {"g": game_id}
+                ).scalar_one()
+            )
 
     def probe_sweep(self, thresholds: ProbeThresholds, grace_seconds: float = 0.0) -> ProbePlan:
         plan = plan_probe_sweep(self.records, self.runtime, self.probe_states, grace_seconds=grace_seconds)

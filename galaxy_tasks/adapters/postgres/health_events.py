@@ -31,6 +31,37 @@ _RECORD = text(
 )
 
 
+# The same, gated by one compare-and-swap on the game's runtime record: only the caller that
+# moves the record out of `running` (for this very container) records the event.  The
+# reconciler and the Docker events listener both go through it, so a lost container is
+# reported once whoever sees it first.
+_RECORD_LOSS = text(
+    """
+    WITH lost AS (
+        UPDATE rtmanager.runtime_records SET status = :new_status, updated_at = now()
+        WHERE game_id = :game_id AND status = 'running' AND current_container_id = :container_id
+        RETURNING game_id
+    ), snapshot AS (
+        INSERT INTO rtmanager.health_snapshots AS s
+            (game_id, container_id, status, source, details, observed_at, event_seq)
+        SELECT game_id, :container_id, :status, :source, CAST(:details AS jsonb),
+               to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1
+        FROM lost
+        ON CONFLICT (game_id) DO UPDATE SET
+            container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
+            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
+        RETURNING game_id, event_seq
+    )
+    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
+    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
+    RETURNING seq
+    """
+)
+
+LOST_STATUS = "disappeared"
+"""What ``rtmanager.runtime_records.status`` becomes when its running container is gone."""
+
+
 class PostgresHealthEventStore:
     """``HealthEventStore``: what a published health event leaves in PostgreSQL."""
 
@@ -39,19 +70,25 @@ class PostgresHealthEventStore:
         self._url = engine.url.render_as_string(hide_password=False)
 
     def record(self, event: HealthEvent) -> OutboxEntry:
-        snapshot = event.snapshot()
-        fields = event.to_fields()
         with translated_errors(self._url), self._engine.begin() as conn:
-            seq = conn.execute(
-                _RECORD,
-                {
-                    "game_id": snapshot.game_id,
-                    "container_id": snapshot.container_id,
-                    "status": snapshot.status.value,
-                    "source": snapshot.source.value,
-                    "details": json.dumps(dict(snapshot.details)),
-                    "observed_at_ms": snapshot.observed_at_ms,
-                    "fields": json.dumps(fields),
-                },
-            ).scalar_one()
-        return OutboxEntry(event.game_id, int(seq), fields)
+            seq = conn.execute(_RECORD, _params(event)).scalar_one()
+        return OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+    def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
+        """Record ``event`` only if this call moves the game's record out of ``running``."""
+        with translated_errors(self._url), self._engine.begin() as conn:
+            seq = conn.execute(_RECORD_LOSS, {**_params(event), "new_status": LOST_STATUS}).scalar_one_or_none()
+        return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+
+def _params(event: HealthEvent) -> dict[str, object]:
+    snapshot = event.snapshot()
+    return {
+        "game_id": snapshot.game_id,
+        "container_id": snapshot.container_id,
+        "status": snapshot.status.value,
+        "source": snapshot.source.value,
+        "details": json.dumps(dict(snapshot.details)),
+        "observed_at_ms": snapshot.observed_at_ms,
+        "fields": json.dumps(event.to_fields()),
+    }

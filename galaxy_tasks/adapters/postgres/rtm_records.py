@@ -13,6 +13,9 @@ _RUNNING = text(
 )
 
 
+_CURRENT = text("SELECT current_container_id FROM rtmanager.runtime_records WHERE current_container_id <> ''")
+
+
 class PostgresRuntimeRecords:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -21,3 +24,7 @@ class PostgresRuntimeRecords:
     def running(self) -> list[RunningRecord]:
         with translated_errors(self._url), self._engine.connect() as conn:
             return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint) for r in conn.execute(_RUNNING)]
+
+    def current_container_ids(self) -> set[str]:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return {str(row.current_container_id) for row in conn.execute(_CURRENT)}

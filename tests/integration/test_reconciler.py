@@ -1,0 +1,91 @@
+"""The reconciler against a real Docker Engine, PostgreSQL and Redis.
+
+A running record whose container is gone is reported once (``container_disappeared``,
+the record leaves ``running``), whoever sees the loss first; managed
+containers that are no game's current container are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import cast
+
+import docker
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+from tests.support.docker_engine import ENGINE_IMAGE
+from tests.support.pipeline import Pipeline
+from tests.support.rtm_rig import Rig, new_game_id
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def rig(pipeline: Pipeline, docker_host: str, docker_client: docker.DockerClient) -> Iterator[Rig]:
+    made = Rig(pipeline, docker_host, docker_client)
+    yield made
+    made.close()
+
+
+def _disappeared(rig: Rig, game_id: str) -> list[dict[str, str]]:
+    entries = cast(list[tuple[str, dict[str, str]]], rig.pipeline.r.xrange(HEALTH_EVENTS_STREAM))
+    return [f for _, f in entries if f["game_id"] == game_id and f["event_type"] == "container_disappeared"]
+
+
+def test_a_running_record_whose_container_was_removed_is_reported_once_and_leaves_running(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game)
+    rig.client.containers.get(container_id).remove(force=True)
+    first = rig.reconcile()
+    assert first.disappeared == [game]
+    assert rig.reconcile().disappeared == []
+    (entry,) = _disappeared(rig, game)
+    assert entry["container_id"] == container_id
+    assert json.loads(entry["details"])["reason"].startswith("reconciler")
+    assert rig.record_status(game) == "disappeared"
+    with rig.pipeline.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT status, source FROM rtmanager.health_snapshots WHERE game_id = :g"), {"g": game}
+        ).one()
+    assert (row.status, row.source) == ("container_disappeared", "docker_event")
+
+
+def test_a_loss_the_events_listener_reported_first_is_not_reported_again(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game)
+    rig.client.containers.get(container_id).remove(force=True)
+    at = int(time.time() * 1000)
+    assert rig.publish_loss(HealthEvent.container_disappeared(game, container_id, at)) is not None  # the listener
+    result = rig.reconcile()
+    assert (result.disappeared, result.already_reported) == ([], [])  # the record is no longer running
+    assert len(_disappeared(rig, game)) == 1
+
+
+def test_the_same_loss_published_twice_at_once_is_recorded_once(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game)
+    at = int(time.time() * 1000)
+    event = HealthEvent.container_disappeared(game, container_id, at)
+    outcomes = [rig.publish_loss(event), rig.publish_loss(event)]
+    assert sum(outcome is not None for outcome in outcomes) == 1
+    assert len(_disappeared(rig, game)) == 1
+
+
+def test_managed_containers_that_are_no_games_current_container_are_reported(rig: Rig) -> None:
+    game = new_game_id()
+    rig.start(game)
+    orphan = rig.client.containers.run(
+        ENGINE_IMAGE, ["sleep", "300"], detach=True, network_mode="host", labels={"galaxy.game_id": "nobody"}
+    )
+    result = rig.reconcile()
+    assert result.orphans == [orphan.id]
+    report = rig.orphans.load()
+    assert report is not None
+    assert [c["container_id"] for c in report["containers"]] == [orphan.id]
+    assert REGISTRY.get_sample_value("galaxy_rtm_orphan_containers") == 1
