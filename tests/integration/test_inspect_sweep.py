@@ -8,24 +8,14 @@ inspected; restarts under a restart policy and a failing HEALTHCHECK publish
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import cast
 
-import docker
 import pytest
 from sqlalchemy import text
 
-from tests.support.pipeline import Pipeline
 from tests.support.rtm_rig import Rig, new_game_id, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def rig(pipeline: Pipeline, docker_host: str, docker_client: docker.DockerClient) -> Iterator[Rig]:
-    made = Rig(pipeline, docker_host, docker_client)
-    yield made
-    made.close()
 
 
 def test_a_healthy_running_engine_is_inspected_once_for_its_baseline_then_vouched_for_by_the_list(rig: Rig) -> None:

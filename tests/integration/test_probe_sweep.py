@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import cast
 
-import docker
 import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
-from tests.support.pipeline import Pipeline
 from tests.support.rtm_rig import Rig, new_game_id, until
 
 pytestmark = pytest.mark.integration
 
 THRESHOLDS = ProbeThresholds(failure=3, success=2)
-
-
-@pytest.fixture
-def rig(pipeline: Pipeline, docker_host: str, docker_client: docker.DockerClient) -> Iterator[Rig]:
-    made = Rig(pipeline, docker_host, docker_client)
-    yield made
-    made.close()
 
 
 def _free_port() -> int:

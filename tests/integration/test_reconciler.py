@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import cast
 
-import docker
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -20,17 +18,9 @@ from sqlalchemy import text
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from tests.support.docker_engine import ENGINE_IMAGE
-from tests.support.pipeline import Pipeline
 from tests.support.rtm_rig import Rig, new_game_id
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def rig(pipeline: Pipeline, docker_host: str, docker_client: docker.DockerClient) -> Iterator[Rig]:
-    made = Rig(pipeline, docker_host, docker_client)
-    yield made
-    made.close()
 
 
 def _disappeared(rig: Rig, game_id: str) -> list[dict[str, str]]:

@@ -10,6 +10,18 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.ports import OutboxEntry
 
+# Shared tail: the snapshot upsert numbers the entry, the outbox insert takes the number.
+_UPSERT_TAIL = """
+        ON CONFLICT (game_id) DO UPDATE SET
+            container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
+            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
+        RETURNING game_id, event_seq
+    )
+    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
+    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
+    RETURNING seq
+"""
+
 # The upsert locks the game's snapshot row and numbers the entry; the outbox insert reads the
 # number from it.  One statement, so autocommit makes it one transaction.
 _RECORD = text(
@@ -19,15 +31,8 @@ _RECORD = text(
             (game_id, container_id, status, source, details, observed_at, event_seq)
         VALUES (:game_id, :container_id, :status, :source, CAST(:details AS jsonb),
                 to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1)
-        ON CONFLICT (game_id) DO UPDATE SET
-            container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
-            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
-        RETURNING game_id, event_seq
-    )
-    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
-    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
-    RETURNING seq
-    """
+{upsert_tail}
+    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
 )
 
 
@@ -47,15 +52,8 @@ _RECORD_LOSS = text(
         SELECT game_id, :container_id, :status, :source, CAST(:details AS jsonb),
                to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1
         FROM lost
-        ON CONFLICT (game_id) DO UPDATE SET
-            container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
-            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
-        RETURNING game_id, event_seq
-    )
-    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
-    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
-    RETURNING seq
-    """
+{upsert_tail}
+    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
 )
 
 LOST_STATUS = "disappeared"
