@@ -27,6 +27,7 @@ from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, health_events_
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
+from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
@@ -89,6 +90,10 @@ class Resources:
     @cached_property
     def prober(self) -> HttpProber:
         return HttpProber(self.settings.probe_health_path, self.settings.probe_timeout_seconds)
+
+    @cached_property
+    def docker_events_state(self) -> RedisDockerEventsState:
+        return RedisDockerEventsState(self.redis, self.settings.redis_url)
 
     @cached_property
     def orphan_report(self) -> RedisOrphanReport:

@@ -14,6 +14,7 @@ from galaxy_tasks.task_names import TaskName
 
 HEALTH_EVENTS_STREAM = "runtime:health_events"
 HEALTH_EVENTS_BRIDGE_KEYS = BridgeKeys.for_stream("gamemaster", "health_events")
+DOCKER_EVENTS_LEASE_KEY = "rtmanager:docker_events:lease"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class LongRunning:
 
 REGISTRY: tuple[LongRunning, ...] = (
     LongRunning("gamemaster.health_events_bridge", TaskName.GM_HEALTH_EVENTS_BRIDGE, HEALTH_EVENTS_BRIDGE_KEYS.lease),
+    LongRunning("rtmanager.docker_events_listener", TaskName.RTM_DOCKER_EVENTS_LISTENER, DOCKER_EVENTS_LEASE_KEY),
 )
 
 

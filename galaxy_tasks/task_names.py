@@ -18,6 +18,7 @@ class TaskName(StrEnum):
     RTM_INSPECT_CONTAINER = "rtmanager.inspect_container"
     RTM_PROBE_SWEEP = "rtmanager.probe_sweep"
     RTM_RECONCILE = "rtmanager.reconcile"
+    RTM_DOCKER_EVENTS_LISTENER = "rtmanager.docker_events_listener"
     RTM_PROBE_ENGINE = "rtmanager.probe_engine"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
@@ -33,6 +34,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_INSPECT_CONTAINER: Queue.RTM_DOCKER,
     TaskName.RTM_PROBE_SWEEP: Queue.PERIODIC,
     TaskName.RTM_RECONCILE: Queue.PERIODIC,
+    TaskName.RTM_DOCKER_EVENTS_LISTENER: Queue.LONG_RUNNING,
     TaskName.RTM_PROBE_ENGINE: Queue.RTM_DOCKER,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

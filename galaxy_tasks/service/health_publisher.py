@@ -30,6 +30,10 @@ class HealthEventStore(Protocol):
         """Upsert the game's snapshot and queue the stream entry, in one transaction."""
         ...
 
+    def record_once(self, event: HealthEvent, key: str) -> OutboxEntry | None:
+        """The same, unless an event with this idempotency ``key`` was recorded before."""
+        ...
+
     def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
         """The same, only if this call moves the game's runtime record out of ``running`` (one CAS)."""
         ...
@@ -49,6 +53,18 @@ class Published:
 def publish_health_event(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published:
     validate_event(event)
     return _published(outbox, event, store.record(event))
+
+
+def publish_health_event_once(
+    store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent, *, key: str
+) -> Published | None:
+    """Publish ``event`` unless one with the same idempotency ``key`` was (a Docker event seen twice)."""
+    validate_event(event)
+    entry = store.record_once(event, key)
+    if entry is None:
+        log.info("health_event_already_recorded", game_id=event.game_id, key=key)
+        return None
+    return _published(outbox, event, entry)
 
 
 def publish_container_loss(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published | None:

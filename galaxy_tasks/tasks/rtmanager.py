@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from celery import Task
 
+from galaxy_tasks.adapters.docker.events import DockerEventSource
+from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.celery_app import app
+from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
+from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
+from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
 from galaxy_tasks.service.health_publisher import (
     HEALTH_EVENT_OUTBOX_LABEL,
     publish_container_loss,
     publish_health_event,
+    publish_health_event_once,
 )
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.outbox_relay import relay_pending
@@ -37,12 +43,19 @@ def relay_health_events(self: Task) -> dict[str, Any]:
     return {"appended": appended}
 
 
+NO_RETRY: tuple[type[BaseException], ...] = ()
+"""Sweeps and their per-container tasks are not retried: the next beat tick does the work again."""
+
+EVENT_KEY_MEMORY_MS = 86_400_000
+"""How long the idempotency keys of Docker events are kept (far beyond Docker's own event buffer)."""
+
+
 def _publish(event: HealthEvent) -> dict[str, object]:
     res = resources()
     return publish_health_event(res.health_event_store, res.health_events_outbox, event).as_dict()
 
 
-@galaxy_task(TaskName.RTM_INSPECT_SWEEP, acks_late=True)
+@galaxy_task(TaskName.RTM_INSPECT_SWEEP, acks_late=True, autoretry_for=NO_RETRY)
 def inspect_sweep(self: Task) -> dict[str, Any]:
     """List the managed containers once and send an inspect task for each one the list cannot vouch for."""
     res = resources()
@@ -53,7 +66,7 @@ def inspect_sweep(self: Task) -> dict[str, Any]:
     return plan.as_dict()
 
 
-@galaxy_task(TaskName.RTM_INSPECT_CONTAINER, acks_late=True)
+@galaxy_task(TaskName.RTM_INSPECT_CONTAINER, acks_late=True, autoretry_for=NO_RETRY)
 def inspect_container_task(self: Task, game_id: str, container_id: str) -> dict[str, Any]:
     """Inspect one game's container (seed ``003``); publishes ``inspect_unhealthy`` when warranted."""
     res = resources()
@@ -67,7 +80,7 @@ def inspect_container_task(self: Task, game_id: str, container_id: str) -> dict[
     )
 
 
-@galaxy_task(TaskName.RTM_PROBE_SWEEP, acks_late=True)
+@galaxy_task(TaskName.RTM_PROBE_SWEEP, acks_late=True, autoretry_for=NO_RETRY)
 def probe_sweep(self: Task) -> dict[str, Any]:
     """Send a probe task for every running engine past its start-up grace, spread over the interval."""
     res = resources()
@@ -86,7 +99,7 @@ def probe_sweep(self: Task) -> dict[str, Any]:
     return plan.as_dict()
 
 
-@galaxy_task(TaskName.RTM_PROBE_ENGINE, acks_late=True)
+@galaxy_task(TaskName.RTM_PROBE_ENGINE, acks_late=True, autoretry_for=NO_RETRY)
 def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str) -> dict[str, Any]:
     """Probe one engine's health endpoint; publishes ``probe_failed`` / ``probe_recovered`` at the thresholds."""
     res = resources()
@@ -109,10 +122,11 @@ def _publish_loss(event: HealthEvent) -> dict[str, object] | None:
     return None if published is None else published.as_dict()
 
 
-@galaxy_task(TaskName.RTM_RECONCILE, acks_late=True)
+@galaxy_task(TaskName.RTM_RECONCILE, acks_late=True, autoretry_for=NO_RETRY)
 def reconcile_task(self: Task) -> dict[str, Any]:
     """Report running records whose container is gone (once) and managed containers without a record."""
     res = resources()
+    res.health_event_store.prune_keys(now_ms() - EVENT_KEY_MEMORY_MS)
     return reconcile(
         res.runtime_records,
         res.runtime_records,
@@ -123,7 +137,52 @@ def reconcile_task(self: Task) -> dict[str, Any]:
     ).as_dict()
 
 
+@galaxy_task(
+    TaskName.RTM_DOCKER_EVENTS_LISTENER,
+    acks_late=False,
+    reject_on_worker_lost=False,
+    autoretry_for=(),
+    time_limit=None,
+    soft_time_limit=None,
+)
+def docker_events_listener(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
+    """Follow the managed containers' Docker events until shutdown or lease loss (long-running).
+
+    Belongs on the long-running queue; acked on receipt (the lease, not redelivery,
+    keeps it alive); the supervisor starts one whenever nobody holds the lease.
+    """
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def should_stop() -> bool:
+        return shutdown_requested.is_set() or (deadline is not None and time.monotonic() > deadline)
+
+    return build_docker_events_listener().run(should_stop).as_dict()
+
+
+def build_docker_events_listener() -> DockerEventsListener:
+    res = resources()
+    s = res.settings
+
+    def publish_once(event: HealthEvent, key: str) -> object | None:
+        return publish_health_event_once(res.health_event_store, res.health_events_outbox, event, key=key)
+
+    def inspect_now(game_id: str, container_id: str) -> object:
+        return app.send_task(TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id])
+
+    def reconcile_now() -> object:
+        return app.send_task(TaskName.RTM_RECONCILE.value, expires=s.reconcile_interval_seconds)
+
+    return DockerEventsListener(
+        source=DockerEventSource(res.docker_runtime),
+        runtime=res.docker_runtime,
+        state=res.docker_events_state,
+        lease=RedisLease(res.redis, DOCKER_EVENTS_LEASE_KEY, s.lease_ttl_seconds, s.redis_url),
+        actions=ListenerActions(publish_once, _publish_loss, inspect_now, reconcile_now),
+    )
+
+
 __all__ = [
+    "docker_events_listener",
     "inspect_container_task",
     "inspect_sweep",
     "probe_engine_task",

@@ -99,6 +99,8 @@ class DockerRuntime:
             int(attrs.get("RestartCount", 0)),
             health,
             docker_time_ms(state.get("StartedAt", "")),
+            bool(state.get("OOMKilled", False)),
+            int(state.get("ExitCode", 0) or 0),
         )
 
     def close(self) -> None:

@@ -56,6 +56,27 @@ _RECORD_LOSS = text(
     """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
 )
 
+# The same, once per idempotency key: the key's insert gates the rest.
+_RECORD_ONCE = text(
+    """
+    WITH claim AS (
+        INSERT INTO rtmanager.health_event_keys (event_key) VALUES (:event_key)
+        ON CONFLICT (event_key) DO NOTHING
+        RETURNING event_key
+    ), snapshot AS (
+        INSERT INTO rtmanager.health_snapshots AS s
+            (game_id, container_id, status, source, details, observed_at, event_seq)
+        SELECT :game_id, :container_id, :status, :source, CAST(:details AS jsonb),
+               to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1
+        FROM claim
+{upsert_tail}
+    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
+)
+_PRUNE_KEYS = text(
+    "DELETE FROM rtmanager.health_event_keys "
+    "WHERE created_at < to_timestamp(CAST(:before_ms AS double precision) / 1000)"
+)
+
 LOST_STATUS = "disappeared"
 """What ``rtmanager.runtime_records.status`` becomes when its running container is gone."""
 
@@ -71,6 +92,16 @@ class PostgresHealthEventStore:
         with translated_errors(self._url), self._engine.begin() as conn:
             seq = conn.execute(_RECORD, _params(event)).scalar_one()
         return OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+    def record_once(self, event: HealthEvent, key: str) -> OutboxEntry | None:
+        """Record ``event`` unless an event with the same idempotency ``key`` was recorded before."""
+        with translated_errors(self._url), self._engine.begin() as conn:
+            seq = conn.execute(_RECORD_ONCE, {**_params(event), "event_key": key}).scalar_one_or_none()
+        return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+    def prune_keys(self, before_ms: int) -> int:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            return int(conn.execute(_PRUNE_KEYS, {"before_ms": before_ms}).rowcount or 0)
 
     def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
         """Record ``event`` only if this call moves the game's record out of ``running``."""

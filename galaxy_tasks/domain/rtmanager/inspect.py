@@ -41,6 +41,8 @@ class InspectObservation:
     health: str = ""
     """Docker ``State.Health.Status`` (``healthy``, ``unhealthy``, ``starting``); empty without a HEALTHCHECK."""
     started_at_ms: int = 0
+    oom_killed: bool = False
+    exit_code: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,41 @@
+"""The Docker events listener's shared state in Redis: its position, and the OOM kills it has seen."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
+
+POSITION_KEY = "rtmanager:docker_events:position"
+OOM_PREFIX = "rtmanager:docker_events:oom"
+OOM_MEMORY_SECONDS = 86_400
+
+
+class RedisDockerEventsState:
+    def __init__(self, client: redis.Redis, redis_url: str) -> None:
+        self._r = client
+        self._url = redis_url
+
+    def load(self) -> EventPosition:
+        with translated_errors(self._url):
+            raw = self._r.get(POSITION_KEY)
+        if raw is None:
+            return EventPosition()
+        data = json.loads(raw)
+        return EventPosition(int(data["time_nano"]), frozenset(data["keys"]))
+
+    def save(self, position: EventPosition) -> None:
+        value = json.dumps({"time_nano": position.time_nano, "keys": sorted(position.keys)})
+        with translated_errors(self._url):
+            self._r.set(POSITION_KEY, value)
+
+    def note_oom(self, container_id: str) -> None:
+        with translated_errors(self._url):
+            self._r.set(f"{OOM_PREFIX}:seen:{container_id}", "1", ex=OOM_MEMORY_SECONDS)
+
+    def oom_seen(self, container_id: str) -> bool:
+        with translated_errors(self._url):
+            return bool(self._r.exists(f"{OOM_PREFIX}:seen:{container_id}"))
