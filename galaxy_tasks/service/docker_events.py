@@ -40,7 +40,9 @@ class ContainerEventSource(Protocol):
 
 
 class ListenerState(Protocol):
-    def load(self) -> EventPosition: ...
+    def load(self) -> EventPosition | None:
+        """``None`` when no listener ever saved a position."""
+        ...
 
     def save(self, position: EventPosition) -> None: ...
 
@@ -86,6 +88,7 @@ class DockerEventsListener:
         window_seconds: float = 2.0,
         error_backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._source = source
         self._runtime = runtime
@@ -95,6 +98,7 @@ class DockerEventsListener:
         self._window = window_seconds
         self._backoff = error_backoff_seconds
         self._sleep = sleep
+        self._clock_ns = clock_ns
 
     def run(self, should_stop: Callable[[], bool]) -> ListenerReport:
         report = ListenerReport(self._lease.holder)
@@ -114,17 +118,19 @@ class DockerEventsListener:
         position: EventPosition | None = None
         while not should_stop():
             try:
-                if not self._lease.renew():
+                if self._renew() is False:
                     return "lease_lost"
                 resumed = position is None
                 if position is None:
-                    position = self._state.load()
+                    # A first start begins now: replaying Docker's buffer would publish stale exits of
+                    # containers long replaced.  What happened before is the reconciler's to find.
+                    position = self._state.load() or EventPosition(self._clock_ns())
                 for event in self._source.read(since_nano=position.time_nano, window_seconds=self._window):
                     if not position.is_new(event):
                         continue
                     self._handle(event, report)
                     position = position.after(event)
-                    self._state.save(position)
+                    self._save(position)
                     report.handled += 1
                 if resumed:  # Docker answered again: let the reconciler find what fell out of its buffer
                     self._actions.reconcile_now()
@@ -135,18 +141,49 @@ class DockerEventsListener:
                 self._sleep(self._backoff)
         return "shutdown"
 
+    def _renew(self) -> bool | None:
+        """``False`` only when someone else holds the lease; ``None`` when Redis cannot say.
+
+        With Redis unreachable the listener goes on: what it publishes carries
+        idempotency keys in PostgreSQL, so even a second listener could not
+        publish an event twice, and a Redis outage must not stop Docker's
+        events from reaching the snapshot store.
+        """
+        try:
+            return self._lease.renew()
+        except TransientError as exc:
+            log.warning("docker_events_lease_unknown", error=str(exc))
+            return None
+
+    def _save(self, position: EventPosition) -> None:
+        """Best effort: a position not saved only means events re-read (and skipped by key) later."""
+        try:
+            self._state.save(position)
+        except TransientError as exc:
+            log.warning("docker_events_position_not_saved", error=str(exc))
+
+    def _oom_seen(self, container_id: str) -> bool:
+        try:
+            return self._state.oom_seen(container_id)
+        except TransientError:
+            return False  # OOMKilled from the inspect decides on its own
+
+    def _note_oom(self, container_id: str) -> None:
+        with contextlib.suppress(TransientError):
+            self._state.note_oom(container_id)
+
     def _handle(self, event: ContainerEvent, report: ListenerReport) -> None:
         reaction = reaction_to(event.action)
         published: HealthEvent | None = None
         if reaction is Reaction.OOM:
-            self._state.note_oom(event.container_id)
+            self._note_oom(event.container_id)
             observed = self._runtime.inspect(event.container_id)
             if observed is not None and observed.state != "running":
                 published = self._oom(event, observed.exit_code)
         elif reaction is Reaction.EXITED:
             observed = self._runtime.inspect(event.container_id)
             exit_code = event.exit_code if event.exit_code is not None else (observed.exit_code if observed else -1)
-            if (observed is not None and observed.oom_killed) or self._state.oom_seen(event.container_id):
+            if (observed is not None and observed.oom_killed) or self._oom_seen(event.container_id):
                 published = self._oom(event, exit_code)
             else:
                 exited = HealthEvent.container_exited(

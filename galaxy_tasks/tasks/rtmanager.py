@@ -14,6 +14,7 @@ from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
+from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
 from galaxy_tasks.service.health_publisher import (
@@ -42,6 +43,8 @@ def relay_health_events(self: Task) -> dict[str, Any]:
     )
     return {"appended": appended}
 
+
+log = get_logger(__name__)
 
 NO_RETRY: tuple[type[BaseException], ...] = ()
 """Sweeps and their per-container tasks are not retried: the next beat tick does the work again."""
@@ -159,6 +162,15 @@ def docker_events_listener(self: Task, max_seconds: float | None = None) -> dict
     return build_docker_events_listener().run(should_stop).as_dict()
 
 
+def _send_or_log(name: TaskName, **options: Any) -> object:
+    """Send a follow-up task; with the broker down, log it: beat sends the same work periodically."""
+    try:
+        return app.send_task(name.value, **options)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis errors of an unreachable broker
+        log.warning("follow_up_task_not_sent", task=name.value, error=str(exc))
+        return None
+
+
 def build_docker_events_listener() -> DockerEventsListener:
     res = resources()
     s = res.settings
@@ -167,10 +179,10 @@ def build_docker_events_listener() -> DockerEventsListener:
         return publish_health_event_once(res.health_event_store, res.health_events_outbox, event, key=key)
 
     def inspect_now(game_id: str, container_id: str) -> object:
-        return app.send_task(TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id])
+        return _send_or_log(TaskName.RTM_INSPECT_CONTAINER, args=[game_id, container_id])
 
     def reconcile_now() -> object:
-        return app.send_task(TaskName.RTM_RECONCILE.value, expires=s.reconcile_interval_seconds)
+        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds)
 
     return DockerEventsListener(
         source=DockerEventSource(res.docker_runtime),

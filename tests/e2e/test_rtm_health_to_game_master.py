@@ -14,6 +14,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import cast
 
 import docker
@@ -21,10 +22,13 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
+from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
 from tests.support.cluster import CeleryProcess, Cluster, wait_until
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
+from tests.support.private_services import PrivateRedis
+from tests.support.services import drop_database, fresh_database_url, require_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +38,7 @@ RTM_FAST = {
     "GALAXY_PROBE_SUCCESS_THRESHOLD": "1",
     "GALAXY_PROBE_STARTUP_GRACE_SECONDS": "0",
     "GALAXY_PROBE_TIMEOUT_SECONDS": "1",
-    "GALAXY_INSPECT_INTERVAL_SECONDS": "2",
+    "GALAXY_INSPECT_INTERVAL_SECONDS": "60",  # an exited container would be inspect_unhealthy every sweep
     "GALAXY_RECONCILE_INTERVAL_SECONDS": "3",
 }
 
@@ -176,3 +180,84 @@ def test_the_listeners_worker_killed_while_a_container_dies_is_replaced_and_the_
     exited = [f for _, f in entries if f["game_id"] == game and f["event_type"] == "container_exited"]
     assert len(exited) == 1
     assert exited[0]["details"] == '{"exit_code":7}'
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis of this test alone, with its append-only file (production runs with AOF)."""
+    server = PrivateRedis(data_dir=tmp_path / "redis-data", log_path=tmp_path / "redis-server.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def outage_pipeline(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Pipeline]:
+    require_postgres()
+    database_url = fresh_database_url()
+    try:
+        upgrade(database_url)
+        pipe = Pipeline(redis_url=private_redis.url, database_url=database_url, metrics_dir=tmp_path / "metrics")
+        pipe.metrics_dir.mkdir()
+        try:
+            yield pipe
+        finally:
+            pipe.close()
+    finally:
+        drop_database(database_url)
+
+
+def _snapshot_status(pipeline: Pipeline, game_id: str) -> str | None:
+    with pipeline.engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT status FROM rtmanager.health_snapshots WHERE game_id = :g"), {"g": game_id}
+        ).scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+def test_with_redis_stopped_while_a_container_dies_the_snapshot_is_committed_and_the_event_arrives_once_back(
+    outage_pipeline: Pipeline,
+    private_redis: PrivateRedis,
+    docker_host: str,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    pipeline = outage_pipeline
+    cluster = Cluster(env={**pipeline.env, **RTM_FAST, "DOCKER_HOST": docker_host}, log_dir=tmp_path / "logs")
+    cluster.log_dir.mkdir()
+    try:
+        cluster.pool_worker("pool", concurrency=2)
+        cluster.long_running_worker()
+        cluster.beat()
+        wait_until(lambda: pipeline.r.exists(DOCKER_EVENTS_LEASE_KEY), timeout=30, what="the listener to start")
+        game = "e2e-redis-down"
+        container = docker_client.containers.run(
+            ENGINE_IMAGE, ["sh", "-c", "sleep 3; exit 5"], detach=True, network_mode="host", labels={GAME_LABEL: game}
+        )
+        _register(pipeline, game, str(container.id), "", "running")
+        time.sleep(1)
+        private_redis.stop()  # the container dies while Redis is down
+        wait_until(
+            lambda: _snapshot_status(pipeline, game) == "exited",
+            timeout=30,
+            what="the snapshot to be committed while Redis is down",
+        )
+        assert not private_redis.alive()
+        private_redis.start()
+        wait_until(
+            lambda: pipeline.rows([game]).get(game) == ("engine_unreachable", "exited", 4),
+            timeout=90,
+            what="container_exited to reach the GM record once Redis is back",
+        )
+        time.sleep(3)  # room for a duplicate to show up, were there one
+        entries = cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange("runtime:health_events"))
+        exited = [f for _, f in entries if f["game_id"] == game and f["event_type"] == "container_exited"]
+        assert [f["details"] for f in exited] == ['{"exit_code":5}']
+    finally:
+        cluster.stop_all()
+        for container in docker_client.containers.list(all=True, filters={"label": GAME_LABEL}):
+            container.remove(force=True)
+        for log in sorted(cluster.log_dir.glob("*.log")):
+            print(f"===== {log.name} (tail) =====\n{log.read_text(errors='replace')[-3000:]}")

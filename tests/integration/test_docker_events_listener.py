@@ -16,6 +16,7 @@ from typing import cast
 import pytest
 
 from galaxy_tasks.adapters.docker.events import DockerEventSource
+from galaxy_tasks.adapters.docker.runtime import docker_time_ms
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
@@ -90,7 +91,7 @@ def test_an_oom_kill_is_one_container_oom_and_no_container_exited(rig: Rig, list
     game = new_game_id()
     rig.start(game, ["sh", "-c", "head -c 200000000 /dev/zero | tail"], mem_limit="16m", memswap_limit="16m")
     until(lambda: any(kind == "container_oom" for kind, _ in _events(rig, game)), "container_oom")
-    until(lambda: listener.report is None and listener.state.load().time_nano > 0, "the listener to move on")
+    until(lambda: (listener.state.load() or EventPosition()).time_nano > 0, "the listener to save its position")
     assert _events(rig, game) == [("container_oom", {"exit_code": 137})]
 
 
@@ -116,10 +117,11 @@ def test_a_listener_resumed_from_an_older_position_publishes_nothing_twice_and_a
 ) -> None:
     first = Running(rig).start()
     game = new_game_id()
-    rig.start(game, ["sh", "-c", "exit 3"])
+    container_id = rig.start(game, ["sh", "-c", "exit 3"])
     until(lambda: _events(rig, game) != [], "container_exited")
     first.stop()
-    first.state.save(EventPosition())  # as if it died before saving: everything is read again
+    finished = docker_time_ms(rig.client.containers.get(container_id).attrs["State"]["FinishedAt"])
+    first.state.save(EventPosition((finished - 1000) * 1_000_000))  # as if it died before saving the die
     second = Running(rig).start()
     try:
         until(lambda: second.reconciles == 1, "the resumed listener to ask for a reconcile once Docker answered")
@@ -135,3 +137,15 @@ def test_a_failing_healthcheck_makes_the_listener_ask_for_an_inspect_of_that_gam
         game, healthcheck={"test": ["CMD", "sh", "-c", "exit 1"], "interval": 200_000_000, "retries": 1}
     )
     until(lambda: (game, container_id) in listener.inspections, "an inspect request for the game")
+
+
+def test_a_first_listener_starts_from_now_and_leaves_older_events_to_the_reconciler(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game, ["sh", "-c", "exit 4"])
+    until(lambda: rig.client.containers.get(container_id).status == "exited", "the container to exit")
+    running = Running(rig).start()
+    try:
+        until(lambda: running.reconciles == 1, "the listener to ask for a reconcile")
+        assert _events(rig, game) == []
+    finally:
+        running.stop()

@@ -19,11 +19,11 @@ class RedisDockerEventsState:
         self._r = client
         self._url = redis_url
 
-    def load(self) -> EventPosition:
+    def load(self) -> EventPosition | None:
         with translated_errors(self._url):
             raw = self._r.get(POSITION_KEY)
         if raw is None:
-            return EventPosition()
+            return None
         data = json.loads(raw)
         return EventPosition(int(data["time_nano"]), frozenset(data["keys"]))
 
