@@ -237,6 +237,6 @@ class InspectBaselineStore(Protocol):
 
     def put(self, game_id: str, baseline: InspectBaseline) -> None: ...
 
-    def prune(self, keep: Iterable[str]) -> int:
-        """Drop the baselines of every game not in ``keep``; how many went."""
+    def drop(self, game_ids: Iterable[str]) -> int:
+        """Forget the baselines of ``game_ids``; how many went."""
         ...

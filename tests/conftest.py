@@ -15,6 +15,7 @@ from galaxy_tasks.adapters.postgres.migrate import upgrade
 from tests.support.cluster import Cluster
 from tests.support.docker_engine import DOCKER_HOST, build_engine_image, private_dockerd, require_docker
 from tests.support.pipeline import Pipeline
+from tests.support.private_services import PrivateRedis
 from tests.support.services import (
     REDIS_URL,
     drop_database,
@@ -85,3 +86,37 @@ def cluster(pipeline: Pipeline, tmp_path: Path, request: pytest.FixtureRequest) 
     for log in sorted(log_dir.glob("*.log")):
         tail = log.read_text(errors="replace")[-4000:]
         print(f"===== {log.name} (tail) =====\n{tail}")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis of this test alone, with the append-only file fsynced on every write.
+
+    Production Redis runs with AOF persistence; without it a restart empties
+    the streams, the broker queues and the offsets, and "nothing lost" could
+    not hold for any design.
+    """
+    server = PrivateRedis(data_dir=tmp_path / "redis-data", log_path=tmp_path / "redis-server.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        print(f"===== redis-server.log (tail) =====\n{server.log_tail()}")
+
+
+@pytest.fixture
+def redis_outage_pipeline(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Pipeline]:
+    """Streams, offsets and broker on the private Redis; a new migrated database on the shared PostgreSQL."""
+    require_postgres()
+    database_url = fresh_database_url()
+    try:
+        upgrade(database_url)
+        pipe = Pipeline(redis_url=private_redis.url, database_url=database_url, metrics_dir=tmp_path / "metrics")
+        pipe.metrics_dir.mkdir()
+        try:
+            yield pipe
+        finally:
+            pipe.close()
+    finally:
+        drop_database(database_url)

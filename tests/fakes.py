@@ -757,12 +757,9 @@ class FakeInspectBaselines:
     def put(self, game_id: str, baseline: InspectBaseline) -> None:
         self.known[game_id] = baseline
 
-    def prune(self, keep: Iterable[str]) -> int:
-        wanted = set(keep)
-        stale = [g for g in self.known if g not in wanted]
-        for game_id in stale:
-            del self.known[game_id]
-        return len(stale)
+    def drop(self, game_ids: Iterable[str]) -> int:
+        gone = [g for g in game_ids if self.known.pop(g, None) is not None]
+        return len(gone)
 
 
 class FakeProbeStates:

@@ -15,7 +15,6 @@ entry, so catching up is not bound by per-message overhead.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from galaxy_tasks.domain.handoffs import PartitionOf, chunk_by_partition, plan_h
 from galaxy_tasks.domain.stream_ids import BEGINNING, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import BridgeState, BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
+from galaxy_tasks.service.leased import run_leased
 
 log = get_logger(__name__)
 
@@ -85,16 +85,9 @@ class StreamBridge:
     def run(self, should_stop: Callable[[], bool]) -> BridgeReport:
         """Run until ``should_stop()``, the lease is lost, or it was held elsewhere."""
         report = BridgeReport(self._stream, self._lease.holder)
-        if not self._lease.acquire():
-            report.exit_reason = "lease_held_elsewhere"
-            return report
-        log.info("bridge_started", stream=self._stream, holder=self._lease.holder)
-        try:
-            report.exit_reason = self._loop(report, should_stop)
-        finally:
-            with contextlib.suppress(TransientError):  # an unreleased lease expires by itself
-                self._lease.release()
-            log.info("bridge_stopped", stream=self._stream, reason=report.exit_reason, entries=report.entries)
+        report.exit_reason = run_leased(
+            self._lease, lambda: self._loop(report, should_stop), name="bridge", stream=self._stream
+        )
         return report
 
     def _loop(self, report: BridgeReport, should_stop: Callable[[], bool]) -> str:

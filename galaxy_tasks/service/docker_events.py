@@ -29,6 +29,7 @@ from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent, EventPos
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ContainerRuntime, Lease
+from galaxy_tasks.service.leased import run_leased
 
 log = get_logger(__name__)
 
@@ -102,16 +103,9 @@ class DockerEventsListener:
 
     def run(self, should_stop: Callable[[], bool]) -> ListenerReport:
         report = ListenerReport(self._lease.holder)
-        if not self._lease.acquire():
-            report.exit_reason = "lease_held_elsewhere"
-            return report
-        log.info("docker_events_listener_started", holder=self._lease.holder)
-        try:
-            report.exit_reason = self._loop(report, should_stop)
-        finally:
-            with contextlib.suppress(TransientError):
-                self._lease.release()
-            log.info("docker_events_listener_stopped", reason=report.exit_reason, handled=report.handled)
+        report.exit_reason = run_leased(
+            self._lease, lambda: self._loop(report, should_stop), name="docker_events_listener"
+        )
         return report
 
     def _loop(self, report: ListenerReport, should_stop: Callable[[], bool]) -> str:

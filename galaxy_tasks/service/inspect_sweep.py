@@ -43,11 +43,12 @@ def plan_inspect_sweep(
     records: RunningRecords, runtime: ContainerRuntime, baselines: InspectBaselineStore, *, now_ms: int
 ) -> SweepPlan:
     running = records.running()
-    plan = SweepPlan(pruned=baselines.prune(r.game_id for r in running))
+    known = baselines.all()
+    games = {r.game_id for r in running}
+    plan = SweepPlan(pruned=baselines.drop([g for g in known if g not in games]))
     if not running:
         return plan  # nothing to look at: not even a Docker call
     listed = runtime.list_managed()
-    known = baselines.all()
     for record in running:
         row = listed.get(record.container_id) if record.container_id else None
         if row is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,17 +14,12 @@ import psutil
 import pytest
 
 from tests.support.cluster import REPO, wait_until
+from tests.support.docker_engine import free_loopback_port
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
 
 GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
@@ -39,7 +33,7 @@ def _status(env: dict[str, str]) -> dict[str, object]:
 def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_process(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    metrics_port, flower_port = _free_port(), _free_port()
+    metrics_port, flower_port = free_loopback_port(), free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
     env.update(pipeline.env)
     env.pop("GALAXY_METRICS_DIR")  # `run` puts them under its run dir

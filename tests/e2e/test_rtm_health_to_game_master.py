@@ -10,7 +10,6 @@ container dies is replaced, and the event is published once.
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,13 +21,11 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
 from tests.support.cluster import CeleryProcess, Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE
+from tests.support.docker_engine import ENGINE_IMAGE, free_loopback_port
 from tests.support.pipeline import Pipeline
 from tests.support.private_services import PrivateRedis
-from tests.support.services import drop_database, fresh_database_url, require_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -41,12 +38,6 @@ RTM_FAST = {
     "GALAXY_INSPECT_INTERVAL_SECONDS": "60",  # an exited container would be inspect_unhealthy every sweep
     "GALAXY_RECONCILE_INTERVAL_SECONDS": "3",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _register(pipeline: Pipeline, game_id: str, container_id: str, endpoint: str, gm_status: str) -> None:
@@ -110,7 +101,7 @@ def test_an_oom_kill_turns_the_game_master_record_engine_unreachable_oom(
 def test_a_probe_recovery_turns_the_game_master_record_back_to_running_healthy(
     pipeline: Pipeline, rtm_cluster: Cluster, docker_client: docker.DockerClient
 ) -> None:
-    game, port = "e2e-probe", _free_port()
+    game, port = "e2e-probe", free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     container = docker_client.containers.run(
         ENGINE_IMAGE,
@@ -182,33 +173,6 @@ def test_the_listeners_worker_killed_while_a_container_dies_is_replaced_and_the_
     assert exited[0]["details"] == '{"exit_code":7}'
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A Redis of this test alone, with its append-only file (production runs with AOF)."""
-    server = PrivateRedis(data_dir=tmp_path / "redis-data", log_path=tmp_path / "redis-server.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def outage_pipeline(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Pipeline]:
-    require_postgres()
-    database_url = fresh_database_url()
-    try:
-        upgrade(database_url)
-        pipe = Pipeline(redis_url=private_redis.url, database_url=database_url, metrics_dir=tmp_path / "metrics")
-        pipe.metrics_dir.mkdir()
-        try:
-            yield pipe
-        finally:
-            pipe.close()
-    finally:
-        drop_database(database_url)
-
-
 def _snapshot_status(pipeline: Pipeline, game_id: str) -> str | None:
     with pipeline.engine.connect() as conn:
         value = conn.execute(
@@ -218,13 +182,13 @@ def _snapshot_status(pipeline: Pipeline, game_id: str) -> str | None:
 
 
 def test_with_redis_stopped_while_a_container_dies_the_snapshot_is_committed_and_the_event_arrives_once_back(
-    outage_pipeline: Pipeline,
+    redis_outage_pipeline: Pipeline,
     private_redis: PrivateRedis,
     docker_host: str,
     docker_client: docker.DockerClient,
     tmp_path: Path,
 ) -> None:
-    pipeline = outage_pipeline
+    pipeline = redis_outage_pipeline
     cluster = Cluster(env={**pipeline.env, **RTM_FAST, "DOCKER_HOST": docker_host}, log_dir=tmp_path / "logs")
     cluster.log_dir.mkdir()
     try:

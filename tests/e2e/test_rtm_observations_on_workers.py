@@ -9,7 +9,6 @@ and leave the ``rtmanager.health_snapshots`` row seed ``000`` maps it to.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import cast
 
@@ -19,7 +18,7 @@ from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from tests.support.cluster import Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE
+from tests.support.docker_engine import ENGINE_IMAGE, free_loopback_port
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
@@ -80,12 +79,6 @@ def world(
         container.remove(force=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_process_exiting_3_is_one_container_exited_with_exit_code_3(world: World) -> None:
     world.engine("w-exit", ["sh", "-c", "sleep 1; exit 3"])
     wait_until(lambda: world.events("w-exit", "container_exited"), timeout=30, what="container_exited")
@@ -131,7 +124,7 @@ def test_a_failing_healthcheck_is_inspect_unhealthy_with_health_unhealthy(world:
 
 
 def test_an_engine_whose_httpd_stops_is_probe_failed_once_then_probe_recovered_once(world: World) -> None:
-    port = _free_port()
+    port = free_loopback_port()
     container_id = world.engine("w-probe", endpoint=f"http://127.0.0.1:{port}", environment={"ENGINE_PORT": str(port)})
     container = world.client.containers.get(container_id)
     container.exec_run(["killall", "httpd"])

@@ -37,7 +37,6 @@ from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import HEALTH_STREAM, Pipeline, now_ms
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.reference import ReferenceGameMaster, RefRecord
-from tests.support.services import drop_database, fresh_database_url, require_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -286,23 +285,6 @@ def start_cluster(cluster: Cluster) -> None:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A Redis of this test alone, with the append-only file fsynced on every write.
-
-    Production Redis runs with AOF persistence; without it a restart empties
-    the streams, the broker queues and the offsets, and "nothing lost" could
-    not hold for any design.
-    """
-    server = PrivateRedis(data_dir=tmp_path / "redis-data", log_path=tmp_path / "redis-server.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        print(f"===== redis-server.log (tail) =====\n{server.log_tail()}")
-
-
-@pytest.fixture
 def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of this test alone (initdb), so that it can be stopped and started."""
     server = PrivatePostgres()
@@ -315,23 +297,6 @@ def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
             shutil.copy(server.log_path, tmp_path / "postgres-server.log")
         print(f"===== postgres server log (tail) =====\n{server.log_tail()}")
         server.destroy()
-
-
-@pytest.fixture
-def redis_outage_pipeline(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Pipeline]:
-    """Streams, offsets and broker on the private Redis; a new migrated database on the shared PostgreSQL."""
-    require_postgres()
-    database_url = fresh_database_url()
-    try:
-        upgrade(database_url)
-        pipe = Pipeline(redis_url=private_redis.url, database_url=database_url, metrics_dir=tmp_path / "metrics")
-        pipe.metrics_dir.mkdir()
-        try:
-            yield pipe
-        finally:
-            pipe.close()
-    finally:
-        drop_database(database_url)
 
 
 @pytest.fixture

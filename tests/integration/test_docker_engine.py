@@ -7,7 +7,6 @@ under ``--memory``.
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,17 +14,11 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.support.docker_engine import ENGINE_HEALTH_PATH, ENGINE_IMAGE
+from tests.support.docker_engine import ENGINE_HEALTH_PATH, ENGINE_IMAGE, free_loopback_port
 
 pytestmark = pytest.mark.integration
 
 TEST_LABEL = "galaxy.test"
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

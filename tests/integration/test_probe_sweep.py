@@ -8,7 +8,6 @@ container, and ``httpd`` started again through ``docker exec`` brings it back.
 from __future__ import annotations
 
 import json
-import socket
 from typing import cast
 
 import pytest
@@ -16,17 +15,12 @@ from sqlalchemy import text
 
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+from tests.support.docker_engine import free_loopback_port
 from tests.support.rtm_rig import Rig, new_game_id, until
 
 pytestmark = pytest.mark.integration
 
 THRESHOLDS = ProbeThresholds(failure=3, success=2)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _details(rig: Rig, game_id: str, event_type: str) -> list[dict[str, object]]:
@@ -45,7 +39,7 @@ def _snapshot(rig: Rig, game_id: str) -> tuple[str, str]:
 def test_an_engine_whose_httpd_stops_fails_once_at_the_threshold_and_recovers_once_when_it_serves_again(
     rig: Rig,
 ) -> None:
-    game, port = new_game_id(), _free_port()
+    game, port = new_game_id(), free_loopback_port()
     container_id = rig.start(game, endpoint=f"http://127.0.0.1:{port}", environment={"ENGINE_PORT": str(port)})
     until(lambda: rig.prober.probe(f"http://127.0.0.1:{port}")[0], "the engine to serve")
     rig.probe_sweep(THRESHOLDS)
@@ -70,14 +64,14 @@ def test_an_engine_whose_httpd_stops_fails_once_at_the_threshold_and_recovers_on
 
 
 def test_an_engine_within_its_start_up_grace_is_not_probed(rig: Rig) -> None:
-    game, port = new_game_id(), _free_port()
+    game, port = new_game_id(), free_loopback_port()
     rig.start(game, endpoint=f"http://127.0.0.1:{port}", environment={"ENGINE_PORT": str(port)})
     plan = rig.probe_sweep(THRESHOLDS, grace_seconds=300)
     assert (plan.in_grace, plan.to_probe) == ([game], [])
 
 
 def test_streaks_restart_with_a_new_container_so_a_replaced_engine_does_not_inherit_a_failure(rig: Rig) -> None:
-    game, port = new_game_id(), _free_port()
+    game, port = new_game_id(), free_loopback_port()
     first = rig.start(game, endpoint=f"http://127.0.0.1:{port}", environment={"ENGINE_PORT": str(port)})
     rig.client.containers.get(first).exec_run(["killall", "httpd"])
     for _ in range(3):

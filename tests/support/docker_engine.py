@@ -20,6 +20,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -42,6 +43,13 @@ httpd -p "127.0.0.1:${ENGINE_PORT:-8080}" -h /www
 trap 'exit 0' TERM
 while :; do sleep 1; done
 """
+
+
+def free_loopback_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 right now (for a host-networked engine)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def require_docker(host: str) -> docker.DockerClient:

@@ -42,11 +42,9 @@ class RedisInspectBaselines:
         with translated_errors(self._url):
             self._r.hset(self._key, game_id, value)
 
-    def prune(self, keep: Iterable[str]) -> int:
-        """Drop the baselines of games no longer running; how many went."""
-        wanted = set(keep)
+    def drop(self, game_ids: Iterable[str]) -> int:
+        stale = list(game_ids)
         with translated_errors(self._url):
-            stale = [g for g in self._r.hkeys(self._key) if str(g) not in wanted]
             return int(self._r.hdel(self._key, *stale)) if stale else 0
 
 
