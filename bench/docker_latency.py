@@ -32,14 +32,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import docker  # noqa: E402
-import redis  # noqa: E402
-from sqlalchemy import Engine, create_engine, text  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
 
+from bench.docker_world import docker_world  # noqa: E402
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, docker_time_ms  # noqa: E402
-from galaxy_tasks.adapters.postgres.migrate import upgrade  # noqa: E402
 from tests.support.cluster import Cluster, wait_until  # noqa: E402
-from tests.support.docker_engine import ENGINE_IMAGE, build_engine_image, private_dockerd  # noqa: E402
-from tests.support.services import drop_database, fresh_database_url  # noqa: E402
+from tests.support.docker_engine import ENGINE_IMAGE  # noqa: E402
 
 FAST = {
     "GALAXY_PROBE_INTERVAL_SECONDS": "30",
@@ -121,54 +119,41 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
 
-    r = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    r.flushdb()
-    database_url = fresh_database_url()
-    upgrade(database_url)
-    engine = create_engine(database_url)
     log_dir = Path(tempfile.mkdtemp(prefix="galaxy-bench-docker-"))
     pipeline_ms: list[float] = []
     floor_ms: list[float] = []
-    try:
-        with private_dockerd() as host:
-            client = docker.DockerClient(base_url=host, timeout=60)
-            build_engine_image(client)
-            env = {
-                "GALAXY_REDIS_URL": args.redis_url,
-                "GALAXY_BROKER_URL": args.redis_url,
-                "GALAXY_DATABASE_URL": database_url,
-                "GALAXY_METRICS_DIR": str(log_dir / "metrics"),
-                "DOCKER_HOST": host,
-                **FAST,
-            }
-            cluster = Cluster(env=env, log_dir=log_dir)
-            watcher = DieWatcher(client)
-            try:
-                cluster.pool_worker("pool", concurrency=4)
-                cluster.long_running_worker()
-                cluster.beat()
-                wait_until(
-                    lambda: (
-                        r.exists("rtmanager:docker_events:lease")
-                        and r.exists("gamemaster:stream_bridge:health_events:lease")
-                    ),
-                    timeout=60,
-                    what="the listener and the bridge to start",
-                )
-                for trial in range(args.trials):
-                    took, floor = run_trial(client, engine, watcher, f"lat-{trial}")
-                    pipeline_ms.append(took)
-                    if floor is not None:
-                        floor_ms.append(floor)
-                    print(f"trial {trial + 1}/{args.trials}: {took:.1f} ms", flush=True)
-            finally:
-                watcher.close()
-                cluster.stop_all()
-                client.close()
-    finally:
-        engine.dispose()
-        drop_database(database_url)
-        r.close()
+    with docker_world(args.redis_url) as world:
+        env = {
+            "GALAXY_REDIS_URL": args.redis_url,
+            "GALAXY_BROKER_URL": args.redis_url,
+            "GALAXY_DATABASE_URL": world.database_url,
+            "GALAXY_METRICS_DIR": str(log_dir / "metrics"),
+            "DOCKER_HOST": world.docker_host,
+            **FAST,
+        }
+        cluster = Cluster(env=env, log_dir=log_dir)
+        watcher = DieWatcher(world.client)
+        try:
+            cluster.pool_worker("pool", concurrency=4)
+            cluster.long_running_worker()
+            cluster.beat()
+            wait_until(
+                lambda: (
+                    world.r.exists("rtmanager:docker_events:lease")
+                    and world.r.exists("gamemaster:stream_bridge:health_events:lease")
+                ),
+                timeout=60,
+                what="the listener and the bridge to start",
+            )
+            for trial in range(args.trials):
+                took, floor = run_trial(world.client, world.engine, watcher, f"lat-{trial}")
+                pipeline_ms.append(took)
+                if floor is not None:
+                    floor_ms.append(floor)
+                print(f"trial {trial + 1}/{args.trials}: {took:.1f} ms", flush=True)
+        finally:
+            watcher.close()
+            cluster.stop_all()
 
     report(pipeline_ms, floor_ms)
     return 0

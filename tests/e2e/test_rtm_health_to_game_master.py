@@ -96,6 +96,11 @@ def test_an_oom_kill_turns_the_game_master_record_engine_unreachable_oom(
     kinds = [f["event_type"] for _, f in entries if f["game_id"] == game]
     assert kinds.count("container_oom") == 1
     assert "container_exited" not in kinds
+    with pipeline.engine.connect() as conn:
+        snapshot = conn.execute(
+            text("SELECT status, source FROM rtmanager.health_snapshots WHERE game_id = :g"), {"g": game}
+        ).one()
+    assert (snapshot.status, snapshot.source) == ("oom", "docker_event")
 
 
 def test_a_probe_recovery_turns_the_game_master_record_back_to_running_healthy(

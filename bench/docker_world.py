@@ -1,0 +1,51 @@
+"""What the Docker benchmarks stand on: the bench Redis database, a fresh database, a private dockerd."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import docker
+import redis
+from sqlalchemy import Engine, create_engine
+
+from galaxy_tasks.adapters.postgres.migrate import upgrade
+from tests.support.docker_engine import build_engine_image, private_dockerd
+from tests.support.services import drop_database, fresh_database_url
+
+
+@dataclass
+class DockerWorld:
+    r: redis.Redis
+    redis_url: str
+    database_url: str
+    engine: Engine
+    docker_host: str
+    client: docker.DockerClient
+
+
+@contextmanager
+def docker_world(redis_url: str) -> Iterator[DockerWorld]:
+    """Flush the bench Redis database, migrate a new database, start a dockerd with the engine image.
+
+    Everything is undone on the way out, also when the benchmark fails: the
+    containers and the daemon (by pid), the database (dropped).
+    """
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.flushdb()
+    database_url = fresh_database_url()
+    upgrade(database_url)
+    engine = create_engine(database_url)
+    try:
+        with private_dockerd() as host:
+            client = docker.DockerClient(base_url=host, timeout=120)
+            try:
+                build_engine_image(client)
+                yield DockerWorld(r, redis_url, database_url, engine, host, client)
+            finally:
+                client.close()
+    finally:
+        engine.dispose()
+        drop_database(database_url)
+        r.close()
