@@ -22,6 +22,6 @@ if _metrics_dir:
         _values.ValueClass = _values.get_value_class()  # type: ignore[no-untyped-call]  # untyped upstream
 
 from galaxy_tasks.celery_app import app  # noqa: E402  (after the metrics environment)
-from galaxy_tasks.tasks import control, gamemaster, rtmanager  # noqa: E402, F401  (registers every task on import)
+from galaxy_tasks.tasks import control, gamemaster, rtmanager, rtmanager_jobs  # noqa: E402, F401  (registers every task on import)
 
 __all__ = ["app"]

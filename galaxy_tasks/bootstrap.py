@@ -18,12 +18,14 @@ import redis
 from sqlalchemy import Engine
 
 from galaxy_tasks import metrics
+from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import DockerRuntime
 from galaxy_tasks.adapters.http_probe import HttpProber
 from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
-from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, LOBBY_OUTBOX, health_events_outbox
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
@@ -35,6 +37,7 @@ from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import EntryResult, consume
+from galaxy_tasks.service.jobs import EngineSettings, JobContext
 
 
 @dataclass
@@ -78,6 +81,30 @@ class Resources:
     def docker_runtime(self) -> DockerRuntime:
         """The Docker Engine at ``DOCKER_HOST`` (the SDK's own variable; its default socket when unset)."""
         return DockerRuntime(os.environ.get("DOCKER_HOST", ""), timeout=self.settings.docker_timeout_seconds)
+
+    @cached_property
+    def job_results_outbox(self) -> PostgresStreamOutbox:
+        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, JOB_RESULT_OUTBOX)
+
+    @cached_property
+    def job_context(self) -> JobContext:
+        s = self.settings
+        return JobContext(
+            store=PostgresJobStore(self.engine),
+            engines=DockerEngineContainers(self.docker_runtime, os.environ.get("DOCKER_HOST", "")),
+            results_outbox=self.job_results_outbox,
+            health_outbox=self.health_events_outbox,
+            settings=EngineSettings(
+                endpoint_template=s.engine_endpoint_template,
+                network=s.engine_network,
+                memory_limit=s.engine_memory_limit,
+                cpus=s.engine_cpus,
+                restart_policy=s.restart_policy(),
+                pull_missing_image=s.engine_image_pull == "missing",
+                stop_timeout_seconds=s.stop_timeout_seconds,
+            ),
+            docker_retry_seconds=s.docker_retry_seconds,
+        )
 
     @cached_property
     def inspect_baselines(self) -> RedisInspectBaselines:

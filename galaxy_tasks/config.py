@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -57,6 +58,14 @@ class Settings:
     probe_failure_threshold: int = 3
     probe_success_threshold: int = 1
     probe_startup_grace_seconds: float = 10.0
+    # Runtime Manager start/stop jobs: how engine containers run.
+    engine_network: str = "galaxy-engines"
+    engine_memory_limit: str = "512m"
+    engine_cpus: float = 1.0
+    engine_restart_policy: str = "on-failure:3"
+    engine_image_pull: str = "missing"
+    stop_timeout_seconds: float = 10.0
+    docker_retry_seconds: float = 30.0
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -132,8 +141,36 @@ class Settings:
                 "GALAXY_BRIDGE_BLOCK_MS must be well under GALAXY_LEASE_TTL_SECONDS "
                 "(the bridge renews its lease between reads)"
             )
+        if self.stop_timeout_seconds < 0 or self.docker_retry_seconds < 0 or self.engine_cpus <= 0:
+            raise ConfigError(
+                "GALAXY_STOP_TIMEOUT_SECONDS and GALAXY_DOCKER_RETRY_SECONDS must be >= 0, GALAXY_ENGINE_CPUS > 0"
+            )
+        if not _MEMORY.match(self.engine_memory_limit):
+            raise ConfigError(
+                f"GALAXY_ENGINE_MEMORY_LIMIT={self.engine_memory_limit!r}: use bytes or a size like 512m, 2g"
+            )
+        if self.engine_image_pull not in ("missing", "never"):
+            raise ConfigError(f"GALAXY_ENGINE_IMAGE_PULL={self.engine_image_pull!r}: use missing or never")
+        self.restart_policy()  # raises ConfigError when it does not parse
         if "{game_id}" not in self.engine_endpoint_template:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
+
+    def restart_policy(self) -> dict[str, object]:
+        """``GALAXY_ENGINE_RESTART_POLICY`` (``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``) for Docker."""
+        name, _, count = self.engine_restart_policy.partition(":")
+        if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
+            raise ConfigError(
+                f"GALAXY_ENGINE_RESTART_POLICY={self.engine_restart_policy!r}: "
+                "use no, always, unless-stopped or on-failure[:max retries]"
+            )
+        if not count:
+            return {"Name": name}
+        if not count.isdigit():
+            raise ConfigError(f"GALAXY_ENGINE_RESTART_POLICY={self.engine_restart_policy!r}: bad retry count")
+        return {"Name": name, "MaximumRetryCount": int(count)}
+
+
+_MEMORY = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 
 
 def env_name(field_name: str) -> str:

@@ -15,6 +15,10 @@ from galaxy_tasks.task_names import TaskName
 HEALTH_EVENTS_STREAM = "runtime:health_events"
 HEALTH_EVENTS_BRIDGE_KEYS = BridgeKeys.for_stream("gamemaster", "health_events")
 DOCKER_EVENTS_LEASE_KEY = "rtmanager:docker_events:lease"
+START_JOBS_STREAM = "runtime:start_jobs"
+STOP_JOBS_STREAM = "runtime:stop_jobs"
+START_JOBS_BRIDGE_KEYS = BridgeKeys.for_stream("rtmanager", "start_jobs")
+STOP_JOBS_BRIDGE_KEYS = BridgeKeys.for_stream("rtmanager", "stop_jobs")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class LongRunning:
 REGISTRY: tuple[LongRunning, ...] = (
     LongRunning("gamemaster.health_events_bridge", TaskName.GM_HEALTH_EVENTS_BRIDGE, HEALTH_EVENTS_BRIDGE_KEYS.lease),
     LongRunning("rtmanager.docker_events_listener", TaskName.RTM_DOCKER_EVENTS_LISTENER, DOCKER_EVENTS_LEASE_KEY),
+    LongRunning("rtmanager.start_jobs_bridge", TaskName.RTM_START_JOBS_BRIDGE, START_JOBS_BRIDGE_KEYS.lease),
+    LongRunning("rtmanager.stop_jobs_bridge", TaskName.RTM_STOP_JOBS_BRIDGE, STOP_JOBS_BRIDGE_KEYS.lease),
 )
 
 

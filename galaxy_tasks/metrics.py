@@ -89,3 +89,19 @@ OUTBOX_BACKLOG = Gauge(
     ["outbox"],
     multiprocess_mode="mostrecent",
 )
+JOBS_FINISHED = Counter(
+    "galaxy_rtm_jobs_finished",
+    "Start/stop jobs finished, by job, outcome and error code (empty for a fresh success).",
+    ["job", "outcome", "error_code"],
+)
+JOB_DURATION = Histogram(
+    "galaxy_rtm_job_duration_seconds",
+    "Time from a job taking its game to its commit (Docker calls and retries included).",
+    ["job"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+JOB_ENTRIES_SKIPPED = Counter(
+    "galaxy_rtm_job_entries_skipped",
+    "Job stream entries skipped because they name no game (no result can be addressed).",
+    ["stream"],
+)

@@ -9,12 +9,15 @@ doubles the unit tests use.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, QueuedSnapshot
+from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
+from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, JobResult, RecordStatus, RecordView
 
 
 @dataclass(frozen=True)
@@ -239,4 +242,95 @@ class InspectBaselineStore(Protocol):
 
     def drop(self, game_ids: Iterable[str]) -> int:
         """Forget the baselines of ``game_ids``; how many went."""
+        ...
+
+
+# --------------------------------------------------------------------------- Runtime Manager jobs
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything Docker needs to run one game's engine container."""
+
+    name: str
+    game_id: str
+    image_ref: str
+    engine_endpoint: str
+    network: str
+    memory_limit: str
+    nano_cpus: int
+    restart_policy: Mapping[str, object]
+    pull_missing_image: bool
+
+
+class EngineContainers(Protocol):
+    """The Docker Engine, for the start and stop jobs.
+
+    Docker being unreachable raises ``BackendUnavailable`` (the job retries it
+    for a bounded time); a definite refusal raises ``JobFailed``.
+    """
+
+    def find(self, name: str) -> ContainerView | None: ...
+
+    def replace(self, spec: EngineSpec) -> str:
+        """Remove any container named ``spec.name``, then create and start a new one; its id.
+
+        A container that fails to start is removed again: a failed start leaves nothing behind.
+        """
+        ...
+
+    def stop_and_remove(self, container_id: str, timeout_seconds: float) -> None:
+        """Stop (SIGTERM, then SIGKILL after the timeout) and remove; a missing container is fine."""
+        ...
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """What a finished job leaves in PostgreSQL, committed together."""
+
+    job_id: str
+    kind: JobKind
+    result: JobResult
+    started_at_ms: int
+    finished_at_ms: int
+    source_entry_id: str | None
+    image_ref: str = ""
+    reason: str = ""
+    record: RecordView | None = None
+    """The game's runtime record as the job leaves it (``None``: untouched)."""
+    health_event: HealthEvent | None = None
+    """``container_started`` of a fresh start."""
+
+
+@dataclass(frozen=True)
+class CommittedJob:
+    result_entry: OutboxEntry
+    health_entry: OutboxEntry | None
+
+
+class JobTransaction(Protocol):
+    """One job's hold on its game: jobs of one game run one at a time."""
+
+    def finished_result(self, job_id: str) -> JobResult | None:
+        """The result of ``job_id`` if it finished before (a redelivered job)."""
+        ...
+
+    def record(self) -> RecordView | None: ...
+
+    def mark(self, status: RecordStatus) -> None:
+        """Set the record's status now, committed at once, while the job still holds the game.
+
+        Tells the events listener and the reconciler that the container about to
+        go away is going on purpose (their CAS wants ``running``).
+        """
+        ...
+
+    def finish(self, job: FinishedJob) -> CommittedJob:
+        """Record, operation log row, job result (and health event) in one commit."""
+        ...
+
+
+class JobStore(Protocol):
+    def hold(self, game_id: str) -> AbstractContextManager[JobTransaction]:
+        """Wait for the game's other jobs to finish, then hold the game until the block ends."""
         ...

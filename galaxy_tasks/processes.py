@@ -15,8 +15,8 @@ from galaxy_tasks.queues import POOL_QUEUES, Queue
 
 DEFAULT_POOL_QUEUES: tuple[str, ...] = tuple(queue.value for queue in POOL_QUEUES)
 
-LONG_RUNNING_THREADS = 4
-"""Threads of the long-running worker: one per singleton, with room for a take-over."""
+LONG_RUNNING_THREADS = 6
+"""Threads of the long-running worker: one per singleton (four), with room for take-overs."""
 
 
 def celery_command(*args: str) -> list[str]:

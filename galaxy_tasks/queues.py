@@ -23,6 +23,9 @@ class Queue(StrEnum):
     RTM_DOCKER = "rtmanager.docker"
     """Tasks that talk to the Docker Engine of the games' containers (per-container inspect …)."""
 
+    RTM_JOBS = "rtmanager.jobs"
+    """Start/stop jobs: seconds each (a container stop waits for the engine), kept off the sweeps' queue."""
 
-POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.PERIODIC)
+
+POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.RTM_JOBS, Queue.PERIODIC)
 """Queues the prefork pool workers consume."""

@@ -28,6 +28,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": relay,
             "options": {"expires": relay},
         },
+        "relay-job-result-outbox": {
+            "task": TaskName.RTM_RELAY_JOB_RESULTS.value,
+            "schedule": relay,
+            "options": {"expires": relay},
+        },
         "inspect-sweep": {
             "task": TaskName.RTM_INSPECT_SWEEP.value,
             "schedule": settings.inspect_interval_seconds,

@@ -20,6 +20,13 @@ class TaskName(StrEnum):
     RTM_RECONCILE = "rtmanager.reconcile"
     RTM_DOCKER_EVENTS_LISTENER = "rtmanager.docker_events_listener"
     RTM_PROBE_ENGINE = "rtmanager.probe_engine"
+    RTM_START_GAME = "rtmanager.start_game"
+    RTM_STOP_GAME = "rtmanager.stop_game"
+    RTM_START_JOB_ENTRY = "rtmanager.start_job_entry"
+    RTM_STOP_JOB_ENTRY = "rtmanager.stop_job_entry"
+    RTM_START_JOBS_BRIDGE = "rtmanager.start_jobs_bridge"
+    RTM_STOP_JOBS_BRIDGE = "rtmanager.stop_jobs_bridge"
+    RTM_RELAY_JOB_RESULTS = "rtmanager.relay_job_results"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -36,5 +43,12 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_RECONCILE: Queue.PERIODIC,
     TaskName.RTM_DOCKER_EVENTS_LISTENER: Queue.LONG_RUNNING,
     TaskName.RTM_PROBE_ENGINE: Queue.RTM_DOCKER,
+    TaskName.RTM_START_GAME: Queue.RTM_JOBS,
+    TaskName.RTM_STOP_GAME: Queue.RTM_JOBS,
+    TaskName.RTM_START_JOB_ENTRY: Queue.RTM_JOBS,
+    TaskName.RTM_STOP_JOB_ENTRY: Queue.RTM_JOBS,
+    TaskName.RTM_START_JOBS_BRIDGE: Queue.LONG_RUNNING,
+    TaskName.RTM_STOP_JOBS_BRIDGE: Queue.LONG_RUNNING,
+    TaskName.RTM_RELAY_JOB_RESULTS: Queue.PERIODIC,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

@@ -29,7 +29,7 @@ def _broker_errors() -> Iterator[None]:
 
 
 class CeleryEntryDispatcher:
-    def __init__(self, app: Celery, *, entry_task: str, chunk_task: str) -> None:
+    def __init__(self, app: Celery, *, entry_task: str, chunk_task: str | None) -> None:
         self._app = app
         self._entry_task = entry_task
         self._chunk_task = chunk_task
@@ -40,10 +40,13 @@ class CeleryEntryDispatcher:
                 self._app.send_task(self._entry_task, args=handoff.as_args(), producer=producer, ignore_result=True)
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
+        if self._chunk_task is None:
+            raise ValueError("this stream's entries are handed on one by one (no chunk task)")
+        chunk_task = self._chunk_task
         with _broker_errors(), self._app.producer_or_acquire() as producer:
             for chunk in chunks:
                 self._app.send_task(
-                    self._chunk_task,
+                    chunk_task,
                     args=[[h.as_args() for h in chunk]],
                     producer=producer,
                     ignore_result=True,

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.ports import StreamOutbox
+from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.task_names import TaskName
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +35,20 @@ def galaxy_task(name: TaskName, **options: Any) -> Callable[[F], Any]:
     settings.update(options)
     decorator: Callable[[F], Any] = app.task(**settings)
     return decorator
+
+
+def relay_outbox(outbox: StreamOutbox, label: str) -> dict[str, Any]:
+    """The body of a periodic outbox relay task: append what is pending, within one relay interval."""
+    from galaxy_tasks.bootstrap import resources
+
+    s = resources().settings
+    appended = relay_pending(
+        outbox,
+        label=label,
+        batch_games=s.outbox_relay_batch_size,
+        time_budget_seconds=max(s.outbox_relay_interval_seconds, 1.0),
+    )
+    return {"appended": appended}
 
 
 def now_ms() -> int:

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from celery import Task
 
 from galaxy_tasks import metrics
-from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher, queue_depth
+from galaxy_tasks.adapters.celery_dispatch import queue_depth
 from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
-from galaxy_tasks.adapters.redis.bridge_state import RedisBridgeStateStore
-from galaxy_tasks.adapters.redis.lease import RedisLease
-from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.celery_app import app, shutdown_requested
+from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue
-from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
+from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.health_consumer import consume
 from galaxy_tasks.service.lobby_relay import relay_lobby_outbox
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
+from galaxy_tasks.tasks._long_running import build_stream_bridge, stop_condition
 
 log = get_logger(__name__)
 
@@ -119,37 +116,16 @@ def health_events_bridge(self: Task, max_seconds: float | None = None) -> dict[s
     receipt: the lease, not redelivery, keeps it alive.  ``max_seconds`` bounds
     a run (tests, ad-hoc catch-ups); the supervisor starts the next one.
     """
-    deadline = None if max_seconds is None else time.monotonic() + max_seconds
-
-    def should_stop() -> bool:
-        return shutdown_requested.is_set() or (deadline is not None and time.monotonic() > deadline)
-
-    return build_health_events_bridge().run(should_stop).as_dict()
+    return build_health_events_bridge().run(stop_condition(max_seconds)).as_dict()
 
 
 def build_health_events_bridge() -> StreamBridge:
-    res = resources()
-    s = res.settings
-    keys = HEALTH_EVENTS_BRIDGE_KEYS
-    lease = RedisLease(res.redis, keys.lease, s.lease_ttl_seconds, s.redis_url)
-    return StreamBridge(
+    return build_stream_bridge(
         stream=HEALTH_EVENTS_STREAM,
+        keys=HEALTH_EVENTS_BRIDGE_KEYS,
         partition_of=game_id_of,
-        reader=RedisStreamReader(res.redis, HEALTH_EVENTS_STREAM, s.redis_url),
-        state=RedisBridgeStateStore(res.redis, keys, lease.holder, s.redis_url),
-        lease=lease,
-        dispatcher=CeleryEntryDispatcher(
-            app,
-            entry_task=TaskName.GM_APPLY_HEALTH_EVENT.value,
-            chunk_task=TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK.value,
-        ),
-        tuning=BridgeTuning(
-            batch_size=s.bridge_batch_size,
-            block_ms=s.bridge_block_ms,
-            backlog_threshold=s.backlog_threshold,
-            backlog_batch_size=s.backlog_batch_size,
-            backlog_partitions=s.backlog_partitions,
-        ),
+        entry_task=TaskName.GM_APPLY_HEALTH_EVENT,
+        chunk_task=TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK,
     )
 
 

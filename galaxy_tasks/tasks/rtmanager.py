@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 from celery import Task
@@ -11,7 +10,7 @@ from celery import Task
 from galaxy_tasks.adapters.docker.events import DockerEventSource
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.celery_app import app, shutdown_requested
+from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.logs import get_logger
@@ -24,24 +23,17 @@ from galaxy_tasks.service.health_publisher import (
     publish_health_event_once,
 )
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
-from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.service.reconciler import reconcile
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task, now_ms
+from galaxy_tasks.tasks._base import galaxy_task, now_ms, relay_outbox
+from galaxy_tasks.tasks._long_running import stop_condition
 
 
 @galaxy_task(TaskName.RTM_RELAY_HEALTH_EVENTS, acks_late=True)
 def relay_health_events(self: Task) -> dict[str, Any]:
     """Append committed health events still in the outbox to ``runtime:health_events`` (idempotent)."""
-    res = resources()
-    appended = relay_pending(
-        res.health_events_outbox,
-        label=HEALTH_EVENT_OUTBOX_LABEL,
-        batch_games=res.settings.outbox_relay_batch_size,
-        time_budget_seconds=max(res.settings.outbox_relay_interval_seconds, 1.0),
-    )
-    return {"appended": appended}
+    return relay_outbox(resources().health_events_outbox, HEALTH_EVENT_OUTBOX_LABEL)
 
 
 log = get_logger(__name__)
@@ -154,12 +146,7 @@ def docker_events_listener(self: Task, max_seconds: float | None = None) -> dict
     Belongs on the long-running queue; acked on receipt (the lease, not redelivery,
     keeps it alive); the supervisor starts one whenever nobody holds the lease.
     """
-    deadline = None if max_seconds is None else time.monotonic() + max_seconds
-
-    def should_stop() -> bool:
-        return shutdown_requested.is_set() or (deadline is not None and time.monotonic() > deadline)
-
-    return build_docker_events_listener().run(should_stop).as_dict()
+    return build_docker_events_listener().run(stop_condition(max_seconds)).as_dict()
 
 
 def _send_or_log(name: TaskName, **options: Any) -> object:

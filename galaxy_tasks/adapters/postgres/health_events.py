@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
@@ -90,8 +90,7 @@ class PostgresHealthEventStore:
 
     def record(self, event: HealthEvent) -> OutboxEntry:
         with translated_errors(self._url), self._engine.begin() as conn:
-            seq = conn.execute(_RECORD, _params(event)).scalar_one()
-        return OutboxEntry(event.game_id, int(seq), event.to_fields())
+            return record_health_event(conn, event)
 
     def record_once(self, event: HealthEvent, key: str) -> OutboxEntry | None:
         """Record ``event`` unless an event with the same idempotency ``key`` was recorded before."""
@@ -108,6 +107,12 @@ class PostgresHealthEventStore:
         with translated_errors(self._url), self._engine.begin() as conn:
             seq = conn.execute(_RECORD_LOSS, {**_params(event), "new_status": LOST_STATUS}).scalar_one_or_none()
         return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+
+def record_health_event(conn: Connection, event: HealthEvent) -> OutboxEntry:
+    """Upsert the snapshot and queue the entry inside the caller's transaction (a start job's commit)."""
+    seq = conn.execute(_RECORD, _params(event)).scalar_one()
+    return OutboxEntry(event.game_id, int(seq), event.to_fields())
 
 
 def _params(event: HealthEvent) -> dict[str, object]:

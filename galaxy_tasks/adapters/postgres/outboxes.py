@@ -6,6 +6,7 @@ from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 
 LOBBY_STREAM = "gm:lobby_events"
+JOB_RESULTS_STREAM = "runtime:job_results"
 
 LOBBY_OUTBOX = OutboxSpec(
     table="gamemaster.lobby_outbox",
@@ -30,3 +31,12 @@ def health_events_outbox(maxlen: int) -> OutboxSpec:
         maxlen=maxlen,
         guard_key=HEALTH_EVENTS_BRIDGE_KEYS.offset,
     )
+
+
+JOB_RESULT_OUTBOX = OutboxSpec(
+    table="rtmanager.job_result_outbox",
+    lock_table="rtmanager.game_jobs",
+    stream=JOB_RESULTS_STREAM,
+    mark_key="rtmanager:job_result_outbox:published_seq",
+)
+"""RTM → Lobby job results, numbered under the game's job row (held by every job of the game)."""

@@ -70,16 +70,14 @@ def test_each_singleton_is_supervised_on_its_own() -> None:
     assert launch.calls == [("gamemaster.bridge_task", 3)]
 
 
-def test_the_registry_launches_the_health_events_bridge_and_the_docker_events_listener() -> None:
+def test_the_registry_launches_the_health_bridge_the_docker_events_listener_and_both_job_bridges() -> None:
     launch = Launches()
     states = supervise(REGISTRY, FakeLeaseView(), launch, launch_ttl_seconds=4)
-    assert states == {
-        "gamemaster.health_events_bridge": "launched",
-        "rtmanager.docker_events_listener": "launched",
-    }
-    assert launch.calls == [("gamemaster.health_events_bridge", 4), ("rtmanager.docker_events_listener", 4)]
-
-
-def test_the_registry_bridge_lease_lives_beside_the_fixed_offset_key() -> None:
-    bridge, _listener = REGISTRY
-    assert bridge.lease_key.startswith("gamemaster:stream_bridge:health_events")
+    names = [
+        "gamemaster.health_events_bridge",
+        "rtmanager.docker_events_listener",
+        "rtmanager.start_jobs_bridge",
+        "rtmanager.stop_jobs_bridge",
+    ]
+    assert states == dict.fromkeys(names, "launched")
+    assert launch.calls == [(name, 4) for name in names]

@@ -1,0 +1,206 @@
+"""Start and stop jobs of the Runtime Manager (SPEC §3 job streams, §5 "RTM: start/stop jobs", seed ``002``).
+
+Pure: decoding a job entry, naming the container, deciding between a real
+start/stop and an idempotent replay from what the record and Docker say, and
+the job result with every field the Lobby reads.  No I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+CONTAINER_NAME_PREFIX = "galaxy-game-"
+"""SPEC §5, fixed: an engine container is named ``galaxy-game-{game_id}``."""
+
+_GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+"""What Docker accepts in a container name (after the prefix), bounded."""
+
+_MAX_IMAGE_REF = 512
+
+
+class JobKind(StrEnum):
+    START = "start"
+    STOP = "stop"
+
+
+class JobOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class JobErrorCode(StrEnum):
+    """The stable ``error_code`` values of ``runtime:job_results`` (SPEC §3)."""
+
+    REPLAY_NO_OP = "replay_no_op"
+    INVALID_REQUEST = "invalid_request"
+    IMAGE_NOT_FOUND = "image_not_found"
+    DOCKER_UNAVAILABLE = "docker_unavailable"
+    CONTAINER_START_FAILED = "container_start_failed"
+    CONTAINER_STOP_FAILED = "container_stop_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class RecordStatus(StrEnum):
+    """``rtmanager.runtime_records.status`` values the jobs write or read."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DISAPPEARED = "disappeared"
+    STARTING = "starting"
+    """A start job holds the game and is changing its container (committed before Docker is touched)."""
+    STOPPING = "stopping"
+    """A stop job holds the game and is stopping its container."""
+
+
+class JobFailed(Exception):
+    """A job that cannot succeed: its result is a ``failure`` with ``code``.  Never retried."""
+
+    def __init__(self, code: JobErrorCode, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One ``runtime:job_results`` entry (seed ``002``'s ``JobResult``)."""
+
+    game_id: str
+    outcome: JobOutcome
+    container_id: str = ""
+    engine_endpoint: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+    @classmethod
+    def success(cls, game_id: str, container_id: str, engine_endpoint: str) -> JobResult:
+        return cls(game_id, JobOutcome.SUCCESS, container_id, engine_endpoint)
+
+    @classmethod
+    def replay(cls, game_id: str, container_id: str = "", engine_endpoint: str = "") -> JobResult:
+        return cls(game_id, JobOutcome.SUCCESS, container_id, engine_endpoint, JobErrorCode.REPLAY_NO_OP.value)
+
+    @classmethod
+    def failure(cls, game_id: str, code: JobErrorCode, message: str) -> JobResult:
+        if code is JobErrorCode.REPLAY_NO_OP or not message:
+            raise ValueError("a failure needs a failure code and an operator-readable message")
+        return cls(game_id, JobOutcome.FAILURE, error_code=code.value, error_message=message)
+
+    def to_fields(self) -> dict[str, str]:
+        """The stream entry: every field present, even when empty (SPEC §3)."""
+        return {
+            "game_id": self.game_id,
+            "outcome": self.outcome.value,
+            "container_id": self.container_id,
+            "engine_endpoint": self.engine_endpoint,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+    def as_dict(self) -> dict[str, str]:
+        return self.to_fields()
+
+
+@dataclass(frozen=True)
+class StartJob:
+    game_id: str
+    image_ref: str
+
+
+@dataclass(frozen=True)
+class StopJob:
+    game_id: str
+    reason: str = ""
+
+
+class InvalidJob(Exception):
+    """A job entry that breaks the contract; ``game_id`` is empty when it has none (then it is skipped)."""
+
+    def __init__(self, game_id: str, message: str) -> None:
+        super().__init__(message)
+        self.game_id = game_id
+        self.message = message
+
+
+def container_name(game_id: str) -> str:
+    return f"{CONTAINER_NAME_PREFIX}{game_id}"
+
+
+def engine_endpoint(template: str, game_id: str) -> str:
+    """``GALAXY_ENGINE_ENDPOINT_TEMPLATE`` for one game (only ``{game_id}`` is substituted)."""
+    return template.replace("{game_id}", game_id)
+
+
+def _game_id(fields: Mapping[str, str]) -> str:
+    game_id = str(fields.get("game_id") or "").strip()
+    if not game_id:
+        raise InvalidJob("", "game_id is missing or empty")
+    if not _GAME_ID.match(game_id):
+        raise InvalidJob(
+            game_id,
+            f"game_id {game_id!r} cannot name a container: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+        )
+    return game_id
+
+
+def decode_start_job(fields: Mapping[str, str]) -> StartJob:
+    """A ``runtime:start_jobs`` entry (``game_id``, ``image_ref``), or :class:`InvalidJob`."""
+    game_id = _game_id(fields)
+    image_ref = str(fields.get("image_ref") or "")
+    if not image_ref.strip():
+        raise InvalidJob(game_id, "image_ref is missing or empty")
+    if len(image_ref) > _MAX_IMAGE_REF or any(c.isspace() or not c.isprintable() for c in image_ref):
+        raise InvalidJob(game_id, f"image_ref {image_ref[:80]!r} is not a Docker image reference")
+    return StartJob(game_id, image_ref)
+
+
+def decode_stop_job(fields: Mapping[str, str]) -> StopJob:
+    """A ``runtime:stop_jobs`` entry (``game_id``, optional ``reason``), or :class:`InvalidJob`."""
+    return StopJob(_game_id(fields), str(fields.get("reason") or ""))
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """The game's ``rtmanager.runtime_records`` row as a job reads it."""
+
+    status: str
+    container_id: str
+    image_ref: str
+    engine_endpoint: str
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """The container named ``galaxy-game-{game_id}``, as Docker reports it."""
+
+    container_id: str
+    state: str
+    """Docker's ``State.Status``: ``running``, ``exited``, ``created``, ``restarting`` …"""
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("running", "restarting")
+
+
+def is_start_replay(record: RecordView | None, container: ContainerView | None) -> bool:
+    """The game already runs its live container: a start is a replay.
+
+    A record ``running`` whose container has died (or is gone) is not: that start
+    is a real restart.
+    """
+    return (
+        record is not None
+        and record.status == RecordStatus.RUNNING
+        and container is not None
+        and container.container_id == record.container_id
+        and container.live
+    )
+
+
+def is_stop_replay(record: RecordView | None, container: ContainerView | None) -> bool:
+    """Nothing to stop: the game is stopped (or unknown) and no container carries its name."""
+    return (record is None or record.status == RecordStatus.STOPPED) and container is None

@@ -1,0 +1,60 @@
+"""What the long-running tasks share: when to stop, and how a stream bridge is put together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher
+from galaxy_tasks.adapters.redis.bridge_state import BridgeKeys, RedisBridgeStateStore
+from galaxy_tasks.adapters.redis.lease import RedisLease
+from galaxy_tasks.adapters.redis.streams import RedisStreamReader
+from galaxy_tasks.bootstrap import resources
+from galaxy_tasks.celery_app import app, shutdown_requested
+from galaxy_tasks.domain.handoffs import PartitionOf
+from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
+from galaxy_tasks.task_names import TaskName
+
+NEVER = 2**62
+"""A backlog threshold no stream reaches: the bridge always hands entries on one by one."""
+
+
+def stop_condition(max_seconds: float | None) -> Callable[[], bool]:
+    """Stop on worker shutdown, or after ``max_seconds`` (tests, ad-hoc catch-ups)."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def should_stop() -> bool:
+        return shutdown_requested.is_set() or (deadline is not None and time.monotonic() > deadline)
+
+    return should_stop
+
+
+def build_stream_bridge(
+    *,
+    stream: str,
+    keys: BridgeKeys,
+    partition_of: PartitionOf,
+    entry_task: TaskName,
+    chunk_task: TaskName | None = None,
+) -> StreamBridge:
+    """A bridge from ``stream`` to ``entry_task``; without a ``chunk_task`` it never switches to chunks."""
+    res = resources()
+    s = res.settings
+    lease = RedisLease(res.redis, keys.lease, s.lease_ttl_seconds, s.redis_url)
+    return StreamBridge(
+        stream=stream,
+        partition_of=partition_of,
+        reader=RedisStreamReader(res.redis, stream, s.redis_url),
+        state=RedisBridgeStateStore(res.redis, keys, lease.holder, s.redis_url),
+        lease=lease,
+        dispatcher=CeleryEntryDispatcher(
+            app, entry_task=entry_task.value, chunk_task=None if chunk_task is None else chunk_task.value
+        ),
+        tuning=BridgeTuning(
+            batch_size=s.bridge_batch_size,
+            block_ms=s.bridge_block_ms,
+            backlog_threshold=s.backlog_threshold if chunk_task is not None else NEVER,
+            backlog_batch_size=s.backlog_batch_size,
+            backlog_partitions=s.backlog_partitions,
+        ),
+    )

@@ -1,0 +1,158 @@
+"""Runtime Manager start/stop jobs: shell-callable tasks, per-entry tasks of the job streams, their bridges.
+
+``rtmanager.start_game(game_id, image_ref)`` and ``rtmanager.stop_game(game_id,
+reason=None)`` are what an operator calls from a Python shell; they return the
+job result as a dict.  The Lobby's jobs arrive on ``runtime:start_jobs`` and
+``runtime:stop_jobs``; a bridge per stream hands each entry to
+``rtmanager.start_job_entry`` / ``rtmanager.stop_job_entry``.  Both paths run
+the same service function; a job is identified by its stream entry (or its
+task id), so a redelivery changes and publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from celery import Task
+
+from galaxy_tasks import metrics
+from galaxy_tasks.bootstrap import resources
+from galaxy_tasks.domain.rtmanager.jobs import InvalidJob, JobKind, decode_start_job, decode_stop_job
+from galaxy_tasks.logs import get_logger
+from galaxy_tasks.long_running import (
+    START_JOBS_BRIDGE_KEYS,
+    START_JOBS_STREAM,
+    STOP_JOBS_BRIDGE_KEYS,
+    STOP_JOBS_STREAM,
+)
+from galaxy_tasks.service.bridge import StreamBridge
+from galaxy_tasks.service.jobs import JOB_RESULT_OUTBOX_LABEL, record_invalid_job, run_start_job, run_stop_job
+from galaxy_tasks.task_names import TaskName
+from galaxy_tasks.tasks._base import galaxy_task, relay_outbox
+from galaxy_tasks.tasks._long_running import build_stream_bridge, stop_condition
+
+log = get_logger(__name__)
+
+
+@galaxy_task(TaskName.RTM_START_GAME, acks_late=True)
+def start_game(self: Task, game_id: str, image_ref: str) -> dict[str, Any]:
+    """Start ``game_id``'s engine container from ``image_ref``; the job result (SPEC §3) as a dict.
+
+    Idempotent by game: if its live container already runs, ``success`` with
+    ``error_code=replay_no_op`` and that container.
+    """
+    fields = {"game_id": game_id, "image_ref": image_ref}
+    return _start(fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
+
+
+@galaxy_task(TaskName.RTM_STOP_GAME, acks_late=True)
+def stop_game(self: Task, game_id: str, reason: str | None = None) -> dict[str, Any]:
+    """Stop and remove ``game_id``'s engine container; the job result as a dict.
+
+    Idempotent by game: a stopped or unknown game is ``success`` with
+    ``error_code=replay_no_op`` and an empty container id.
+    """
+    fields = {"game_id": game_id, "reason": reason or ""}
+    return _stop(fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
+
+
+@galaxy_task(TaskName.RTM_START_JOB_ENTRY, acks_late=True)
+def start_job_entry(
+    self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
+) -> dict[str, Any]:
+    """Run one ``runtime:start_jobs`` entry (handed on by its bridge)."""
+    return _start(fields, job_id=f"{START_JOBS_STREAM}:{entry_id}", source_entry_id=entry_id, stream=START_JOBS_STREAM)
+
+
+@galaxy_task(TaskName.RTM_STOP_JOB_ENTRY, acks_late=True)
+def stop_job_entry(
+    self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
+) -> dict[str, Any]:
+    """Run one ``runtime:stop_jobs`` entry (handed on by its bridge)."""
+    return _stop(fields, job_id=f"{STOP_JOBS_STREAM}:{entry_id}", source_entry_id=entry_id, stream=STOP_JOBS_STREAM)
+
+
+@galaxy_task(TaskName.RTM_RELAY_JOB_RESULTS, acks_late=True)
+def relay_job_results(self: Task) -> dict[str, Any]:
+    """Append committed job results still in the outbox to ``runtime:job_results`` (idempotent)."""
+    return relay_outbox(resources().job_results_outbox, JOB_RESULT_OUTBOX_LABEL)
+
+
+_LONG_RUNNING: dict[str, Any] = {
+    "acks_late": False,
+    "reject_on_worker_lost": False,
+    "autoretry_for": (),
+    "time_limit": None,
+    "soft_time_limit": None,
+}
+
+
+@galaxy_task(TaskName.RTM_START_JOBS_BRIDGE, **_LONG_RUNNING)
+def start_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
+    """Hand ``runtime:start_jobs`` entries on to ``rtmanager.start_job_entry`` (long-running, leased)."""
+    return build_job_bridge(START_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
+
+
+@galaxy_task(TaskName.RTM_STOP_JOBS_BRIDGE, **_LONG_RUNNING)
+def stop_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
+    """Hand ``runtime:stop_jobs`` entries on to ``rtmanager.stop_job_entry`` (long-running, leased)."""
+    return build_job_bridge(STOP_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
+
+
+def build_job_bridge(stream: str) -> StreamBridge:
+    """Jobs are not ordered per game by the bridge (each job holds its game instead): no partitions."""
+    start = stream == START_JOBS_STREAM
+    return build_stream_bridge(
+        stream=stream,
+        keys=START_JOBS_BRIDGE_KEYS if start else STOP_JOBS_BRIDGE_KEYS,
+        partition_of=lambda fields: None,
+        entry_task=TaskName.RTM_START_JOB_ENTRY if start else TaskName.RTM_STOP_JOB_ENTRY,
+    )
+
+
+def _task_job_id(task: Task) -> str:
+    """A shell call is identified by its task id (kept across retries); a direct call gets a fresh one."""
+    return f"task:{task.request.id or uuid.uuid4()}"
+
+
+def _start(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
+    try:
+        job = decode_start_job(fields)
+    except InvalidJob as exc:
+        return _invalid(exc, JobKind.START, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
+    return run_start_job(resources().job_context, job, job_id=job_id, source_entry_id=source_entry_id).as_dict()
+
+
+def _stop(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
+    try:
+        job = decode_stop_job(fields)
+    except InvalidJob as exc:
+        return _invalid(exc, JobKind.STOP, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
+    return run_stop_job(resources().job_context, job, job_id=job_id, source_entry_id=source_entry_id).as_dict()
+
+
+def _invalid(
+    exc: InvalidJob, kind: JobKind, *, job_id: str, source_entry_id: str | None, stream: str
+) -> dict[str, Any]:
+    if not exc.game_id:
+        metrics.JOB_ENTRIES_SKIPPED.labels(stream or "task").inc()
+        log.warning(
+            "job_entry_skipped", job=kind.value, stream=stream, stream_entry_id=source_entry_id, reason=exc.message
+        )
+        return {"job_id": job_id, "skipped": True, "reason": exc.message}
+    ctx = resources().job_context
+    run = record_invalid_job(ctx, kind, exc.game_id, exc.message, job_id=job_id, source_entry_id=source_entry_id)
+    return run.as_dict()
+
+
+__all__ = [
+    "relay_job_results",
+    "start_game",
+    "start_job_entry",
+    "start_jobs_bridge",
+    "stop_game",
+    "stop_job_entry",
+    "stop_jobs_bridge",
+]

@@ -1,0 +1,214 @@
+"""The start/stop job service on the private dockerd, real PostgreSQL and Redis (in-process)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
+from galaxy_tasks.domain.rtmanager.jobs import JobKind, StartJob, StopJob
+from galaxy_tasks.service.jobs import JobRun, record_invalid_job, run_start_job, run_stop_job
+from tests.support.docker_engine import ENGINE_IMAGE
+from tests.support.job_rig import JobRig
+
+RESULT_FIELDS = {"game_id", "outcome", "container_id", "engine_endpoint", "error_code", "error_message"}
+
+
+def start(jobs: JobRig, game: str, image: str = ENGINE_IMAGE, job_id: str | None = None) -> JobRun:
+    return run_start_job(jobs.ctx, StartJob(game, image), job_id=job_id or f"test:{uuid.uuid4()}")
+
+
+def stop(jobs: JobRig, game: str, job_id: str | None = None) -> JobRun:
+    return run_stop_job(jobs.ctx, StopJob(game, "test"), job_id=job_id or f"test:{uuid.uuid4()}")
+
+
+def test_a_start_runs_a_named_labelled_container_records_it_and_publishes_started_and_one_result(
+    jobs: JobRig,
+) -> None:
+    run = start(jobs, "g-start")
+    (container,) = jobs.containers("g-start")
+    assert container.status == "running"
+    assert container.name == "galaxy-game-g-start"
+    assert container.labels[GAME_LABEL] == "g-start"
+    host_config = container.attrs["HostConfig"]
+    assert host_config["Memory"] == 64 * 1024 * 1024
+    assert host_config["NanoCpus"] == 500_000_000
+    assert host_config["NetworkMode"] == "host"
+    endpoint = "http://127.0.0.1:8080/g-start"
+    assert run.result.as_dict() == {
+        "game_id": "g-start",
+        "outcome": "success",
+        "container_id": container.id,
+        "engine_endpoint": endpoint,
+        "error_code": "",
+        "error_message": "",
+    }
+    assert jobs.record("g-start") == ("running", container.id, ENGINE_IMAGE, endpoint)
+    assert jobs.health_events("g-start") == [("container_started", {"image_ref": ENGINE_IMAGE})]
+    assert jobs.snapshot("g-start") == ("healthy", "docker_event")
+    (result,) = jobs.results("g-start")
+    assert set(result) == RESULT_FIELDS
+    assert result["container_id"] == container.id
+    (row,) = jobs.operation_log("g-start")
+    assert (row["operation"], row["outcome"], row["error_code"], row["container_id"]) == (
+        "start",
+        "success",
+        "",
+        container.id,
+    )
+    assert row["finished_at"] >= row["started_at"]
+    assert row["duration_ms"] >= 0
+
+
+def test_starting_a_running_game_again_is_a_replay_with_the_same_container(jobs: JobRig) -> None:
+    first = start(jobs, "g-replay")
+    again = start(jobs, "g-replay")
+    assert again.result.error_code == "replay_no_op"
+    assert again.result.outcome == "success"
+    assert again.result.container_id == first.result.container_id
+    assert again.result.engine_endpoint == first.result.engine_endpoint
+    assert len(jobs.containers("g-replay")) == 1
+    assert [kind for kind, _ in jobs.health_events("g-replay")] == ["container_started"]
+    assert [r["error_code"] for r in jobs.results("g-replay")] == ["", "replay_no_op"]
+    assert len(jobs.operation_log("g-replay")) == 2
+
+
+def test_a_start_whose_container_died_is_a_real_restart_not_a_replay(jobs: JobRig) -> None:
+    first = start(jobs, "g-dead")
+    jobs.client.containers.get(first.result.container_id).kill()
+    again = start(jobs, "g-dead")
+    assert again.result.error_code == ""
+    assert again.result.outcome == "success"
+    assert again.result.container_id != first.result.container_id
+    (container,) = jobs.containers("g-dead")
+    assert container.id == again.result.container_id
+    assert container.status == "running"
+    assert jobs.record("g-dead") == ("running", container.id, ENGINE_IMAGE, again.result.engine_endpoint)
+    assert [kind for kind, _ in jobs.health_events("g-dead")] == ["container_started", "container_started"]
+
+
+def test_an_unknown_image_fails_with_image_not_found_and_leaves_nothing_behind(jobs: JobRig) -> None:
+    run = start(jobs, "g-noimage", image="galaxy/no-such-engine:1")
+    assert run.result.outcome == "failure"
+    assert run.result.error_code == "image_not_found"
+    assert "galaxy/no-such-engine:1" in run.result.error_message
+    assert jobs.containers("g-noimage") == []
+    assert jobs.record("g-noimage") is None
+    assert jobs.health_events("g-noimage") == []
+    (result,) = jobs.results("g-noimage")
+    assert result["error_code"] == "image_not_found"
+    assert result["container_id"] == ""
+    assert [r["outcome"] for r in jobs.operation_log("g-noimage")] == ["failure"]
+
+
+def test_an_engine_that_cannot_start_fails_with_container_start_failed_and_leaves_nothing_behind(
+    jobs: JobRig,
+) -> None:
+    from dataclasses import replace
+
+    broken = replace(jobs.ctx, settings=replace(jobs.ctx.settings, network="no-such-network"))
+    run = run_start_job(broken, StartJob("g-broken", ENGINE_IMAGE), job_id="test:broken")
+    assert run.result.error_code == "container_start_failed"
+    assert "no-such-network" in run.result.error_message
+    assert "GALAXY_ENGINE_NETWORK" in run.result.error_message
+    assert jobs.containers("g-broken") == []
+    assert jobs.record("g-broken") is None
+
+
+def test_a_stop_removes_the_container_records_stopped_and_a_second_stop_is_a_replay(jobs: JobRig) -> None:
+    started = start(jobs, "g-stop")
+    stopped = stop(jobs, "g-stop")
+    assert stopped.result.as_dict() == {
+        "game_id": "g-stop",
+        "outcome": "success",
+        "container_id": started.result.container_id,
+        "engine_endpoint": started.result.engine_endpoint,
+        "error_code": "",
+        "error_message": "",
+    }
+    assert jobs.containers("g-stop") == []
+    status, container_id, image, _ = jobs.record("g-stop") or ("", "", "", "")
+    assert (status, container_id, image) == ("stopped", "", ENGINE_IMAGE)
+    again = stop(jobs, "g-stop")
+    assert again.result.as_dict() == {
+        "game_id": "g-stop",
+        "outcome": "success",
+        "container_id": "",
+        "engine_endpoint": "",
+        "error_code": "replay_no_op",
+        "error_message": "",
+    }
+    log = jobs.operation_log("g-stop")
+    assert [(r["operation"], r["error_code"], r["reason"]) for r in log] == [
+        ("start", "", ""),
+        ("stop", "", "test"),
+        ("stop", "replay_no_op", "test"),
+    ]
+    assert len(jobs.results("g-stop")) == 3
+
+
+def test_stopping_an_unknown_game_is_a_replay_with_an_empty_container(jobs: JobRig) -> None:
+    run = stop(jobs, "g-never-started")
+    assert (run.result.outcome, run.result.error_code, run.result.container_id) == ("success", "replay_no_op", "")
+    assert jobs.record("g-never-started") is None
+    assert len(jobs.operation_log("g-never-started")) == 1
+
+
+def test_two_starts_of_one_game_at_once_make_one_container(jobs: JobRig) -> None:
+    stop(jobs, "g-race")  # an earlier job of the game: its hold row exists, the row lock alone must serialise
+    runs: list[JobRun] = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        runs.append(start(jobs, "g-race"))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(jobs.containers("g-race")) == 1
+    assert sorted(r.result.error_code for r in runs) == ["", "replay_no_op"]
+    assert len({r.result.container_id for r in runs}) == 1
+
+
+def test_a_job_run_twice_does_its_work_and_publishes_its_result_once(jobs: JobRig) -> None:
+    first = start(jobs, "g-twice", job_id="runtime:start_jobs:1-0")
+    second = start(jobs, "g-twice", job_id="runtime:start_jobs:1-0")
+    assert second.already_done
+    assert second.result == first.result
+    assert len(jobs.operation_log("g-twice")) == 1
+    assert len(jobs.results("g-twice")) == 1
+    assert len(jobs.health_events("g-twice")) == 1
+
+
+def test_an_unreachable_docker_is_retried_for_the_window_then_docker_unavailable(jobs: JobRig) -> None:
+    ctx = jobs.with_docker_at("unix:///tmp/galaxy-no-docker-here.sock", retry_seconds=1.5)
+    run = run_start_job(ctx, StartJob("g-nodocker", ENGINE_IMAGE), job_id="test:nodocker")
+    assert run.result.error_code == "docker_unavailable"
+    assert "GALAXY_DOCKER_RETRY_SECONDS" in run.result.error_message
+    (row,) = jobs.operation_log("g-nodocker")
+    assert row["error_code"] == "docker_unavailable"
+    assert row["duration_ms"] >= 1500
+    assert [r["error_code"] for r in jobs.results("g-nodocker")] == ["docker_unavailable"]
+
+
+def test_a_failed_restart_puts_back_the_record_it_marked_for_the_reconciler(jobs: JobRig) -> None:
+    first = start(jobs, "g-restore")
+    jobs.client.containers.get(first.result.container_id).kill()
+    run = start(jobs, "g-restore", image="galaxy/no-such-engine:2")
+    assert run.result.error_code == "image_not_found"
+    restored = ("running", first.result.container_id, ENGINE_IMAGE, first.result.engine_endpoint)
+    assert jobs.record("g-restore") == restored
+
+
+def test_a_malformed_job_with_a_game_is_one_invalid_request_result(jobs: JobRig) -> None:
+    run = record_invalid_job(
+        jobs.ctx, JobKind.START, "g-bad", "image_ref is missing or empty", job_id="x:1", source_entry_id="1-0"
+    )
+    assert (run.result.outcome, run.result.error_code) == ("failure", "invalid_request")
+    (result,) = jobs.results("g-bad")
+    assert result["error_message"] == "image_ref is missing or empty"
+    (row,) = jobs.operation_log("g-bad")
+    assert (row["operation"], row["source_entry_id"]) == ("start", "1-0")

@@ -1,0 +1,114 @@
+"""An in-process Runtime Manager job runner on the real services, for the start/stop job tests.
+
+The job service runs in the test process against the private dockerd, the
+test database and Redis; what it publishes goes through the real outboxes to
+``runtime:job_results`` and ``runtime:health_events``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, cast
+
+import docker
+import redis
+from sqlalchemy import text
+
+from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
+from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime
+from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, JOB_RESULTS_STREAM, health_events_outbox
+from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+from galaxy_tasks.service.jobs import EngineSettings, JobContext
+from tests.support.pipeline import Pipeline
+
+TEST_ENGINE_SETTINGS = EngineSettings(
+    endpoint_template="http://127.0.0.1:8080/{game_id}",
+    network="host",
+    memory_limit="64m",
+    cpus=0.5,
+    restart_policy={"Name": "no"},
+    pull_missing_image=False,  # no registry here: never send a pull anywhere
+    stop_timeout_seconds=5,
+)
+"""Engine containers as the tests run them: host networking, no pulls."""
+
+TEST_ENGINE_ENV: dict[str, str] = {
+    "GALAXY_ENGINE_ENDPOINT_TEMPLATE": TEST_ENGINE_SETTINGS.endpoint_template,
+    "GALAXY_ENGINE_NETWORK": "host",
+    "GALAXY_ENGINE_MEMORY_LIMIT": "64m",
+    "GALAXY_ENGINE_CPUS": "0.5",
+    "GALAXY_ENGINE_RESTART_POLICY": "no",
+    "GALAXY_ENGINE_IMAGE_PULL": "never",
+    "GALAXY_STOP_TIMEOUT_SECONDS": "5",
+}
+"""The same settings for celery processes."""
+
+
+class JobRig:
+    def __init__(self, pipeline: Pipeline, docker_host: str, client: docker.DockerClient) -> None:
+        self.pipeline = pipeline
+        self.client = client
+        self.runtime = DockerRuntime(docker_host)
+        outbox_client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+        self.ctx = JobContext(
+            store=PostgresJobStore(pipeline.engine),
+            engines=DockerEngineContainers(self.runtime, docker_host),
+            results_outbox=PostgresStreamOutbox(pipeline.engine, outbox_client, pipeline.redis_url, JOB_RESULT_OUTBOX),
+            health_outbox=PostgresStreamOutbox(
+                pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0)
+            ),
+            settings=TEST_ENGINE_SETTINGS,
+            docker_retry_seconds=5,
+        )
+
+    def with_docker_at(self, host: str, retry_seconds: float) -> JobContext:
+        return replace(
+            self.ctx,
+            engines=DockerEngineContainers(DockerRuntime(host, timeout=2), host),
+            docker_retry_seconds=retry_seconds,
+        )
+
+    def close(self) -> None:
+        for container in self.client.containers.list(all=True, filters={"label": GAME_LABEL}):
+            container.remove(force=True)
+        self.runtime.close()
+
+    # --- what the jobs left behind -------------------------------------------------------
+    def containers(self, game_id: str) -> list[Any]:
+        return list(self.client.containers.list(all=True, filters={"name": f"^/galaxy-game-{game_id}$"}))
+
+    def record(self, game_id: str) -> tuple[str, str, str, str] | None:
+        with self.pipeline.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT status, current_container_id, image_ref, engine_endpoint "
+                    "FROM rtmanager.runtime_records WHERE game_id = :g"
+                ),
+                {"g": game_id},
+            ).one_or_none()
+        return None if row is None else (row.status, row.current_container_id, row.image_ref, row.engine_endpoint)
+
+    def operation_log(self, game_id: str) -> list[dict[str, Any]]:
+        with self.pipeline.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT * FROM rtmanager.operation_log WHERE game_id = :g ORDER BY id"), {"g": game_id}
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def results(self, game_id: str) -> list[dict[str, str]]:
+        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange(JOB_RESULTS_STREAM))
+        return [fields for _, fields in entries if fields["game_id"] == game_id]
+
+    def health_events(self, game_id: str) -> list[tuple[str, dict[str, Any]]]:
+        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange(HEALTH_EVENTS_STREAM))
+        return [(f["event_type"], json.loads(f["details"])) for _, f in entries if f["game_id"] == game_id]
+
+    def snapshot(self, game_id: str) -> tuple[str, str] | None:
+        with self.pipeline.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT status, source FROM rtmanager.health_snapshots WHERE game_id = :g"), {"g": game_id}
+            ).one_or_none()
+        return None if row is None else (row.status, row.source)
