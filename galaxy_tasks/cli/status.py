@@ -9,13 +9,25 @@ from typing import Any
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
-from galaxy_tasks.adapters.postgres.outboxes import LOBBY_STREAM
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULTS_STREAM, LOBBY_STREAM
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.bootstrap import Resources, resources
-from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM, REGISTRY
+from galaxy_tasks.long_running import (
+    HEALTH_EVENTS_BRIDGE_KEYS,
+    HEALTH_EVENTS_STREAM,
+    REGISTRY,
+    START_JOBS_BRIDGE_KEYS,
+    START_JOBS_STREAM,
+    STOP_JOBS_BRIDGE_KEYS,
+    STOP_JOBS_STREAM,
+)
 
-STREAMS = (HEALTH_EVENTS_STREAM, LOBBY_STREAM)
-BRIDGES = ((HEALTH_EVENTS_STREAM, HEALTH_EVENTS_BRIDGE_KEYS),)
+STREAMS = (HEALTH_EVENTS_STREAM, LOBBY_STREAM, START_JOBS_STREAM, STOP_JOBS_STREAM, JOB_RESULTS_STREAM)
+BRIDGES = (
+    (HEALTH_EVENTS_STREAM, HEALTH_EVENTS_BRIDGE_KEYS),
+    (START_JOBS_STREAM, START_JOBS_BRIDGE_KEYS),
+    (STOP_JOBS_STREAM, STOP_JOBS_BRIDGE_KEYS),
+)
 
 
 def gather_status(res: Resources) -> dict[str, Any]:
@@ -50,6 +62,7 @@ def gather_status(res: Resources) -> dict[str, Any]:
             }
     status["outboxes"]["gamemaster.lobby_outbox"] = res.lobby_outbox.backlog()
     status["outboxes"]["rtmanager.health_event_outbox"] = res.health_events_outbox.backlog()
+    status["outboxes"]["rtmanager.job_result_outbox"] = res.job_results_outbox.backlog()
     status["orphan_containers"] = res.orphan_report.load()
     with pg_errors(res.settings.database_url), res.engine.connect() as conn:
         rows = conn.execute(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.domain.rtmanager.jobs import JobKind, StartJob, StopJob
+from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, StartJob, StopJob
+from galaxy_tasks.ports import EngineSpec
 from galaxy_tasks.service.jobs import JobRun, record_invalid_job, run_start_job, run_stop_job
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.job_rig import JobRig
@@ -104,8 +106,6 @@ def test_an_unknown_image_fails_with_image_not_found_and_leaves_nothing_behind(j
 def test_an_engine_that_cannot_start_fails_with_container_start_failed_and_leaves_nothing_behind(
     jobs: JobRig,
 ) -> None:
-    from dataclasses import replace
-
     broken = replace(jobs.ctx, settings=replace(jobs.ctx.settings, network="no-such-network"))
     run = run_start_job(broken, StartJob("g-broken", ENGINE_IMAGE), job_id="test:broken")
     assert run.result.error_code == "container_start_failed"
@@ -212,3 +212,42 @@ def test_a_malformed_job_with_a_game_is_one_invalid_request_result(jobs: JobRig)
     assert result["error_message"] == "image_ref is missing or empty"
     (row,) = jobs.operation_log("g-bad")
     assert (row["operation"], row["source_entry_id"]) == ("start", "1-0")
+
+
+class StatusDuringDocker:
+    """Real engine containers, noting the game's record status (another connection) as Docker removes one."""
+
+    def __init__(self, jobs: JobRig) -> None:
+        self._jobs = jobs
+        self._engines = jobs.ctx.engines
+        self.seen: list[str] = []
+
+    def _note(self, game_id: str) -> None:
+        record = self._jobs.record(game_id)
+        self.seen.append(record[0] if record else "")
+
+    def find(self, name: str) -> ContainerView | None:
+        return self._engines.find(name)
+
+    def replace(self, spec: EngineSpec) -> str:
+        self._note(spec.game_id)
+        return self._engines.replace(spec)
+
+    def stop_and_remove(self, container_id: str, timeout_seconds: float) -> None:
+        game_id = self._jobs.client.containers.get(container_id).labels[GAME_LABEL]
+        self._note(game_id)
+        self._engines.stop_and_remove(container_id, timeout_seconds)
+
+
+def test_while_a_job_removes_a_running_games_container_its_record_already_says_so_to_the_listener(
+    jobs: JobRig,
+) -> None:
+    """The events listener's and the reconciler's loss CAS want `running`: they must see the job's mark."""
+    first = start(jobs, "g-mark")
+    spy = StatusDuringDocker(jobs)
+    ctx = replace(jobs.ctx, engines=spy)
+    jobs.client.containers.get(first.result.container_id).kill()
+    run_start_job(ctx, StartJob("g-mark", ENGINE_IMAGE), job_id="test:restart")  # a restart removes the dead one
+    run_stop_job(ctx, StopJob("g-mark"), job_id="test:stop")
+    assert spy.seen == ["starting", "stopping"]
+    assert jobs.record("g-mark")[0] == "stopped"  # type: ignore[index]

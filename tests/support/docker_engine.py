@@ -61,62 +61,93 @@ def require_docker(host: str) -> docker.DockerClient:
     return client
 
 
-@contextmanager
-def private_dockerd() -> Iterator[str]:
-    """Start a dockerd of our own and yield its ``unix://`` host; stop it by pid afterwards."""
-    binary = shutil.which("dockerd")
-    if binary is None:
-        raise RuntimeError("dockerd is required; install it with `bash scripts/docker.sh`")
-    if os.geteuid() != 0:
-        raise RuntimeError("a private dockerd needs root; or set GALAXY_TEST_DOCKER_HOST")
-    # Short paths: containerd's shim sockets live under the exec root and unix sockets are
-    # limited to 108 bytes.
-    root = Path(tempfile.mkdtemp(prefix="gtd-", dir="/tmp"))
-    host = f"unix://{root}/docker.sock"
-    log_path = root / "dockerd.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--host",
-                host,
-                "--data-root",
-                str(root / "data"),
-                "--exec-root",
-                str(root / "exec"),
-                "--pidfile",
-                str(root / "dockerd.pid"),
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--shutdown-timeout=2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+class PrivateDockerd:
+    """A dockerd of our own under ``/tmp/gtd-*`` that can be stopped and started again on the same data.
+
+    Stopped and started by pid; :meth:`close` also removes its containers,
+    undoes its mounts and deletes its directory.
+    """
+
+    def __init__(self) -> None:
+        binary = shutil.which("dockerd")
+        if binary is None:
+            raise RuntimeError("dockerd is required; install it with `bash scripts/docker.sh`")
+        if os.geteuid() != 0:
+            raise RuntimeError("a private dockerd needs root; or set GALAXY_TEST_DOCKER_HOST")
+        self._binary = binary
+        # Short paths: containerd's shim sockets live under the exec root and unix sockets are
+        # limited to 108 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="gtd-", dir="/tmp"))
+        self.host = f"unix://{self.root}/docker.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        log_path = self.root / "dockerd.log"
+        with log_path.open("ab") as log:
+            self._process = process = subprocess.Popen(
+                [
+                    self._binary,
+                    "--host",
+                    self.host,
+                    "--data-root",
+                    str(self.root / "data"),
+                    "--exec-root",
+                    str(self.root / "exec"),
+                    "--pidfile",
+                    str(self.root / "dockerd.pid"),
+                    "--bridge=none",
+                    "--iptables=false",
+                    "--ip6tables=false",
+                    "--shutdown-timeout=2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
-                docker.DockerClient(base_url=host, timeout=5).ping()
-                break
+                docker.DockerClient(base_url=self.host, timeout=5).ping()
+                return
             except docker.errors.DockerException:
                 if process.poll() is not None or time.monotonic() > deadline:
                     tail = log_path.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"the private dockerd did not start:\n{tail}") from None
                 time.sleep(0.2)
-        yield host
-    finally:
-        _remove_all_containers(host)
+
+    def stop(self) -> None:
+        """SIGTERM to our dockerd (its containers stop with it); SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is None:
+            return
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        _unmount_below(root)
-        shutil.rmtree(root, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._process is not None:
+            _remove_all_containers(self.host)
+        self.stop()
+        _unmount_below(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def private_dockerd() -> Iterator[str]:
+    """Start a dockerd of our own and yield its ``unix://`` host; stop it by pid afterwards."""
+    daemon = PrivateDockerd()
+    try:
+        daemon.start()
+        yield daemon.host
+    finally:
+        daemon.close()
 
 
 def _unmount_below(root: Path) -> None:

@@ -1,0 +1,99 @@
+"""Job entries, container names, replay decisions and job results (pure domain)."""
+
+from __future__ import annotations
+
+import pytest
+
+from galaxy_tasks.domain.rtmanager.jobs import (
+    ContainerView,
+    InvalidJob,
+    JobErrorCode,
+    JobResult,
+    RecordView,
+    StartJob,
+    StopJob,
+    container_name,
+    decode_start_job,
+    decode_stop_job,
+    engine_endpoint,
+    is_start_replay,
+    is_stop_replay,
+)
+
+RUNNING = RecordView("running", "c1", "img:1", "http://e")
+
+
+def test_a_start_entry_decodes_to_its_game_and_image() -> None:
+    assert decode_start_job({"game_id": "g-1", "image_ref": "registry:5000/eng/ine:1.2"}) == StartJob(
+        "g-1", "registry:5000/eng/ine:1.2"
+    )
+
+
+def test_a_stop_entry_decodes_with_an_optional_reason() -> None:
+    assert decode_stop_job({"game_id": "g-1"}) == StopJob("g-1", "")
+    assert decode_stop_job({"game_id": "g-1", "reason": "finished"}) == StopJob("g-1", "finished")
+
+
+@pytest.mark.parametrize(
+    ("fields", "game_id", "words"),
+    [
+        ({"image_ref": "img"}, "", "game_id is missing"),
+        ({"game_id": "  ", "image_ref": "img"}, "", "game_id is missing"),
+        ({"game_id": "g", "image_ref": ""}, "g", "image_ref is missing"),
+        ({"game_id": "g", "image_ref": "two words"}, "g", "not a Docker image reference"),
+        ({"game_id": "bad/id", "image_ref": "img"}, "bad/id", "cannot name a container"),
+        ({"game_id": "-lead", "image_ref": "img"}, "-lead", "cannot name a container"),
+        ({"game_id": "x" * 129, "image_ref": "img"}, "x" * 129, "cannot name a container"),
+    ],
+)
+def test_a_malformed_start_entry_says_what_is_wrong_and_names_its_game_when_it_has_one(
+    fields: dict[str, str], game_id: str, words: str
+) -> None:
+    with pytest.raises(InvalidJob) as raised:
+        decode_start_job(fields)
+    assert raised.value.game_id == game_id
+    assert words in raised.value.message
+
+
+def test_the_container_name_and_endpoint_follow_the_fixed_name_and_the_template() -> None:
+    assert container_name("g-7") == "galaxy-game-g-7"
+    assert engine_endpoint("http://galaxy-game-{game_id}:8080", "g-7") == "http://galaxy-game-g-7:8080"
+
+
+def test_a_start_is_a_replay_only_when_the_recorded_container_is_live() -> None:
+    assert is_start_replay(RUNNING, ContainerView("c1", "running"))
+    assert is_start_replay(RUNNING, ContainerView("c1", "restarting"))
+    assert not is_start_replay(RUNNING, ContainerView("c1", "exited"))  # died: a real restart
+    assert not is_start_replay(RUNNING, None)
+    assert not is_start_replay(RUNNING, ContainerView("c2", "running"))  # not the recorded one
+    assert not is_start_replay(RecordView("stopped", "c1", "img", "e"), ContainerView("c1", "running"))
+    assert not is_start_replay(None, ContainerView("c1", "running"))
+
+
+def test_a_stop_is_a_replay_when_nothing_runs_under_the_name_of_a_stopped_or_unknown_game() -> None:
+    assert is_stop_replay(None, None)
+    assert is_stop_replay(RecordView("stopped", "", "img", "e"), None)
+    assert not is_stop_replay(RecordView("stopped", "", "img", "e"), ContainerView("c9", "running"))
+    assert not is_stop_replay(RUNNING, None)  # a running record whose container is gone: record it stopped
+    assert not is_stop_replay(RecordView("disappeared", "c1", "img", "e"), None)
+
+
+def test_a_job_result_carries_every_field_even_when_empty() -> None:
+    assert JobResult.replay("g").to_fields() == {
+        "game_id": "g",
+        "outcome": "success",
+        "container_id": "",
+        "engine_endpoint": "",
+        "error_code": "replay_no_op",
+        "error_message": "",
+    }
+    failed = JobResult.failure("g", JobErrorCode.IMAGE_NOT_FOUND, "image x: not found")
+    assert failed.to_fields()["outcome"] == "failure"
+    assert failed.to_fields()["error_code"] == "image_not_found"
+
+
+def test_a_failure_needs_a_failure_code_and_a_message() -> None:
+    with pytest.raises(ValueError, match="failure code"):
+        JobResult.failure("g", JobErrorCode.REPLAY_NO_OP, "x")
+    with pytest.raises(ValueError, match="message"):
+        JobResult.failure("g", JobErrorCode.INTERNAL_ERROR, "")
