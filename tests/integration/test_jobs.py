@@ -6,13 +6,19 @@ import threading
 import uuid
 from dataclasses import replace
 
+import redis
+
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, StartJob, StopJob
 from galaxy_tasks.ports import EngineSpec
 from galaxy_tasks.service.jobs import JobRun, record_invalid_job, run_start_job, run_stop_job
+from galaxy_tasks.service.outbox_relay import relay_pending
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.job_rig import JobRig
 
+DEAD_REDIS = "redis://127.0.0.1:1/0"
 RESULT_FIELDS = {"game_id", "outcome", "container_id", "engine_endpoint", "error_code", "error_message"}
 
 
@@ -251,3 +257,24 @@ def test_while_a_job_removes_a_running_games_container_its_record_already_says_s
     run_stop_job(ctx, StopJob("g-mark"), job_id="test:stop")
     assert spy.seen == ["starting", "stopping"]
     assert jobs.record("g-mark")[0] == "stopped"  # type: ignore[index]
+
+
+def test_with_redis_down_the_job_commits_and_the_relay_appends_its_result_exactly_once(jobs: JobRig) -> None:
+    dead = redis.Redis.from_url(DEAD_REDIS, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+    engine = jobs.pipeline.engine
+    ctx = replace(
+        jobs.ctx,
+        results_outbox=PostgresStreamOutbox(engine, dead, DEAD_REDIS, JOB_RESULT_OUTBOX),
+        health_outbox=PostgresStreamOutbox(engine, dead, DEAD_REDIS, health_events_outbox(0)),
+    )
+    run = run_start_job(ctx, StartJob("g-noredis", ENGINE_IMAGE), job_id="test:noredis")
+    assert run.result.outcome == "success"
+    assert len(jobs.operation_log("g-noredis")) == 1
+    assert jobs.results("g-noredis") == []
+    live = jobs.ctx.results_outbox
+    assert live.backlog() == 1
+    assert relay_pending(live, label="test", batch_games=10, time_budget_seconds=5) == 1
+    assert relay_pending(live, label="test", batch_games=10, time_budget_seconds=5) == 0
+    (result,) = jobs.results("g-noredis")
+    assert result["container_id"] == run.result.container_id
+    assert live.backlog() == 0
