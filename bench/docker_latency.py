@@ -123,14 +123,7 @@ def main() -> int:
     pipeline_ms: list[float] = []
     floor_ms: list[float] = []
     with docker_world(args.redis_url) as world:
-        env = {
-            "GALAXY_REDIS_URL": args.redis_url,
-            "GALAXY_BROKER_URL": args.redis_url,
-            "GALAXY_DATABASE_URL": world.database_url,
-            "GALAXY_METRICS_DIR": str(log_dir / "metrics"),
-            "DOCKER_HOST": world.docker_host,
-            **FAST,
-        }
+        env = world.cluster_env(log_dir / "metrics", **FAST)
         cluster = Cluster(env=env, log_dir=log_dir)
         watcher = DieWatcher(world.client)
         try:

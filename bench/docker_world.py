@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import redis
@@ -23,6 +24,17 @@ class DockerWorld:
     engine: Engine
     docker_host: str
     client: docker.DockerClient
+
+    def cluster_env(self, metrics_dir: Path, **settings: str) -> dict[str, str]:
+        """The environment of the benchmark's celery processes: this world's services, plus ``settings``."""
+        return {
+            "GALAXY_REDIS_URL": self.redis_url,
+            "GALAXY_BROKER_URL": self.redis_url,
+            "GALAXY_DATABASE_URL": self.database_url,
+            "GALAXY_METRICS_DIR": str(metrics_dir),
+            "DOCKER_HOST": self.docker_host,
+            **settings,
+        }
 
 
 @contextmanager

@@ -119,7 +119,7 @@ class DockerEventsListener:
                     # A first start begins now: replaying Docker's buffer would publish stale exits of
                     # containers long replaced.  What happened before is the reconciler's to find.
                     position = self._state.load() or EventPosition(self._clock_ns())
-                for event in self._source.read(since_nano=position.time_nano, window_seconds=self._window):
+                for event in self._source.read(since_nano=position.floor, window_seconds=self._window):
                     if not position.is_new(event):
                         continue
                     self._handle(event, report)
@@ -128,7 +128,7 @@ class DockerEventsListener:
                     report.handled += 1
                 if resumed:  # Docker answered again: let the reconciler find what fell out of its buffer
                     self._actions.reconcile_now()
-                    log.info("docker_events_resumed", since_nano=position.time_nano)
+                    log.info("docker_events_resumed", since_nano=position.floor)
             except TransientError as exc:
                 log.warning("docker_events_backend_error", error=str(exc))
                 position = None

@@ -4,7 +4,9 @@
   and the record leaves ``running``, through the one CAS the Docker events
   listener uses too, so the loss is reported once whoever sees it first.
 * A managed container (label ``galaxy.game_id``) that is no game's current
-  container is reported: log, gauge, and the list ``galaxy-tasks status`` shows.
+  container at two reconciles in a row is reported: log, gauge, and the list
+  ``galaxy-tasks status`` shows.  One sighting is not enough: a start job's new
+  container is no game's current one until the job commits.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ class CurrentContainers(Protocol):
 
 
 class OrphanReport(Protocol):
-    def save(self, orphans: list[ListedContainer], *, now_ms: int) -> None: ...
+    def save(self, orphans: list[ListedContainer], *, suspects: list[str], now_ms: int) -> None:
+        """Store the confirmed orphans, and the ids seen unclaimed this time (confirmed if seen again)."""
+        ...
+
+    def suspects(self) -> set[str]:
+        """Container ids the previous reconcile saw unclaimed."""
+        ...
 
 
 @dataclass
@@ -66,10 +74,12 @@ def reconcile(
             result.disappeared.append(record.game_id)
             log.warning("container_disappeared", game_id=record.game_id, container_id=record.container_id)
     known = current.current_container_ids()
-    orphans = [row for row in listed.values() if row.container_id not in known]
+    unclaimed = [row for row in listed.values() if row.container_id not in known]
+    seen_before = report.suspects()
+    orphans = [row for row in unclaimed if row.container_id in seen_before]
     for row in orphans:
         log.warning("orphan_container", game_id=row.game_id, container_id=row.container_id, state=row.state)
     result.orphans = sorted(row.container_id for row in orphans)
     metrics.ORPHAN_CONTAINERS.set(len(orphans))
-    report.save(orphans, now_ms=now_ms)
+    report.save(orphans, suspects=sorted(row.container_id for row in unclaimed), now_ms=now_ms)
     return result

@@ -67,15 +67,35 @@ def test_the_same_loss_published_twice_at_once_is_recorded_once(rig: Rig) -> Non
     assert len(_disappeared(rig, game)) == 1
 
 
-def test_managed_containers_that_are_no_games_current_container_are_reported(rig: Rig) -> None:
+def test_managed_containers_that_are_no_games_current_container_at_two_reconciles_are_reported(rig: Rig) -> None:
     game = new_game_id()
     rig.start(game)
     orphan = rig.client.containers.run(
         ENGINE_IMAGE, ["sleep", "300"], detach=True, network_mode="host", labels={"galaxy.game_id": "nobody"}
     )
+    assert rig.reconcile().orphans == []  # once could be a start job that has not committed yet
     result = rig.reconcile()
     assert result.orphans == [orphan.id]
     report = rig.orphans.load()
     assert report is not None
     assert [c["container_id"] for c in report["containers"]] == [orphan.id]
     assert REGISTRY.get_sample_value("galaxy_rtm_orphan_containers") == 1
+
+
+def test_a_container_unclaimed_at_one_reconcile_and_claimed_by_the_next_is_never_reported(rig: Rig) -> None:
+    """A start job's container between its creation and the job's commit."""
+    game = new_game_id()
+    container = rig.client.containers.run(
+        ENGINE_IMAGE, ["sleep", "300"], detach=True, network_mode="host", labels={"galaxy.game_id": game}
+    )
+    assert rig.reconcile().orphans == []
+    with rig.pipeline.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id) "
+                "VALUES (:g, 'running', :c)"
+            ),
+            {"g": game, "c": container.id},
+        )
+    assert rig.reconcile().orphans == []
+    assert rig.orphans.suspects() == set()

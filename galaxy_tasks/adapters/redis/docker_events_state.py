@@ -25,10 +25,13 @@ class RedisDockerEventsState:
         if raw is None:
             return None
         data = json.loads(raw)
-        return EventPosition(int(data["time_nano"]), frozenset(data["keys"]))
+        since = data.get("since_nano")
+        return EventPosition(int(data["time_nano"]), frozenset(data["keys"]), None if since is None else int(since))
 
     def save(self, position: EventPosition) -> None:
-        value = json.dumps({"time_nano": position.time_nano, "keys": sorted(position.keys)})
+        value = json.dumps(
+            {"time_nano": position.time_nano, "keys": sorted(position.keys), "since_nano": position.since_nano}
+        )
         with translated_errors(self._url):
             self._r.set(POSITION_KEY, value)
 

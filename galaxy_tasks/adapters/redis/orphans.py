@@ -19,10 +19,11 @@ class RedisOrphanReport:
         self._url = redis_url
         self._key = key
 
-    def save(self, orphans: list[ListedContainer], *, now_ms: int) -> None:
+    def save(self, orphans: list[ListedContainer], *, suspects: list[str], now_ms: int) -> None:
         value = json.dumps(
             {
                 "seen_at_ms": now_ms,
+                "suspects": suspects,
                 "containers": [
                     {"container_id": o.container_id, "game_id": o.game_id, "state": o.state} for o in orphans
                 ],
@@ -30,6 +31,10 @@ class RedisOrphanReport:
         )
         with translated_errors(self._url):
             self._r.set(self._key, value)
+
+    def suspects(self) -> set[str]:
+        report = self.load()
+        return set() if report is None else {str(c) for c in report.get("suspects", [])}
 
     def load(self) -> dict[str, Any] | None:
         with translated_errors(self._url):

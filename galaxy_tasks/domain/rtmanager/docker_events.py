@@ -1,9 +1,9 @@
 """Docker container events as the Runtime Manager reads them: what each means, and where it stands.
 
 A listener that restarts (or loses its connection) asks Docker again from the
-position it saved — the ``timeNano`` of the last event it handled, with the
-keys of the events it handled at that very nanosecond — so an event Docker
-kept is neither missed nor handled twice.
+position it saved — a little before the newest ``timeNano`` it handled, with
+the keys of the events it handled since — so an event Docker kept is neither
+missed nor handled twice, even one Docker delivered after a later one.
 """
 
 from __future__ import annotations
@@ -32,21 +32,42 @@ class ContainerEvent:
         return self.time_nano // 1_000_000
 
 
+LATE_EVENT_NANOS = 2_000_000_000
+"""How late an event may arrive after a later one and still be handled.
+
+Docker does not deliver events strictly in ``timeNano`` order (events of
+different containers come from different goroutines: a few nanoseconds apart
+they may swap).  The position therefore keeps the keys of the events handled
+in the last two seconds and resumes two seconds early, instead of dropping
+anything older than the newest event handled.
+"""
+
+
 @dataclass(frozen=True)
 class EventPosition:
     time_nano: int = 0
+    """The newest ``timeNano`` handled."""
     keys: frozenset[str] = field(default_factory=frozenset)
-    """Events already handled at exactly ``time_nano``."""
+    """Keys of the events handled at or after :attr:`since_nano`."""
+    since_nano: int | None = None
+    """Events before this are taken as handled (``None``: ``time_nano``, as a first start at "now")."""
+
+    @property
+    def floor(self) -> int:
+        return self.time_nano if self.since_nano is None else self.since_nano
 
     def is_new(self, event: ContainerEvent) -> bool:
-        return event.time_nano > self.time_nano or (event.time_nano == self.time_nano and event.key not in self.keys)
+        return event.time_nano >= self.floor and event.key not in self.keys
 
     def after(self, event: ContainerEvent) -> EventPosition:
-        if event.time_nano > self.time_nano:
-            return EventPosition(event.time_nano, frozenset({event.key}))
-        if event.time_nano == self.time_nano:
-            return EventPosition(self.time_nano, self.keys | {event.key})
-        return self
+        newest = max(self.time_nano, event.time_nano)
+        floor = max(self.floor, newest - LATE_EVENT_NANOS)
+        keys = frozenset(k for k in (*self.keys, event.key) if _time_of(k) >= floor)
+        return EventPosition(newest, keys, floor)
+
+
+def _time_of(key: str) -> int:
+    return int(key.rsplit(":", 1)[1])
 
 
 class Reaction(StrEnum):
