@@ -115,6 +115,11 @@ def test_start_replay_unknown_image_stop_and_stop_again_through_the_job_streams(
     }
     assert lobby.record("j-1") == ("running", container.id)
     wait_until(lambda: "container_started" in lobby.health_kinds("j-1"), timeout=10, what="container_started")
+    with lobby.pipeline.engine.connect() as conn:
+        snapshot = conn.execute(
+            text("SELECT status, source FROM rtmanager.health_snapshots WHERE game_id = 'j-1'")
+        ).one()
+    assert (snapshot.status, snapshot.source) == ("healthy", "docker_event")
 
     lobby.start("j-1")
     replay = lobby.wait_results("j-1", 2)[1]
@@ -129,6 +134,7 @@ def test_start_replay_unknown_image_stop_and_stop_again_through_the_job_streams(
     assert (missing["outcome"], missing["error_code"]) == ("failure", "image_not_found")
     assert "galaxy/no-such-engine:9" in missing["error_message"]
     assert lobby.containers("j-2") == []
+    assert lobby.record("j-2") is None
 
     lobby.stop("j-1")
     stopped = lobby.wait_results("j-1", 3)[2]
