@@ -1,4 +1,4 @@
-"""The ``galaxy-tasks`` console script (SPEC §6): migrate, run, status, metrics."""
+"""The ``galaxy-tasks`` console script (SPEC §6): migrate, run, status, watch, metrics."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--pool-concurrency", type=int, default=2, help="processes of the event pool worker")
     run.add_argument("--flower-port", type=int, default=5555)
     run.add_argument("--run-dir", default=".run", help="where beat's schedule, metrics and logs go")
+    run.add_argument("--demo", type=int, default=0, metavar="N", help="start N demo games through the job stream")
+    run.add_argument("--watch", action="store_true", help="show health changes; process logs go to RUN_DIR/logs")
 
     status = commands.add_parser("status", help="streams, offsets, lag, leases, outbox, games")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    watch = commands.add_parser("watch", help="follow runtime:health_events and gm:lobby_events, one line each")
+    watch.add_argument("--from-start", action="store_true", help="show the streams from their first entry")
+    watch.add_argument("--max-entries", type=int, default=None, help="stop after this many lines")
 
     metrics = commands.add_parser("metrics", help="serve the Prometheus metrics of this host's processes")
     metrics.add_argument("--port", type=int, default=None)
@@ -46,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galaxy_tasks.cli.status import status_command
 
             return status_command(as_json=args.json)
+        if args.command == "watch":
+            from galaxy_tasks.cli.watch import watch_command
+
+            return watch_command(from_start=args.from_start, max_entries=args.max_entries)
         if args.command == "metrics":
             from galaxy_tasks.cli.metrics_server import metrics_command
 
@@ -53,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"galaxy-tasks: configuration error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except RuntimeError as exc:  # a private dockerd that would not start, a demo without Docker …
+        print(f"galaxy-tasks: {exc}", file=sys.stderr)
+        return 4
     except BackendUnavailable as exc:
         print(
             f"galaxy-tasks: {exc}\n  Is it running, and is the URL right? (see README, Configuration)", file=sys.stderr

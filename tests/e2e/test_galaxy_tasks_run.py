@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import IO
 
+import docker
 import psutil
 import pytest
 
@@ -28,6 +31,21 @@ def _status(env: dict[str, str]) -> dict[str, object]:
     )
     result: dict[str, object] = json.loads(out.stdout)
     return result
+
+
+def _interrupt(run: subprocess.Popen[bytes], log: IO[bytes]) -> int:
+    """Ctrl-C, as an operator would; the exit status."""
+    run.send_signal(signal.SIGINT)
+    try:
+        return run.wait(timeout=90)
+    finally:
+        log.close()
+
+
+def _assert_stopped_cleanly(code: int, started: list[int], output: Path) -> None:
+    assert code == 0, output.read_text(errors="replace")[-3000:]
+    survivors = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert survivors == [], f"processes left behind: {survivors}"
 
 
 def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_process(
@@ -90,11 +108,54 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
         started = [run.pid, *(p.pid for p in psutil.Process(run.pid).children(recursive=True))]
         assert len(started) >= 5, "run, two workers (with pool children), beat and Flower"
     finally:
-        run.send_signal(signal.SIGINT)
-        try:
-            code = run.wait(timeout=60)
-        finally:
-            log.close()
-    assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
-    survivors = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert survivors == [], f"processes left behind: {survivors}"
+        code = _interrupt(run, log)
+    _assert_stopped_cleanly(code, started, tmp_path / "run.log")
+
+
+def test_run_with_demo_starts_docker_and_demo_games_shows_a_killed_engine_and_sigint_stops_it_all(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """The README's run, on a machine without a Docker Engine: `run` starts its own and the demo on it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_", "DOCKER_"))}
+    env.update(pipeline.env)
+    env.pop("GALAXY_METRICS_DIR")
+    env.update(GALAXY_METRICS_PORT=str(free_loopback_port()), GALAXY_SUPERVISOR_INTERVAL_SECONDS="1")
+    output = tmp_path / "run.out"
+    log = output.open("wb")
+    run = subprocess.Popen(
+        [GALAXY_TASKS, "run", "--demo", "2", "--watch", "--no-flower", "--run-dir", str(tmp_path / "run")],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    started: list[int] = []
+    try:
+        wait_until(lambda: "Demo games" in output.read_text(errors="replace"), timeout=120, what="the demo hints")
+        games = re.search(r"Demo games (\d+), (\d+) are starting", output.read_text()).groups()  # type: ignore[union-attr]
+        wait_until(
+            lambda: all(("running", "healthy", "1") in pipeline.lobby_snapshots([g]).get(g, []) for g in games),
+            timeout=60,
+            what="both demo games to report healthy on gm:lobby_events",
+        )
+        host = re.search(r"docker -H (\S+) kill", output.read_text())
+        client = docker.DockerClient(base_url=host.group(1)) if host else docker.from_env()
+        started = [run.pid, *(p.pid for p in psutil.Process(run.pid).children(recursive=True))]
+        client.containers.get(f"galaxy-game-{games[0]}").kill()
+        wait_until(
+            lambda: pipeline.rows([games[0]]).get(games[0], ("",))[0] == "engine_unreachable",
+            timeout=60,
+            what="the killed demo game's GM record to turn engine_unreachable",
+        )
+        wait_until(
+            lambda: f"game {games[0]}" in output.read_text() and "container_exited" in output.read_text(),
+            timeout=10,
+            what="the watch view to show the exit",
+        )
+        client.close()
+    finally:
+        code = _interrupt(run, log)
+    _assert_stopped_cleanly(code, started, output)
+    if host:
+        assert not Path(host.group(1).removeprefix("unix://")).exists(), "the private dockerd's folder is left"

@@ -1,0 +1,67 @@
+"""``galaxy-tasks watch``: the health changes as they happen, one readable line per stream entry.
+
+Follows ``runtime:health_events`` (what the Runtime Manager observed) and
+``gm:lobby_events`` (what the Game Master made of it) from now on, or from the
+start with ``--from-start``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO, cast
+
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_STREAM
+from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.bootstrap import resources
+from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+
+WATCHED = (HEALTH_EVENTS_STREAM, LOBBY_STREAM)
+
+
+def format_entry(stream: str, entry_id: str, fields: Mapping[str, str]) -> str:
+    """``12:03:04.567  RTM  game 18081  container_exited  exit_code=137`` and the like."""
+    at = datetime.fromtimestamp(int(entry_id.split("-", maxsplit=1)[0]) / 1000, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+    game = fields.get("game_id", "?")
+    if stream == HEALTH_EVENTS_STREAM:
+        try:
+            details = json.loads(fields.get("details") or "{}")
+        except ValueError:
+            details = {"details": fields.get("details", "")}
+        said = "  ".join(f"{key}={value}" for key, value in sorted(dict(details).items()))
+        return f"{at}  RTM observed  game {game:<12} {fields.get('event_type', '?'):<22} {said}".rstrip()
+    if stream == LOBBY_STREAM:
+        return (
+            f"{at}  GM  -> Lobby  game {game:<12} status={fields.get('runtime_status', '?'):<20} "
+            f"health={fields.get('engine_health_summary', '')}"
+        )
+    return f"{at}  {stream}  {dict(fields)}"
+
+
+def watch_command(
+    *,
+    from_start: bool = False,
+    max_entries: int | None = None,
+    out: TextIO = sys.stdout,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    res = resources()
+    r = res.redis
+    positions: dict[Any, Any] = {stream: "0-0" if from_start else "$" for stream in WATCHED}
+    print(f"watching {', '.join(WATCHED)} on {res.settings.redis_url} (Ctrl-C to stop)", file=out, flush=True)
+    shown = 0
+    while not should_stop():
+        with translated_errors(res.settings.redis_url):
+            replies = cast(
+                list[tuple[str, list[tuple[str, dict[str, str]]]]], r.xread(positions, count=100, block=1000)
+            )
+        for stream, entries in replies or []:
+            for entry_id, fields in entries:
+                print(format_entry(str(stream), str(entry_id), fields), file=out, flush=True)
+                positions[stream] = entry_id
+                shown += 1
+                if max_entries is not None and shown >= max_entries:
+                    return 0
+    return 0
