@@ -105,3 +105,14 @@ JOB_ENTRIES_SKIPPED = Counter(
     "Job stream entries skipped because they name no game (no result can be addressed).",
     ["stream"],
 )
+PROBES = Counter(
+    "galaxy_rtm_probes",
+    "HTTP probes of engines, by result (ok or failed).",
+    ["result"],
+)
+INSPECTIONS = Counter(
+    "galaxy_rtm_inspections",
+    "Inspect-sweep judgements per running game: vouched (the list alone), healthy or unhealthy "
+    "(a full inspect), missing (left to the reconciler).",
+    ["result"],
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import judge_inspect, needs_inspect
 from galaxy_tasks.logs import get_logger
@@ -65,6 +66,8 @@ def plan_inspect_sweep(
             plan.to_inspect.append((record.game_id, record.container_id))
         else:
             plan.vouched.append(record.game_id)
+    metrics.INSPECTIONS.labels("vouched").inc(len(plan.vouched))
+    metrics.INSPECTIONS.labels("missing").inc(len(plan.missing))
     return plan
 
 
@@ -81,9 +84,11 @@ def inspect_container(
     observation = runtime.inspect(container_id)
     if observation is None:
         log.debug("inspect_skipped_container_missing", game_id=game_id, container_id=container_id)
+        metrics.INSPECTIONS.labels("missing").inc()
         return {"game_id": game_id, "unhealthy": False, "skipped": "container missing"}
     judgement = judge_inspect(observation, baselines.get(game_id))
     baselines.put(game_id, judgement.baseline)
+    metrics.INSPECTIONS.labels("unhealthy" if judgement.unhealthy else "healthy").inc()
     if judgement.unhealthy:
         publish(
             HealthEvent.inspect_unhealthy(

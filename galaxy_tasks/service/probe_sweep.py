@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, uptime_upper_bound_seconds
 from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds, ProbeVerdict, observe_probe
@@ -86,6 +87,7 @@ def probe_engine(
 ) -> dict[str, object]:
     """Probe one engine, fold the result into its streaks, publish a verdict if one is reached."""
     ok, error = prober.probe(endpoint)
+    metrics.PROBES.labels("ok" if ok else "failed").inc()
     step = observe_probe(states.get(game_id), container_id, ok=ok, thresholds=thresholds)
     states.put(game_id, step.state)
     if step.verdict is ProbeVerdict.FAILED:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from tests.support.rtm_rig import Rig, new_game_id, until
@@ -18,14 +19,20 @@ from tests.support.rtm_rig import Rig, new_game_id, until
 pytestmark = pytest.mark.integration
 
 
+def inspections(result: str) -> float:
+    return REGISTRY.get_sample_value("galaxy_rtm_inspections_total", {"result": result}) or 0.0
+
+
 def test_a_healthy_running_engine_is_inspected_once_for_its_baseline_then_vouched_for_by_the_list(rig: Rig) -> None:
     game = new_game_id()
     rig.start(game)
+    healthy, vouched = inspections("healthy"), inspections("vouched")
     first = rig.sweep()
     assert first.to_inspect == [(game, rig.records.running()[0].container_id)]
     assert rig.sweep().vouched == [game]
     assert rig.inspected == [game]
     assert rig.events(game) == []
+    assert (inspections("healthy") - healthy, inspections("vouched") - vouched) == (1, 1)
 
 
 def test_restarts_under_a_restart_policy_publish_inspect_unhealthy_with_the_growing_restart_count(rig: Rig) -> None:

@@ -11,6 +11,7 @@ import json
 from typing import cast
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
@@ -45,10 +46,12 @@ def test_an_engine_whose_httpd_stops_fails_once_at_the_threshold_and_recovers_on
     rig.probe_sweep(THRESHOLDS)
     assert rig.event_types(game) == []
 
+    failed_probes = REGISTRY.get_sample_value("galaxy_rtm_probes_total", {"result": "failed"}) or 0.0
     rig.client.containers.get(container_id).exec_run(["killall", "httpd"])
     for _ in range(5):
         rig.probe_sweep(THRESHOLDS)
     assert rig.event_types(game) == ["probe_failed"]
+    assert (REGISTRY.get_sample_value("galaxy_rtm_probes_total", {"result": "failed"}) or 0.0) - failed_probes == 5
     (failed,) = _details(rig, game, "probe_failed")
     assert failed["consecutive_failures"] == 3
     assert f"127.0.0.1:{port}/healthz" in str(failed["last_error"])
