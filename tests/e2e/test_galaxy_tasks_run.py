@@ -112,10 +112,10 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
     _assert_stopped_cleanly(code, started, tmp_path / "run.log")
 
 
-def test_run_with_demo_starts_docker_and_demo_games_shows_a_killed_engine_and_sigint_stops_it_all(
+def test_the_readme_run_command_starts_docker_and_demo_games_shows_a_killed_engine_and_sigint_stops_it_all(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    """The README's run, on a machine without a Docker Engine: `run` starts its own and the demo on it."""
+    """The README's run command, on a machine without a Docker Engine: it starts its own, and the demo on it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_", "DOCKER_"))}
     env.update(pipeline.env)
     env.pop("GALAXY_METRICS_DIR")
@@ -123,7 +123,7 @@ def test_run_with_demo_starts_docker_and_demo_games_shows_a_killed_engine_and_si
     output = tmp_path / "run.out"
     log = output.open("wb")
     run = subprocess.Popen(
-        [GALAXY_TASKS, "run", "--demo", "2", "--watch", "--no-flower", "--run-dir", str(tmp_path / "run")],
+        ["bash", "scripts/run-local.sh", "--demo", "2", "--watch", "--no-flower", "--run-dir", str(tmp_path / "run")],
         env=env,
         cwd=REPO,
         stdout=log,
