@@ -70,3 +70,12 @@ if _settings.broker_url.startswith(("amqp", "pyamqp")):
 result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
 
 beat_schedule = _beat_schedule(_settings)
+
+# GALAXY_BEAT_SCHEDULER=redbeat: the schedule lives in Redis and one beat at a time holds its lock,
+# so a second beat is a hot standby that takes over within redbeat_lock_timeout of the first dying.
+if _settings.beat_scheduler == "redbeat":
+    beat_scheduler = "redbeat.RedBeatScheduler"
+    redbeat_redis_url = _settings.redis_url
+    redbeat_key_prefix = "galaxy:redbeat:"
+    redbeat_lock_timeout = _settings.beat_lock_timeout_seconds
+    beat_max_loop_interval = max(1, _settings.beat_lock_timeout_seconds // 5)

@@ -76,10 +76,15 @@ class Settings:
     redis_socket_timeout_seconds: float = 5.0
     database_pool_size: int = 5
     database_connect_timeout_seconds: int = 5
+    # Beat: the default file scheduler, or redbeat (schedule and a lock in Redis, for a standby beat).
+    beat_scheduler: str = "file"
+    beat_lock_timeout_seconds: int = 25
     # Operations.
     task_events: bool = False
     metrics_dir: str = ""
     metrics_port: int = 9808
+    metrics_address: str = "127.0.0.1"
+    metrics_serve: bool = False
     log_level: str = "INFO"
 
     @classmethod
@@ -149,6 +154,8 @@ class Settings:
             raise ConfigError(
                 f"GALAXY_ENGINE_MEMORY_LIMIT={self.engine_memory_limit!r}: use bytes or a size like 512m, 2g"
             )
+        if self.beat_scheduler not in ("file", "redbeat"):
+            raise ConfigError(f"GALAXY_BEAT_SCHEDULER={self.beat_scheduler!r}: use file or redbeat")
         if self.engine_image_pull not in ("missing", "never"):
             raise ConfigError(f"GALAXY_ENGINE_IMAGE_PULL={self.engine_image_pull!r}: use missing or never")
         self.restart_policy()  # raises ConfigError when it does not parse

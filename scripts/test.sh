@@ -2,7 +2,8 @@
 # The test command of the README (and of CI): bash scripts/test.sh [pytest arguments...]
 #
 # Brings up PostgreSQL and Redis (services.sh), installs dockerd and busybox-static when missing
-# (docker.sh; the tests start their own private dockerd), the virtualenv (venv.sh), then runs
+# (docker.sh; the tests start their own private dockerd), chromium, docker-compose and
+# systemd-analyze when missing (test-tools.sh), the virtualenv (venv.sh), then runs
 #   ruff check . ; ruff format --check . ; mypy ; pytest [arguments]
 # Every check runs even when an earlier one failed; the last line sums them up.
 # Exits non-zero when anything failed, including pytest collecting no tests (exit 5).
@@ -23,6 +24,10 @@ bash scripts/services.sh || {
 }
 bash scripts/docker.sh || {
   summary FAILED "dockerd / busybox-static could not be installed (scripts/docker.sh, see above); nothing was checked"
+  exit 1
+}
+bash scripts/test-tools.sh || {
+  summary FAILED "chromium / docker-compose / systemd-analyze could not be installed (scripts/test-tools.sh); nothing was checked"
   exit 1
 }
 bash scripts/venv.sh || {

@@ -8,7 +8,7 @@ import time
 from galaxy_tasks.config import get_settings
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, address: str = "127.0.0.1") -> None:
     """Start the exporter in a background thread of the current process."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -16,7 +16,7 @@ def serve_metrics(port: int) -> None:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=address, registry=registry)
 
 
 def metrics_command(port: int | None) -> int:
@@ -24,6 +24,6 @@ def metrics_command(port: int | None) -> int:
     if not settings.metrics_dir:
         print("galaxy-tasks metrics: set GALAXY_METRICS_DIR to the folder the workers write to")
         return 2
-    serve_metrics(port or settings.metrics_port)
+    serve_metrics(port or settings.metrics_port, settings.metrics_address)
     while True:
         time.sleep(3600)

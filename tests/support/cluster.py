@@ -133,8 +133,8 @@ class Cluster:
     def long_running_worker(self, name: str = "long-running") -> CeleryProcess:
         return self._spawn(name, long_running_worker_args(name, extra=QUIET), ready_marker=" ready.")
 
-    def beat(self) -> CeleryProcess:
-        return self._spawn("beat", beat_args(self.log_dir / "celerybeat-schedule"), ready_marker="beat: Starting")
+    def beat(self, name: str = "beat") -> CeleryProcess:
+        return self._spawn(name, beat_args(self.log_dir / f"{name}-schedule"), ready_marker="beat: Starting")
 
     def kill9(self, process: CeleryProcess) -> None:
         """``kill -9`` the worker and its pool children, as a crashed node would die."""

@@ -1,0 +1,29 @@
+"""``GALAXY_METRICS_SERVE=1``: a worker serves its own node's metrics (one endpoint per container)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.support.cluster import Cluster, wait_until
+from tests.support.docker_engine import free_loopback_port
+from tests.support.pipeline import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_worker_with_metrics_serve_exposes_what_its_pool_children_counted(
+    pipeline: Pipeline, cluster: Cluster
+) -> None:
+    port = free_loopback_port()
+    cluster.env.update(GALAXY_METRICS_SERVE="1", GALAXY_METRICS_PORT=str(port))
+    cluster.pool_worker("pool", concurrency=2)
+    pipeline.send_tasks("rtmanager.relay_job_results", [[]])
+
+    def scraped() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+        return 'galaxy_outbox_backlog{outbox="rtmanager.job_result_outbox"} 0.0' in body
+
+    wait_until(scraped, timeout=30, what="the pool child's gauge on the worker's own endpoint")
