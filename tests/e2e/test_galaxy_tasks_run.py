@@ -16,13 +16,20 @@ import docker
 import psutil
 import pytest
 
+from tests.support.browser import rendered_page
 from tests.support.cluster import REPO, wait_until
 from tests.support.docker_engine import free_loopback_port
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, now_ms
 
 pytestmark = pytest.mark.e2e
 
 GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
+PROBE_FAILED = {
+    "game_id": "g1",
+    "container_id": "c",
+    "event_type": "probe_failed",
+    "details": '{"consecutive_failures": 3, "last_error": "timeout"}',
+}
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
@@ -105,6 +112,23 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
         wait_until(scraped, timeout=20, what="the consumed counter on the metrics endpoint")
         with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/", timeout=10) as response:
             assert response.status == 200
+        # A real browser (headless chromium) sees the workers and the GM task by their names.
+        wait_until(
+            lambda: (
+                "pool@" in rendered_page(f"http://127.0.0.1:{flower_port}/workers")
+                and "long-running@" in rendered_page(f"http://127.0.0.1:{flower_port}/workers")
+            ),
+            timeout=60,
+            what="Flower's workers page to list both workers",
+        )
+
+        def task_shown() -> bool:
+            # Another entry each time: a task that ran before Flower followed the events is not shown.
+            more = pipeline.xadd_health([{**PROBE_FAILED, "occurred_at_ms": str(now_ms())}])
+            pipeline.wait_settled(more, {"g1": more[-1]})
+            return "gamemaster.apply_health_event" in rendered_page(f"http://127.0.0.1:{flower_port}/tasks")
+
+        wait_until(task_shown, timeout=90, what="Flower's tasks page to show gamemaster.apply_health_event")
         started = [run.pid, *(p.pid for p in psutil.Process(run.pid).children(recursive=True))]
         assert len(started) >= 5, "run, two workers (with pool children), beat and Flower"
     finally:
