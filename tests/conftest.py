@@ -4,6 +4,7 @@ Unit tests use none of them and need no service."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.support.services import (
     drop_database,
     ephemeral_redis,
     fresh_database_url,
+    rabbitmq_vhost,
     require_postgres,
     require_redis,
 )
@@ -57,22 +59,26 @@ def docker_client(docker_host: str) -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, session_redis_url: str) -> Iterator[Pipeline]:
-    """An isolated pipeline: a new migrated database, the test Redis flushed."""
+def pipeline(tmp_path: Path, session_redis_url: str, request: pytest.FixtureRequest) -> Iterator[Pipeline]:
+    """An isolated pipeline: a new migrated database, the test Redis flushed; the broker as parametrized."""
     require_postgres()
     require_redis(session_redis_url).flushdb()
-    database_url = fresh_database_url()
-    upgrade(database_url)
-    pipe = Pipeline(
-        redis_url=session_redis_url,
-        database_url=database_url,
-        metrics_dir=tmp_path / "metrics",
-        broker_url=os.environ.get("GALAXY_TEST_BROKER_URL", ""),
-    )
-    pipe.metrics_dir.mkdir()
-    yield pipe
-    pipe.close()
-    drop_database(database_url)
+    with contextlib.ExitStack() as stack:
+        broker_url = os.environ.get("GALAXY_TEST_BROKER_URL", "")
+        if getattr(request, "param", "redis") == "rabbitmq":
+            broker_url = stack.enter_context(rabbitmq_vhost())
+        database_url = fresh_database_url()
+        upgrade(database_url)
+        stack.callback(drop_database, database_url)
+        pipe = Pipeline(
+            redis_url=session_redis_url,
+            database_url=database_url,
+            metrics_dir=tmp_path / "metrics",
+            broker_url=broker_url,
+        )
+        pipe.metrics_dir.mkdir()
+        stack.callback(pipe.close)
+        yield pipe
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.support.brokers import ON_BOTH_BROKERS
 from tests.support.cluster import Cluster, wait_until
 from tests.support.events import last_entry_by_game, random_entries
 from tests.support.pipeline import HEALTH_STREAM, Pipeline
@@ -21,6 +22,7 @@ def _reference(games: dict[str, str], entries: list[dict[str, str]]) -> Referenc
     return reference
 
 
+@ON_BOTH_BROKERS
 def test_backlog_is_caught_up_in_ordered_chunks_with_the_same_result(pipeline: Pipeline, cluster: Cluster) -> None:
     rng = random.Random(7)
     games = {f"g{i}": "running" for i in range(100)}
@@ -45,6 +47,7 @@ def test_backlog_is_caught_up_in_ordered_chunks_with_the_same_result(pipeline: P
     assert pipeline.metric("galaxy_bridge_lag_entries") == 0
 
 
+@ON_BOTH_BROKERS
 def test_malformed_entries_are_counted_and_skipped_and_the_stream_never_stalls(
     pipeline: Pipeline, cluster: Cluster
 ) -> None:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from galaxy_tasks.task_names import TaskName
+from tests.support.brokers import ON_BOTH_BROKERS
 from tests.support.cluster import Cluster
 from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import Pipeline, now_ms
@@ -77,6 +78,7 @@ def running_pipeline(pipeline: Pipeline, cluster: Cluster) -> Pipeline:
     return pipeline
 
 
+@ON_BOTH_BROKERS
 @settings(
     max_examples=20,
     deadline=None,

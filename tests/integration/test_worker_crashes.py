@@ -16,6 +16,7 @@ import signal
 import pytest
 from sqlalchemy import text
 
+from tests.support.brokers import ON_BOTH_BROKERS
 from tests.support.cluster import CeleryProcess, Cluster, wait_until
 from tests.support.events import Feeder, last_entry_by_game, random_entries
 from tests.support.pipeline import Pipeline
@@ -47,6 +48,7 @@ def _bridge_holder(pipe: Pipeline, candidates: list[CeleryProcess]) -> CeleryPro
     return next((p for p in candidates if p.pid == pid), None)
 
 
+@ON_BOTH_BROKERS
 def test_bridge_worker_killed_mid_stream_is_replaced_and_every_entry_applied_once(
     pipeline: Pipeline, cluster: Cluster
 ) -> None:
@@ -92,6 +94,7 @@ def _lock_waiters(pipe: Pipeline) -> int:
 
 
 @pytest.mark.parametrize("what_dies", ["whole_worker", "pool_child"])
+@ON_BOTH_BROKERS
 def test_pool_worker_killed_mid_task_entry_is_applied_once_after_redelivery(
     pipeline: Pipeline, cluster: Cluster, what_dies: str
 ) -> None:

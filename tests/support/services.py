@@ -113,3 +113,28 @@ def ephemeral_redis(work_dir: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+RABBITMQ_URL = os.environ.get("GALAXY_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of this test alone (its queues start empty); its broker URL.
+
+    Made and removed with ``rabbitmqctl`` on this machine; fails loudly when
+    RabbitMQ does not answer (``bash scripts/test-tools.sh`` starts it).
+    """
+    vhost = f"galaxy_test_{uuid.uuid4().hex[:10]}"
+
+    def ctl(*args: str) -> None:
+        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed (is RabbitMQ running?): {done.stderr[-1000:]}")
+
+    ctl("add_vhost", vhost)
+    try:
+        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{RABBITMQ_URL}/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)
