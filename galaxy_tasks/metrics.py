@@ -116,3 +116,8 @@ INSPECTIONS = Counter(
     "(a full inspect), missing (left to the reconciler).",
     ["result"],
 )
+BRIDGE_REPLAYS = Counter(
+    "galaxy_bridge_replays",
+    "Replays (galaxy-tasks replay) a stream bridge applied: its offset moved back on request.",
+    ["stream"],
+)

@@ -170,6 +170,16 @@ class BridgeStateStore(Protocol):
         """Store progress only while the lease is still ours; ``False`` if it was not."""
         ...
 
+    def apply_replay_request(self) -> str | None:
+        """If an operator asked for a replay (``galaxy-tasks replay``), move the offset there now.
+
+        Only while the lease is ours; forgets the last entry handed on per
+        partition (replayed entries name no predecessor they cannot find) and
+        the saved position.  Returns the new offset, or ``None`` when nothing
+        was asked.
+        """
+        ...
+
 
 class Lease(Protocol):
     """A cluster-wide, expiring, renewable lock held by one long-running task."""

@@ -536,6 +536,7 @@ class FakeBridgeStateStore:
         self.loads = 0
         self.saves: list[tuple[str, dict[str, str], int]] = []
         self.refused_saves = 0
+        self.replay_request: str | None = None
 
     def load(self) -> BridgeState:
         self.loads += 1
@@ -555,6 +556,14 @@ class FakeBridgeStateStore:
         self._progress_offset = offset
         self.saves.append((offset, dict(last_by_partition), lag))
         return True
+
+    def apply_replay_request(self) -> str | None:
+        if self.replay_request is None or (self.lease is not None and not self.lease.held):
+            return None
+        self.offset, self.replay_request = self.replay_request, None
+        self.last_by_partition.clear()
+        self._progress_offset = None
+        return self.offset
 
     def move_offset_by_hand(self, offset: str) -> None:
         """What an operator does with ``SET``: the saved progress no longer matches."""

@@ -1,4 +1,4 @@
-"""The ``galaxy-tasks`` console script (SPEC §6): migrate, run, status, watch, metrics."""
+"""The ``galaxy-tasks`` console script (SPEC §6): migrate, run, status, watch, replay, metrics."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = commands.add_parser("status", help="streams, offsets, lag, leases, outbox, games")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    replay = commands.add_parser("replay", help="hand a stream's entries on again from an entry id (safe)")
+    replay.add_argument("--from", dest="from_id", required=True, metavar="ENTRY_ID")
+    replay.add_argument(
+        "--stream", default="runtime:health_events", help="runtime:health_events (default) or a job stream"
+    )
+    replay.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the bridge to take it")
+
     watch = commands.add_parser("watch", help="follow runtime:health_events and gm:lobby_events, one line each")
     watch.add_argument("--from-start", action="store_true", help="show the streams from their first entry")
     watch.add_argument("--max-entries", type=int, default=None, help="stop after this many lines")
@@ -52,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galaxy_tasks.cli.status import status_command
 
             return status_command(as_json=args.json)
+        if args.command == "replay":
+            from galaxy_tasks.cli.replay import replay_command
+
+            return replay_command(args.from_id, stream=args.stream, wait_seconds=args.wait)
         if args.command == "watch":
             from galaxy_tasks.cli.watch import watch_command
 

@@ -33,3 +33,16 @@ class StreamId(NamedTuple):
 def is_after(candidate: str, reference: str) -> bool:
     """True when ``candidate`` comes strictly after ``reference`` in a stream."""
     return StreamId.parse(candidate) > StreamId.parse(reference)
+
+
+_MAX_SEQ = 2**64 - 1
+
+
+def just_before(entry_id: str) -> str:
+    """The greatest possible id before ``entry_id``: an offset from which ``entry_id`` is read next."""
+    ms, seq = StreamId.parse(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    if ms > 0:
+        return f"{ms - 1}-{_MAX_SEQ}"
+    return BEGINNING

@@ -97,6 +97,11 @@ class StreamBridge:
             try:
                 if not self._lease.renew():
                     return "lease_lost"
+                replayed_from = self._state.apply_replay_request()
+                if replayed_from is not None:
+                    log.warning("bridge_replay", stream=self._stream, offset=replayed_from, previous_offset=offset)
+                    metrics.BRIDGE_REPLAYS.labels(self._stream).inc()
+                    offset = None  # reload: the stored state is the replay's now
                 if offset is None:
                     state = self._state.load()
                     offset, last = state.offset, dict(state.last_by_partition)

@@ -37,6 +37,23 @@ return 1
 """
 
 
+# KEYS: lease, offset, last_by_partition, progress, replay request.  ARGV: holder.
+_REPLAY = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return false
+end
+local offset = redis.call('GET', KEYS[5])
+if not offset then
+  return false
+end
+redis.call('SET', KEYS[2], offset)
+redis.call('DEL', KEYS[3], KEYS[5])
+redis.call('HDEL', KEYS[4], 'entries_through_offset')
+redis.call('HSET', KEYS[4], 'offset', offset)
+return offset
+"""
+
+
 @dataclass(frozen=True)
 class BridgeKeys:
     """The Redis keys of one bridge."""
@@ -45,6 +62,8 @@ class BridgeKeys:
     last_by_partition: str
     lease: str
     progress: str
+    replay_request: str
+    """Set by ``galaxy-tasks replay`` to the offset to go back to; the bridge applies and deletes it."""
 
     @classmethod
     def for_stream(cls, owner: str, label: str) -> BridgeKeys:
@@ -54,6 +73,7 @@ class BridgeKeys:
             last_by_partition=f"{base}:last_entry_by_partition",
             lease=f"{base}:lease",
             progress=f"{base}:progress",
+            replay_request=f"{base}:replay_request",
         )
 
 
@@ -66,6 +86,7 @@ class RedisBridgeStateStore:
         self._holder = holder
         self._url = url
         self._save = client.register_script(_SAVE)
+        self._replay = client.register_script(_REPLAY)
 
     def load(self) -> BridgeState:
         with translated_errors(self._url):
@@ -89,3 +110,11 @@ class RedisBridgeStateStore:
                 args=[self._holder, offset, lag, int(time.time() * 1000), entries_through_offset, *pairs],
             )
         return bool(saved)
+
+    def apply_replay_request(self) -> str | None:
+        k = self._keys
+        with translated_errors(self._url):
+            moved: Any = self._replay(
+                keys=[k.lease, k.offset, k.last_by_partition, k.progress, k.replay_request], args=[self._holder]
+            )
+        return None if moved is None else str(moved)

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
-from galaxy_tasks.domain.stream_ids import StreamId
+from galaxy_tasks.domain.stream_ids import StreamId, just_before
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.bridge import BridgeReport, BridgeTuning, StreamBridge
 from tests.fakes import FakeBridgeStateStore, FakeEntryDispatcher, FakeLease, FakeStreamReader
@@ -456,3 +456,25 @@ def test_bridge_does_not_report_trimming_of_entries_already_handed_on() -> None:
     rig.run(2)
     assert rig.metric("galaxy_bridge_trim_gaps_total") == 0
     assert rig.dispatcher.delivered_ids == ["1-0", "2-0", "3-0", "4-0"]
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def test_a_replay_request_hands_entries_on_again_from_the_chosen_one_without_stale_predecessors() -> None:
+    rig = Rig(batch_size=10)
+    rig.add("g1", "g2", "g1", "g2")
+    rig.run(2)
+    assert rig.state.offset == "4-0"
+    rig.state.replay_request = just_before("2-0")
+    rig.run(2)
+    assert _prevs(rig.dispatcher.delivered[4:]) == [("2-0", None), ("3-0", None), ("4-0", "2-0")]
+    assert rig.state.offset == "4-0"
+    assert rig.state.replay_request is None
+    assert rig.metric("galaxy_bridge_replays_total") == 1
+
+
+def test_just_before_an_entry_is_the_offset_from_which_that_entry_is_read_next() -> None:
+    assert just_before("5-3") == "5-2"
+    assert just_before("5-0") == "4-18446744073709551615"
+    assert just_before("0-0") == "0-0"
