@@ -16,6 +16,7 @@ import docker
 import psutil
 import pytest
 
+from galaxy_tasks.queues import Queue
 from tests.support.browser import rendered_page
 from tests.support.cluster import REPO, wait_until
 from tests.support.docker_engine import free_loopback_port
@@ -120,6 +121,12 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
             ),
             timeout=60,
             what="Flower's workers page to list both workers",
+        )
+
+        wait_until(
+            lambda: all(q.value in rendered_page(f"http://127.0.0.1:{flower_port}/broker") for q in Queue),
+            timeout=60,
+            what="Flower's broker page to list every queue",
         )
 
         def task_shown() -> bool:
