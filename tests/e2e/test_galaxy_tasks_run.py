@@ -113,21 +113,18 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
         wait_until(scraped, timeout=20, what="the consumed counter on the metrics endpoint")
         with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/", timeout=10) as response:
             assert response.status == 200
-        # A real browser (headless chromium) sees the workers and the GM task by their names.
-        wait_until(
-            lambda: (
-                "pool@" in rendered_page(f"http://127.0.0.1:{flower_port}/workers")
-                and "long-running@" in rendered_page(f"http://127.0.0.1:{flower_port}/workers")
-            ),
-            timeout=60,
-            what="Flower's workers page to list both workers",
-        )
 
-        wait_until(
-            lambda: all(q.value in rendered_page(f"http://127.0.0.1:{flower_port}/broker") for q in Queue),
-            timeout=60,
-            what="Flower's broker page to list every queue",
-        )
+        # A real browser (headless chromium) sees the workers and the GM task by their names.
+        def both_workers_listed() -> bool:
+            page = rendered_page(f"http://127.0.0.1:{flower_port}/workers")
+            return "pool@" in page and "long-running@" in page
+
+        def every_queue_listed() -> bool:
+            page = rendered_page(f"http://127.0.0.1:{flower_port}/broker")
+            return all(queue.value in page for queue in Queue)
+
+        wait_until(both_workers_listed, timeout=60, what="Flower's workers page to list both workers")
+        wait_until(every_queue_listed, timeout=60, what="Flower's broker page to list every queue")
 
         def task_shown() -> bool:
             # Another entry each time: a task that ran before Flower followed the events is not shown.
