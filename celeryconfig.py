@@ -12,7 +12,7 @@ from kombu.entity import Exchange
 from kombu.entity import Queue as KombuQueue
 
 from galaxy_tasks.config import get_settings
-from galaxy_tasks.queues import Queue
+from galaxy_tasks.queues import HOST_BOUND, Queue, on_docker_host
 from galaxy_tasks.schedule import beat_schedule as _beat_schedule
 from galaxy_tasks.task_names import ROUTES
 
@@ -32,14 +32,16 @@ enable_utc = True
 include = ["galaxy_tasks.tasks.gamemaster", "galaxy_tasks.tasks.control"]
 
 _exchange = Exchange("galaxy", type="direct")  # type: ignore[no-untyped-call]
-task_queues = [KombuQueue(q.value, _exchange, routing_key=q.value) for q in Queue]  # type: ignore[no-untyped-call]
+_queue_names = [q.value for q in Queue] + [
+    on_docker_host(q, host) for host in _settings.docker_host_names() for q in HOST_BOUND
+]  # several Docker hosts: each host's own RTM queues too
+task_queues = [KombuQueue(name, _exchange, routing_key=name) for name in _queue_names]  # type: ignore[no-untyped-call]
 task_default_queue = Queue.PERIODIC.value
 task_default_exchange = "galaxy"
 task_default_routing_key = Queue.PERIODIC.value
-task_routes = {
-    name.value: {"queue": queue.value, "exchange": "galaxy", "routing_key": queue.value}
-    for name, queue in ROUTES.items()
-}
+# Routes name only the queue: its declaration above gives exchange and routing key, so a task sent
+# with an explicit queue (a Docker host's own, rtmanager.docker.<host>) really goes there.
+task_routes = {name.value: {"queue": queue.value} for name, queue in ROUTES.items()}
 
 task_acks_late = True
 task_reject_on_worker_lost = True

@@ -31,10 +31,11 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
-from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
+from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY, RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.ports import Handoff
+from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import EntryResult, consume
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
@@ -80,7 +81,10 @@ class Resources:
     @cached_property
     def docker_runtime(self) -> DockerRuntime:
         """The Docker Engine at ``DOCKER_HOST`` (the SDK's own variable; its default socket when unset)."""
-        return DockerRuntime(os.environ.get("DOCKER_HOST", ""), timeout=self.settings.docker_timeout_seconds)
+        s = self.settings
+        return DockerRuntime(
+            os.environ.get("DOCKER_HOST", ""), timeout=s.docker_timeout_seconds, host_name=s.docker_host_name
+        )
 
     @cached_property
     def job_results_outbox(self) -> PostgresStreamOutbox:
@@ -102,9 +106,15 @@ class Resources:
                 restart_policy=s.restart_policy(),
                 pull_missing_image=s.engine_image_pull == "missing",
                 stop_timeout_seconds=s.stop_timeout_seconds,
+                docker_host=s.docker_host_name,
             ),
             docker_retry_seconds=s.docker_retry_seconds,
         )
+
+    @property
+    def docker_queue(self) -> str:
+        """Where this host's Docker-bound tasks go (``rtmanager.docker[.<host>]``)."""
+        return on_docker_host(Queue.RTM_DOCKER, self.settings.docker_host_name)
 
     @cached_property
     def inspect_baselines(self) -> RedisInspectBaselines:
@@ -120,15 +130,16 @@ class Resources:
 
     @cached_property
     def docker_events_state(self) -> RedisDockerEventsState:
-        return RedisDockerEventsState(self.redis, self.settings.redis_url)
+        return RedisDockerEventsState(self.redis, self.settings.redis_url, self.settings.docker_host_name)
 
     @cached_property
     def orphan_report(self) -> RedisOrphanReport:
-        return RedisOrphanReport(self.redis, self.settings.redis_url)
+        host = self.settings.docker_host_name
+        return RedisOrphanReport(self.redis, self.settings.redis_url, f"{ORPHANS_KEY}:{host}" if host else ORPHANS_KEY)
 
     @cached_property
     def runtime_records(self) -> PostgresRuntimeRecords:
-        return PostgresRuntimeRecords(self.engine)
+        return PostgresRuntimeRecords(self.engine, self.settings.docker_host_name)
 
     def health_consumer_uow(self) -> SqlAlchemyHealthConsumerUnitOfWork:
         return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)

@@ -58,6 +58,10 @@ class Settings:
     probe_failure_threshold: int = 3
     probe_success_threshold: int = 1
     probe_startup_grace_seconds: float = 10.0
+    # Several Docker hosts: every host's RTM worker serves its own queues (rtmanager.docker.<host>,
+    # rtmanager.jobs.<host>, galaxy.long_running.<host>).  Empty: one Docker host, plain queues.
+    docker_hosts: str = ""
+    docker_host_name: str = ""
     # Runtime Manager start/stop jobs: how engine containers run.
     engine_network: str = "galaxy-engines"
     engine_memory_limit: str = "512m"
@@ -154,6 +158,14 @@ class Settings:
             raise ConfigError(
                 f"GALAXY_ENGINE_MEMORY_LIMIT={self.engine_memory_limit!r}: use bytes or a size like 512m, 2g"
             )
+        for name in [*self.docker_host_names(), self.docker_host_name]:
+            if name and not _HOST_NAME.match(name):
+                raise ConfigError(f"Docker host name {name!r}: use lower-case letters, digits and '-' (queue names)")
+        if self.docker_host_name and self.docker_host_name not in self.docker_host_names():
+            raise ConfigError(
+                f"GALAXY_DOCKER_HOST_NAME={self.docker_host_name!r} "
+                f"is not one of GALAXY_DOCKER_HOSTS={self.docker_hosts!r}"
+            )
         if self.beat_scheduler not in ("file", "redbeat"):
             raise ConfigError(f"GALAXY_BEAT_SCHEDULER={self.beat_scheduler!r}: use file or redbeat")
         if self.engine_image_pull not in ("missing", "never"):
@@ -161,6 +173,10 @@ class Settings:
         self.restart_policy()  # raises ConfigError when it does not parse
         if "{game_id}" not in self.engine_endpoint_template:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
+
+    def docker_host_names(self) -> list[str]:
+        """``GALAXY_DOCKER_HOSTS`` as a list; empty with a single Docker host."""
+        return [name.strip() for name in self.docker_hosts.split(",") if name.strip()]
 
     def restart_policy(self) -> dict[str, object]:
         """``GALAXY_ENGINE_RESTART_POLICY`` (``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``) for Docker."""
@@ -178,6 +194,7 @@ class Settings:
 
 
 _MEMORY = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+_HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def env_name(field_name: str) -> str:

@@ -271,6 +271,8 @@ class EngineSpec:
     nano_cpus: int
     restart_policy: Mapping[str, object]
     pull_missing_image: bool
+    docker_host: str = ""
+    """``GALAXY_DOCKER_HOST_NAME`` of this host (labels the container); empty with a single host."""
 
 
 class EngineContainers(Protocol):

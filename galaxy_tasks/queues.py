@@ -29,3 +29,16 @@ class Queue(StrEnum):
 
 POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.RTM_JOBS, Queue.PERIODIC)
 """Queues the prefork pool workers consume."""
+
+
+HOST_BOUND: tuple[Queue, ...] = (Queue.RTM_DOCKER, Queue.RTM_JOBS, Queue.LONG_RUNNING)
+"""Queues that exist once per Docker host when there are several (``GALAXY_DOCKER_HOSTS``)."""
+
+
+def on_docker_host(queue: Queue, host: str) -> str:
+    """The queue of ``host`` (``rtmanager.docker.dh1``); the plain queue with a single Docker host."""
+    if not host:
+        return queue.value
+    if queue not in HOST_BOUND:
+        raise ValueError(f"{queue.value} is not bound to a Docker host")
+    return f"{queue.value}.{host}"

@@ -27,6 +27,7 @@ class TaskName(StrEnum):
     RTM_START_JOBS_BRIDGE = "rtmanager.start_jobs_bridge"
     RTM_STOP_JOBS_BRIDGE = "rtmanager.stop_jobs_bridge"
     RTM_RELAY_JOB_RESULTS = "rtmanager.relay_job_results"
+    RTM_RUN_JOB_ON_HOST = "rtmanager.run_job_on_host"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -50,5 +51,6 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_START_JOBS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.RTM_STOP_JOBS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.RTM_RELAY_JOB_RESULTS: Queue.PERIODIC,
+    TaskName.RTM_RUN_JOB_ON_HOST: Queue.RTM_JOBS,  # sent to rtmanager.jobs.<host>
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

@@ -15,11 +15,11 @@ from galaxy_tasks.bootstrap import Resources, resources
 from galaxy_tasks.long_running import (
     HEALTH_EVENTS_BRIDGE_KEYS,
     HEALTH_EVENTS_STREAM,
-    REGISTRY,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
+    registry,
 )
 
 STREAMS = (HEALTH_EVENTS_STREAM, LOBBY_STREAM, START_JOBS_STREAM, STOP_JOBS_STREAM, JOB_RESULTS_STREAM)
@@ -53,7 +53,7 @@ def gather_status(res: Resources) -> dict[str, Any]:
                 "lag": int(progress["lag"]) if "lag" in progress else None,
                 "lag_reported_ms_ago": now_ms - updated if updated else None,
             }
-        for singleton in REGISTRY:
+        for singleton in registry(res.settings.docker_host_names()):
             holder = r.get(singleton.lease_key)
             ttl_ms = int(r.pttl(singleton.lease_key))
             status["long_running"][singleton.name] = {

@@ -31,6 +31,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     RecordView,
     StartJob,
     StopJob,
+    check_docker_host,
     container_name,
     engine_endpoint,
     is_start_replay,
@@ -67,6 +68,8 @@ class EngineSettings:
     restart_policy: dict[str, object]
     pull_missing_image: bool
     stop_timeout_seconds: float
+    docker_host: str = ""
+    """``GALAXY_DOCKER_HOST_NAME`` of this worker's Docker host; empty with a single host."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def run_start_job(ctx: JobContext, job: StartJob, *, job_id: str, source_entry_i
         container_id = docker(lambda: ctx.engines.replace(spec))
         return _Outcome(
             JobResult.success(job.game_id, container_id, endpoint),
-            RecordView(RecordStatus.RUNNING.value, container_id, job.image_ref, endpoint),
+            RecordView(RecordStatus.RUNNING.value, container_id, job.image_ref, endpoint, ctx.settings.docker_host),
             HealthEvent.container_started(job.game_id, container_id, _ms(ctx), image_ref=job.image_ref),
         )
 
@@ -197,7 +200,7 @@ def run_stop_job(ctx: JobContext, job: StopJob, *, job_id: str, source_entry_id:
             return _Outcome(JobResult.success(job.game_id, stopped_id, ""))
         return _Outcome(
             JobResult.success(job.game_id, stopped_id or record.container_id, record.engine_endpoint),
-            RecordView(RecordStatus.STOPPED.value, "", record.image_ref, record.engine_endpoint),
+            RecordView(RecordStatus.STOPPED.value, "", record.image_ref, record.engine_endpoint, record.docker_host),
         )
 
     return _run(ctx, JobKind.STOP, job.game_id, body, job_id=job_id, source_entry_id=source_entry_id, reason=job.reason)
@@ -221,6 +224,7 @@ def _run(
         if done is not None:
             return _already_done(job_id, game_id, done)
         hold = _Hold(tx, tx.record())
+        check_docker_host(hold.record, ctx.settings.docker_host)  # before anything is done or written
         docker = DockerRetry(ctx, game_id=game_id, job_id=job_id)
         try:
             outcome = body(hold, docker)
@@ -276,6 +280,7 @@ def _spec(settings: EngineSettings, job: StartJob, endpoint: str) -> EngineSpec:
         nano_cpus=int(settings.cpus * 1_000_000_000),
         restart_policy=settings.restart_policy,
         pull_missing_image=settings.pull_missing_image,
+        docker_host=settings.docker_host,
     )
 
 

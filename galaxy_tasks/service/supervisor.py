@@ -28,6 +28,9 @@ class Singleton(Protocol):
     @property
     def lease_key(self) -> str: ...
 
+    @property
+    def queue(self) -> str: ...
+
 
 class LeaseView(Protocol):
     def holder_of(self, lease_key: str) -> str | None: ...
@@ -38,7 +41,7 @@ class LeaseView(Protocol):
 def supervise(
     singletons: Sequence[Singleton],
     leases: LeaseView,
-    launch: Callable[[str, float], None],
+    launch: Callable[[str, float, str], None],
     *,
     launch_ttl_seconds: float,
 ) -> dict[str, str]:
@@ -49,7 +52,7 @@ def supervise(
         if holder is not None:
             states[singleton.name] = f"held by {holder}"
         elif leases.claim_launch(launch_marker_key(singleton.name), launch_ttl_seconds):
-            launch(singleton.task_name, launch_ttl_seconds)
+            launch(singleton.task_name, launch_ttl_seconds, singleton.queue)
             log.info("long_running_launched", name=singleton.name, task=singleton.task_name)
             states[singleton.name] = "launched"
         else:

@@ -14,7 +14,8 @@ from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
+from galaxy_tasks.long_running import docker_events_lease_key
+from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
 from galaxy_tasks.service.health_publisher import (
     HEALTH_EVENT_OUTBOX_LABEL,
@@ -57,7 +58,9 @@ def inspect_sweep(self: Task) -> dict[str, Any]:
     plan = plan_inspect_sweep(res.runtime_records, res.docker_runtime, res.inspect_baselines, now_ms=now_ms())
     expires = res.settings.inspect_interval_seconds
     for game_id, container_id in plan.to_inspect:
-        app.send_task(TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id], expires=expires)
+        app.send_task(
+            TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id], expires=expires, queue=res.docker_queue
+        )
     return plan.as_dict()
 
 
@@ -90,6 +93,7 @@ def probe_sweep(self: Task) -> dict[str, Any]:
             args=[game_id, container_id, endpoint],
             countdown=random.uniform(0, spread),
             expires=s.probe_interval_seconds * 1.5,
+            queue=res.docker_queue,
         )
     return plan.as_dict()
 
@@ -162,20 +166,23 @@ def build_docker_events_listener() -> DockerEventsListener:
     res = resources()
     s = res.settings
 
+    # One Docker host: the reconciler is periodic work; several: it belongs to this host's worker.
+    reconcile_queue = res.docker_queue if s.docker_host_name else Queue.PERIODIC.value
+
     def publish_once(event: HealthEvent, key: str) -> object | None:
         return publish_health_event_once(res.health_event_store, res.health_events_outbox, event, key=key)
 
     def inspect_now(game_id: str, container_id: str) -> object:
-        return _send_or_log(TaskName.RTM_INSPECT_CONTAINER, args=[game_id, container_id])
+        return _send_or_log(TaskName.RTM_INSPECT_CONTAINER, args=[game_id, container_id], queue=res.docker_queue)
 
     def reconcile_now() -> object:
-        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds)
+        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds, queue=reconcile_queue)
 
     return DockerEventsListener(
         source=DockerEventSource(res.docker_runtime),
         runtime=res.docker_runtime,
         state=res.docker_events_state,
-        lease=RedisLease(res.redis, DOCKER_EVENTS_LEASE_KEY, s.lease_ttl_seconds, s.redis_url),
+        lease=RedisLease(res.redis, docker_events_lease_key(s.docker_host_name), s.lease_ttl_seconds, s.redis_url),
         actions=ListenerActions(publish_once, _publish_loss, inspect_now, reconcile_now),
     )
 

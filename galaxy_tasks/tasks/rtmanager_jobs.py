@@ -18,8 +18,18 @@ from typing import Any
 from celery import Task
 
 from galaxy_tasks import metrics
+from galaxy_tasks.adapters.postgres.rtm_records import PostgresPlacement
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.domain.rtmanager.jobs import InvalidJob, JobKind, decode_start_job, decode_stop_job
+from galaxy_tasks.celery_app import app
+from galaxy_tasks.domain.rtmanager.jobs import (
+    InvalidJob,
+    JobKind,
+    StartJob,
+    WrongDockerHost,
+    decode_start_job,
+    decode_stop_job,
+    place,
+)
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import (
     START_JOBS_BRIDGE_KEYS,
@@ -27,6 +37,7 @@ from galaxy_tasks.long_running import (
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
 )
+from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.jobs import JOB_RESULT_OUTBOX_LABEL, record_invalid_job, run_start_job, run_stop_job
 from galaxy_tasks.task_names import TaskName
@@ -118,19 +129,65 @@ def _task_job_id(task: Task) -> str:
 
 
 def _start(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
-    try:
-        job = decode_start_job(fields)
-    except InvalidJob as exc:
-        return _invalid(exc, JobKind.START, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
-    return run_start_job(resources().job_context, job, job_id=job_id, source_entry_id=source_entry_id).as_dict()
+    return _run_job(JobKind.START, fields, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
 
 
 def _stop(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
+    return _run_job(JobKind.STOP, fields, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
+
+
+def _run_job(
+    kind: JobKind,
+    fields: Mapping[str, str],
+    *,
+    job_id: str,
+    source_entry_id: str | None,
+    stream: str,
+    placed: bool = False,
+) -> dict[str, Any]:
+    """Decode, then run here — or, with several Docker hosts, on the worker of the game's host."""
     try:
-        job = decode_stop_job(fields)
+        job = decode_start_job(fields) if kind is JobKind.START else decode_stop_job(fields)
     except InvalidJob as exc:
-        return _invalid(exc, JobKind.STOP, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
-    return run_stop_job(resources().job_context, job, job_id=job_id, source_entry_id=source_entry_id).as_dict()
+        return _invalid(exc, kind, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
+    res = resources()
+    hosts = res.settings.docker_host_names()
+    here = res.settings.docker_host_name
+    if hosts and not placed:
+        placement = PostgresPlacement(res.engine)
+        host = place(placement.host_of(job.game_id), placement.running_by_host(), hosts)
+        if host != here:
+            return _forward(kind, fields, host, job_id=job_id, source_entry_id=source_entry_id)
+    try:
+        if isinstance(job, StartJob):
+            run = run_start_job(res.job_context, job, job_id=job_id, source_entry_id=source_entry_id)
+        else:
+            run = run_stop_job(res.job_context, job, job_id=job_id, source_entry_id=source_entry_id)
+    except WrongDockerHost as exc:  # placed while the game moved: its host's worker does it
+        return _forward(kind, fields, exc.host, job_id=job_id, source_entry_id=source_entry_id)
+    return run.as_dict()
+
+
+def _forward(
+    kind: JobKind, fields: Mapping[str, str], host: str, *, job_id: str, source_entry_id: str | None
+) -> dict[str, Any]:
+    """Hand the job to its Docker host's queue; the result appears on runtime:job_results (no waiting here)."""
+    queue = on_docker_host(Queue.RTM_JOBS, host)
+    app.send_task(
+        TaskName.RTM_RUN_JOB_ON_HOST.value,
+        kwargs={"kind": kind.value, "fields": dict(fields), "job_id": job_id, "source_entry_id": source_entry_id},
+        queue=queue,
+    )
+    log.info("job_forwarded", job=kind.value, job_id=job_id, game_id=fields.get("game_id"), docker_host=host)
+    return {"job_id": job_id, "forwarded_to": host, "queue": queue}
+
+
+@galaxy_task(TaskName.RTM_RUN_JOB_ON_HOST, acks_late=True)
+def run_job_on_host(
+    self: Task, kind: str, fields: dict[str, str], job_id: str, source_entry_id: str | None = None
+) -> dict[str, Any]:
+    """Run a placed start/stop job on this Docker host's worker (queue ``rtmanager.jobs.<host>``)."""
+    return _run_job(JobKind(kind), fields, job_id=job_id, source_entry_id=source_entry_id, stream="", placed=True)
 
 
 def _invalid(
@@ -149,6 +206,7 @@ def _invalid(
 
 __all__ = [
     "relay_job_results",
+    "run_job_on_host",
     "start_game",
     "start_job_entry",
     "start_jobs_bridge",

@@ -151,3 +151,12 @@ def test_config_error_is_a_value_error() -> None:
 def test_the_default_settings_are_valid() -> None:
     Settings().validate()
     assert Settings.from_env({}) == Settings()
+
+
+def test_docker_host_names_are_listed_and_a_hosts_own_name_must_be_one_of_them() -> None:
+    settings = Settings.from_env({"GALAXY_DOCKER_HOSTS": "dh1, dh2", "GALAXY_DOCKER_HOST_NAME": "dh2"})
+    assert settings.docker_host_names() == ["dh1", "dh2"]
+    with pytest.raises(ConfigError, match="GALAXY_DOCKER_HOST_NAME='dh3'"):
+        Settings.from_env({"GALAXY_DOCKER_HOSTS": "dh1,dh2", "GALAXY_DOCKER_HOST_NAME": "dh3"})
+    with pytest.raises(ConfigError, match="queue names"):
+        Settings.from_env({"GALAXY_DOCKER_HOSTS": "DH 1"})

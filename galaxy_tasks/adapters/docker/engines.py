@@ -16,7 +16,7 @@ import docker.errors
 import requests.exceptions
 from docker.utils import parse_repository_tag
 
-from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime
+from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, HOST_LABEL, DockerRuntime
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobErrorCode, JobFailed
 from galaxy_tasks.ports import EngineSpec
@@ -63,7 +63,7 @@ class DockerEngineContainers:
                 created = api.create_container(
                     spec.image_ref,
                     name=spec.name,
-                    labels={GAME_LABEL: spec.game_id},
+                    labels={GAME_LABEL: spec.game_id, **({HOST_LABEL: spec.docker_host} if spec.docker_host else {})},
                     environment={"GALAXY_GAME_ID": spec.game_id, "GALAXY_ENGINE_ENDPOINT": spec.engine_endpoint},
                     host_config=api.create_host_config(
                         mem_limit=spec.memory_limit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime, translated_errors
+from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime, managed_filter, translated_errors
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent
 
 
@@ -25,7 +25,10 @@ class DockerEventSource:
         until = time.time() + window_seconds
         with translated_errors(self._host):
             stream = self._runtime.client.api.events(
-                since=since, until=until, filters={"type": "container", "label": GAME_LABEL}, decode=True
+                since=since,
+                until=until,
+                filters={"type": "container", "label": managed_filter(self._runtime.host_name)},
+                decode=True,
             )
             for raw in stream:
                 event = _decode(raw)

@@ -23,6 +23,13 @@ from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
 from galaxy_tasks.ports import ListedContainer
 
 GAME_LABEL = "galaxy.game_id"
+HOST_LABEL = "galaxy.docker_host"
+"""With several Docker hosts: the ``GALAXY_DOCKER_HOST_NAME`` whose RTM worker manages the container."""
+
+
+def managed_filter(host_name: str) -> list[str]:
+    """Docker ``label`` filters of the containers this host's Runtime Manager manages."""
+    return [GAME_LABEL, f"{HOST_LABEL}={host_name}"] if host_name else [GAME_LABEL]
 
 
 @contextmanager
@@ -55,9 +62,10 @@ def docker_time_ms(value: str) -> int:
 class DockerRuntime:
     """Listing and inspecting managed containers."""
 
-    def __init__(self, host: str = "", timeout: float = 10.0) -> None:
+    def __init__(self, host: str = "", timeout: float = 10.0, *, host_name: str = "") -> None:
         self._host = host
         self._timeout = timeout
+        self.host_name = host_name
         self._client: docker.DockerClient | None = None
 
     @property
@@ -74,7 +82,7 @@ class DockerRuntime:
     def list_managed(self) -> dict[str, ListedContainer]:
         """Every container with the game label, running or not, by container id (one API call)."""
         with translated_errors(self._host):
-            rows = self.client.api.containers(all=True, filters={"label": GAME_LABEL})
+            rows = self.client.api.containers(all=True, filters={"label": managed_filter(self.host_name)})
         return {
             row["Id"]: ListedContainer(
                 row["Id"], (row.get("Labels") or {}).get(GAME_LABEL, ""), row.get("State", ""), row.get("Status", "")

@@ -29,19 +29,22 @@ _FINISHED = text(
     "FROM rtmanager.operation_log WHERE job_id = :job_id"
 )
 _RECORD = text(
-    "SELECT status, current_container_id, image_ref, engine_endpoint FROM rtmanager.runtime_records "
+    "SELECT status, current_container_id, image_ref, engine_endpoint, docker_host FROM rtmanager.runtime_records "
     "WHERE game_id = :game_id"
 )
 _MARK = text("UPDATE rtmanager.runtime_records SET status = :status, updated_at = now() WHERE game_id = :game_id")
 _WRITE_RECORD = text(
     """
-    INSERT INTO rtmanager.runtime_records AS r (game_id, status, current_container_id, image_ref, engine_endpoint)
-    VALUES (:game_id, :status, :container_id, :image_ref, :engine_endpoint)
+    INSERT INTO rtmanager.runtime_records AS r
+        (game_id, status, current_container_id, image_ref, engine_endpoint, docker_host)
+    VALUES (:game_id, :status, :container_id, :image_ref, :engine_endpoint, :docker_host)
     ON CONFLICT (game_id) DO UPDATE SET
         status = EXCLUDED.status, current_container_id = EXCLUDED.current_container_id,
-        image_ref = EXCLUDED.image_ref, engine_endpoint = EXCLUDED.engine_endpoint, updated_at = now()
-    WHERE (r.status, r.current_container_id, r.image_ref, r.engine_endpoint)
-        IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.current_container_id, EXCLUDED.image_ref, EXCLUDED.engine_endpoint)
+        image_ref = EXCLUDED.image_ref, engine_endpoint = EXCLUDED.engine_endpoint,
+        docker_host = EXCLUDED.docker_host, updated_at = now()
+    WHERE (r.status, r.current_container_id, r.image_ref, r.engine_endpoint, r.docker_host)
+        IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.current_container_id, EXCLUDED.image_ref,
+                          EXCLUDED.engine_endpoint, EXCLUDED.docker_host)
     """
 )
 _LOG = text(
@@ -94,7 +97,7 @@ class PostgresJobTransaction:
             row = self._conn.execute(_RECORD, {"game_id": self._game_id}).one_or_none()
         if row is None:
             return None
-        return RecordView(row.status, row.current_container_id, row.image_ref, row.engine_endpoint)
+        return RecordView(row.status, row.current_container_id, row.image_ref, row.engine_endpoint, row.docker_host)
 
     def mark(self, status: RecordStatus) -> None:
         with translated_errors(self._url), self._engine.begin() as side:
@@ -114,6 +117,7 @@ class PostgresJobTransaction:
                         "container_id": record.container_id,
                         "image_ref": record.image_ref,
                         "engine_endpoint": record.engine_endpoint,
+                        "docker_host": record.docker_host,
                     },
                 )
             health = None if job.health_event is None else record_health_event(conn, job.health_event)

@@ -9,7 +9,7 @@ from galaxy_tasks.ports import RunningRecord
 
 _RUNNING = text(
     "SELECT game_id, current_container_id, engine_endpoint FROM rtmanager.runtime_records "
-    "WHERE status = 'running' ORDER BY game_id"
+    "WHERE status = 'running' AND docker_host = :host ORDER BY game_id"
 )
 
 
@@ -17,14 +17,40 @@ _CURRENT = text("SELECT current_container_id FROM rtmanager.runtime_records WHER
 
 
 class PostgresRuntimeRecords:
-    def __init__(self, engine: Engine) -> None:
+    """Running records of one Docker host (``host_name``; empty with a single host)."""
+
+    def __init__(self, engine: Engine, host_name: str = "") -> None:
         self._engine = engine
+        self._host = host_name
         self._url = engine.url.render_as_string(hide_password=False)
 
     def running(self) -> list[RunningRecord]:
         with translated_errors(self._url), self._engine.connect() as conn:
-            return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint) for r in conn.execute(_RUNNING)]
+            rows = conn.execute(_RUNNING, {"host": self._host})
+            return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint) for r in rows]
 
     def current_container_ids(self) -> set[str]:
         with translated_errors(self._url), self._engine.connect() as conn:
             return {str(row.current_container_id) for row in conn.execute(_CURRENT)}
+
+
+_HOST_OF = text("SELECT docker_host FROM rtmanager.runtime_records WHERE game_id = :game_id")
+_RUNNING_BY_HOST = text(
+    "SELECT docker_host, count(*) AS n FROM rtmanager.runtime_records WHERE status = 'running' GROUP BY docker_host"
+)
+
+
+class PostgresPlacement:
+    """What placing a job on a Docker host reads: the game's host, and how many games each host runs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._url = engine.url.render_as_string(hide_password=False)
+
+    def host_of(self, game_id: str) -> str:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return str(conn.execute(_HOST_OF, {"game_id": game_id}).scalar_one_or_none() or "")
+
+    def running_by_host(self) -> dict[str, int]:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return {str(row.docker_host): int(row.n) for row in conn.execute(_RUNNING_BY_HOST)}

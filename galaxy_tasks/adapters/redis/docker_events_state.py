@@ -15,13 +15,14 @@ OOM_MEMORY_SECONDS = 86_400
 
 
 class RedisDockerEventsState:
-    def __init__(self, client: redis.Redis, redis_url: str) -> None:
+    def __init__(self, client: redis.Redis, redis_url: str, host_name: str = "") -> None:
         self._r = client
         self._url = redis_url
+        self._position_key = f"{POSITION_KEY}:{host_name}" if host_name else POSITION_KEY
 
     def load(self) -> EventPosition | None:
         with translated_errors(self._url):
-            raw = self._r.get(POSITION_KEY)
+            raw = self._r.get(self._position_key)
         if raw is None:
             return None
         data = json.loads(raw)
@@ -33,7 +34,7 @@ class RedisDockerEventsState:
             {"time_nano": position.time_nano, "keys": sorted(position.keys), "since_nano": position.since_nano}
         )
         with translated_errors(self._url):
-            self._r.set(POSITION_KEY, value)
+            self._r.set(self._position_key, value)
 
     def note_oom(self, container_id: str) -> None:
         with translated_errors(self._url):

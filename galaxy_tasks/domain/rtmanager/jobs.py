@@ -8,7 +8,7 @@ the job result with every field the Lobby reads.  No I/O here.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -171,6 +171,8 @@ class RecordView:
     container_id: str
     image_ref: str
     engine_endpoint: str
+    docker_host: str = ""
+    """The Docker host running its container (several hosts); empty with one."""
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,25 @@ def is_start_replay(record: RecordView | None, container: ContainerView | None) 
 def is_stop_replay(record: RecordView | None, container: ContainerView | None) -> bool:
     """Nothing to stop: the game is stopped (or unknown) and no container carries its name."""
     return (record is None or record.status == RecordStatus.STOPPED) and container is None
+
+
+class WrongDockerHost(Exception):
+    """The game's container lives on another Docker host: the job belongs to that host's worker."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"the game runs on Docker host {host}")
+        self.host = host
+
+
+def place(current_host: str, running_by_host: Mapping[str, int], hosts: Sequence[str]) -> str:
+    """The Docker host for a game's job: where it runs already, else the host running fewest games."""
+    if current_host in hosts:
+        return current_host
+    return min(hosts, key=lambda host: (running_by_host.get(host, 0), hosts.index(host)))
+
+
+def check_docker_host(record: RecordView | None, this_host: str) -> None:
+    """Raise :class:`WrongDockerHost` when the record says another host holds the game's container."""
+    elsewhere = record is not None and record.docker_host not in ("", this_host)
+    if this_host and elsewhere and record is not None and record.status != RecordStatus.STOPPED:
+        raise WrongDockerHost(record.docker_host)

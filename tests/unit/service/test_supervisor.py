@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galaxy_tasks.long_running import REGISTRY, LongRunning, launch_marker_key
+from galaxy_tasks.long_running import REGISTRY, LongRunning, launch_marker_key, registry
 from galaxy_tasks.service.supervisor import supervise
 from tests.fakes import FakeClock, FakeLeaseView
 
@@ -13,9 +13,11 @@ LISTENER = LongRunning("rtm.listener", "rtmanager.listener_task", "rtm:listener:
 class Launches:
     def __init__(self) -> None:
         self.calls: list[tuple[str, float]] = []
+        self.queues: list[str] = []
 
-    def __call__(self, task_name: str, expires_seconds: float) -> None:
+    def __call__(self, task_name: str, expires_seconds: float, queue: str) -> None:
         self.calls.append((task_name, expires_seconds))
+        self.queues.append(queue)
 
 
 def test_singleton_held_by_someone_is_left_alone() -> None:
@@ -81,3 +83,13 @@ def test_the_registry_launches_the_health_bridge_the_docker_events_listener_and_
     ]
     assert states == dict.fromkeys(names, "launched")
     assert launch.calls == [(name, 4) for name in names]
+
+
+def test_with_several_docker_hosts_each_host_gets_its_own_listener_launched_on_its_own_queue() -> None:
+    launch = Launches()
+    states = supervise(registry(["dh1", "dh2"]), FakeLeaseView(), launch, launch_ttl_seconds=4)
+    assert "rtmanager.docker_events_listener@dh1" in states
+    assert "rtmanager.docker_events_listener@dh2" in states
+    listener_queues = [q for (task, _), q in zip(launch.calls, launch.queues, strict=True) if "listener" in task]
+    assert listener_queues == ["galaxy.long_running.dh1", "galaxy.long_running.dh2"]
+    assert launch.queues.count("galaxy.long_running") == 3  # the bridges: once per cluster, anywhere

@@ -12,12 +12,15 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     RecordView,
     StartJob,
     StopJob,
+    WrongDockerHost,
+    check_docker_host,
     container_name,
     decode_start_job,
     decode_stop_job,
     engine_endpoint,
     is_start_replay,
     is_stop_replay,
+    place,
 )
 
 RUNNING = RecordView("running", "c1", "img:1", "http://e")
@@ -97,3 +100,21 @@ def test_a_failure_needs_a_failure_code_and_a_message() -> None:
         JobResult.failure("g", JobErrorCode.REPLAY_NO_OP, "x")
     with pytest.raises(ValueError, match="message"):
         JobResult.failure("g", JobErrorCode.INTERNAL_ERROR, "")
+
+
+def test_a_game_is_placed_where_it_runs_already_else_on_the_host_running_fewest_games() -> None:
+    hosts = ["dh1", "dh2", "dh3"]
+    assert place("dh3", {"dh1": 0, "dh3": 9}, hosts) == "dh3"
+    assert place("", {"dh1": 2, "dh2": 1, "dh3": 1}, hosts) == "dh2"  # ties: the first named
+    assert place("", {}, hosts) == "dh1"
+    assert place("gone", {"dh1": 1}, hosts) == "dh2"  # a host no longer listed does not keep it
+
+
+def test_a_job_for_a_game_living_on_another_docker_host_is_refused_before_anything_is_done() -> None:
+    elsewhere = RecordView("running", "c1", "img", "e", docker_host="dh2")
+    with pytest.raises(WrongDockerHost) as raised:
+        check_docker_host(elsewhere, "dh1")
+    assert raised.value.host == "dh2"
+    check_docker_host(elsewhere, "dh2")  # its own host
+    check_docker_host(elsewhere, "")  # a single Docker host: no hosts to tell apart
+    check_docker_host(RecordView("stopped", "", "img", "e", docker_host="dh2"), "dh1")  # nothing runs there
