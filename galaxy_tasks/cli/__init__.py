@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     migrate = commands.add_parser("migrate", help="create or upgrade the PostgreSQL schemas")
     migrate.add_argument("--revision", default="head")
+    migrate.add_argument("--downgrade", action="store_true", help="go back to --revision (a release rollback)")
 
     run = commands.add_parser("run", help="run the whole system on this machine in the foreground")
     run.add_argument("--no-flower", action="store_true", help="do not start Flower")
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             from galaxy_tasks.cli.migrate import migrate_command
 
-            return migrate_command(args.revision)
+            return migrate_command(args.revision, down=args.downgrade)
         if args.command == "run":
             from galaxy_tasks.cli.run import run_command
 

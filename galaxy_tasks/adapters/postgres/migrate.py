@@ -47,3 +47,11 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         command.upgrade(alembic_config(database_url), revision)
     except OperationalError as exc:
         raise BackendUnavailable("postgresql", f"{safe_url(database_url)}: {exc.orig}") from exc
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take both schemas back to ``revision`` (``base``: nothing left) — for rolling back a release."""
+    try:
+        command.downgrade(alembic_config(database_url), revision)
+    except OperationalError as exc:
+        raise BackendUnavailable("postgresql", f"{safe_url(database_url)}: {exc.orig}") from exc
