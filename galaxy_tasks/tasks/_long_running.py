@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher
 from galaxy_tasks.adapters.redis.bridge_state import BridgeKeys, RedisBridgeStateStore
@@ -14,6 +15,15 @@ from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.handoffs import PartitionOf
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.task_names import TaskName
+
+LONG_RUNNING_OPTIONS: dict[str, Any] = {
+    "acks_late": False,
+    "reject_on_worker_lost": False,
+    "autoretry_for": (),
+    "time_limit": None,
+    "soft_time_limit": None,
+}
+"""Acked on receipt, never retried, no time limit: the lease, not redelivery, keeps a singleton alive."""
 
 NEVER = 2**62
 """A backlog threshold no stream reaches: the bridge always hands entries on one by one."""

@@ -23,7 +23,7 @@ from galaxy_tasks.service.lobby_relay import relay_lobby_outbox
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms
-from galaxy_tasks.tasks._long_running import build_stream_bridge, stop_condition
+from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, build_stream_bridge, stop_condition
 
 log = get_logger(__name__)
 
@@ -101,14 +101,7 @@ def repair_health_event_order(self: Task) -> dict[str, Any]:
     return {"repaired": repaired}
 
 
-@galaxy_task(
-    TaskName.GM_HEALTH_EVENTS_BRIDGE,
-    acks_late=False,
-    reject_on_worker_lost=False,
-    autoretry_for=(),
-    time_limit=None,
-    soft_time_limit=None,
-)
+@galaxy_task(TaskName.GM_HEALTH_EVENTS_BRIDGE, **LONG_RUNNING_OPTIONS)
 def health_events_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Run the ``runtime:health_events`` bridge until shutdown or lease loss (long-running).
 

@@ -28,7 +28,7 @@ from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.service.reconciler import reconcile
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms, relay_outbox
-from galaxy_tasks.tasks._long_running import stop_condition
+from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
 
 
 @galaxy_task(TaskName.RTM_RELAY_HEALTH_EVENTS, acks_late=True)
@@ -136,14 +136,7 @@ def reconcile_task(self: Task) -> dict[str, Any]:
     ).as_dict()
 
 
-@galaxy_task(
-    TaskName.RTM_DOCKER_EVENTS_LISTENER,
-    acks_late=False,
-    reject_on_worker_lost=False,
-    autoretry_for=(),
-    time_limit=None,
-    soft_time_limit=None,
-)
+@galaxy_task(TaskName.RTM_DOCKER_EVENTS_LISTENER, **LONG_RUNNING_OPTIONS)
 def docker_events_listener(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Follow the managed containers' Docker events until shutdown or lease loss (long-running).
 

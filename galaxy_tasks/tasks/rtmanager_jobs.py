@@ -42,7 +42,7 @@ from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.jobs import JOB_RESULT_OUTBOX_LABEL, record_invalid_job, run_start_job, run_stop_job
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, relay_outbox
-from galaxy_tasks.tasks._long_running import build_stream_bridge, stop_condition
+from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, build_stream_bridge, stop_condition
 
 log = get_logger(__name__)
 
@@ -91,22 +91,13 @@ def relay_job_results(self: Task) -> dict[str, Any]:
     return relay_outbox(resources().job_results_outbox, JOB_RESULT_OUTBOX_LABEL)
 
 
-_LONG_RUNNING: dict[str, Any] = {
-    "acks_late": False,
-    "reject_on_worker_lost": False,
-    "autoretry_for": (),
-    "time_limit": None,
-    "soft_time_limit": None,
-}
-
-
-@galaxy_task(TaskName.RTM_START_JOBS_BRIDGE, **_LONG_RUNNING)
+@galaxy_task(TaskName.RTM_START_JOBS_BRIDGE, **LONG_RUNNING_OPTIONS)
 def start_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Hand ``runtime:start_jobs`` entries on to ``rtmanager.start_job_entry`` (long-running, leased)."""
     return build_job_bridge(START_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
 
 
-@galaxy_task(TaskName.RTM_STOP_JOBS_BRIDGE, **_LONG_RUNNING)
+@galaxy_task(TaskName.RTM_STOP_JOBS_BRIDGE, **LONG_RUNNING_OPTIONS)
 def stop_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Hand ``runtime:stop_jobs`` entries on to ``rtmanager.stop_job_entry`` (long-running, leased)."""
     return build_job_bridge(STOP_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
