@@ -9,53 +9,33 @@ from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import TaskName
 
 
+def _every(task: TaskName, interval: float, queue: str = "") -> dict[str, Any]:
+    """A periodic entry that expires after one interval (to a given queue, or the task's route)."""
+    options: dict[str, Any] = {"expires": interval, **({"queue": queue} if queue else {})}
+    return {"task": task.value, "schedule": interval, "options": options}
+
+
 def _host_sweeps(settings: Settings, host: str) -> dict[str, dict[str, Any]]:
     """The sweeps of one Docker host: each runs on that host's RTM worker (its queue), which sees its Docker."""
     suffix = f"@{host}" if host else ""
-    sweeps = (
-        ("inspect-sweep", TaskName.RTM_INSPECT_SWEEP, settings.inspect_interval_seconds),
-        ("probe-sweep", TaskName.RTM_PROBE_SWEEP, settings.probe_interval_seconds),
-        ("reconcile", TaskName.RTM_RECONCILE, settings.reconcile_interval_seconds),
-    )
-    entries: dict[str, dict[str, Any]] = {}
-    for name, task, interval in sweeps:
-        options: dict[str, Any] = {"expires": interval}
-        if host:
-            options["queue"] = on_docker_host(Queue.RTM_DOCKER, host)
-        entries[f"{name}{suffix}"] = {"task": task.value, "schedule": interval, "options": options}
-    return entries
+    queue = on_docker_host(Queue.RTM_DOCKER, host) if host else ""
+    return {
+        f"inspect-sweep{suffix}": _every(TaskName.RTM_INSPECT_SWEEP, settings.inspect_interval_seconds, queue),
+        f"probe-sweep{suffix}": _every(TaskName.RTM_PROBE_SWEEP, settings.probe_interval_seconds, queue),
+        f"reconcile{suffix}": _every(TaskName.RTM_RECONCILE, settings.reconcile_interval_seconds, queue),
+    }
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    supervise = settings.supervisor_interval_seconds
     relay = settings.outbox_relay_interval_seconds
-    repair = settings.order_repair_interval_seconds
-    schedule: dict[str, dict[str, Any]] = {
-        "supervise-long-running": {
-            "task": TaskName.SUPERVISE_LONG_RUNNING.value,
-            "schedule": supervise,
-            "options": {"expires": supervise},
-        },
-        "relay-lobby-outbox": {
-            "task": TaskName.GM_RELAY_LOBBY_EVENTS.value,
-            "schedule": relay,
-            "options": {"expires": relay},
-        },
-        "relay-health-event-outbox": {
-            "task": TaskName.RTM_RELAY_HEALTH_EVENTS.value,
-            "schedule": relay,
-            "options": {"expires": relay},
-        },
-        "relay-job-result-outbox": {
-            "task": TaskName.RTM_RELAY_JOB_RESULTS.value,
-            "schedule": relay,
-            "options": {"expires": relay},
-        },
-        "repair-health-event-order": {
-            "task": TaskName.GM_REPAIR_HEALTH_EVENT_ORDER.value,
-            "schedule": repair,
-            "options": {"expires": repair},
-        },
+    schedule = {
+        "supervise-long-running": _every(TaskName.SUPERVISE_LONG_RUNNING, settings.supervisor_interval_seconds),
+        "relay-lobby-outbox": _every(TaskName.GM_RELAY_LOBBY_EVENTS, relay),
+        "relay-health-event-outbox": _every(TaskName.RTM_RELAY_HEALTH_EVENTS, relay),
+        "relay-job-result-outbox": _every(TaskName.RTM_RELAY_JOB_RESULTS, relay),
+        "repair-health-event-order": _every(
+            TaskName.GM_REPAIR_HEALTH_EVENT_ORDER, settings.order_repair_interval_seconds
+        ),
     }
     for host in settings.docker_host_names() or [""]:
         schedule.update(_host_sweeps(settings, host))

@@ -537,6 +537,7 @@ class FakeBridgeStateStore:
         self.saves: list[tuple[str, dict[str, str], int]] = []
         self.refused_saves = 0
         self.replay_request: str | None = None
+        self.replay_checks = 0
 
     def load(self) -> BridgeState:
         self.loads += 1
@@ -558,6 +559,7 @@ class FakeBridgeStateStore:
         return True
 
     def apply_replay_request(self) -> str | None:
+        self.replay_checks += 1
         if self.replay_request is None or (self.lease is not None and not self.lease.held):
             return None
         self.offset, self.replay_request = self.replay_request, None

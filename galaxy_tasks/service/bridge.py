@@ -40,6 +40,8 @@ class BridgeTuning:
     backlog_batch_size: int
     backlog_partitions: int
     error_backoff_seconds: float = 0.5
+    replay_check_seconds: float = 1.0
+    """How often to look for a ``galaxy-tasks replay`` request: a round trip kept off every batch."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class StreamBridge:
         dispatcher: EntryDispatcher,
         tuning: BridgeTuning,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stream = stream
         self._partition_of = partition_of
@@ -79,6 +82,7 @@ class StreamBridge:
         self._dispatcher = dispatcher
         self._tuning = tuning
         self._sleep = sleep
+        self._clock = clock
         self._position = 0  # entries ever added to the stream up to and including the offset
         self._reported_deletion = ""
 
@@ -93,11 +97,15 @@ class StreamBridge:
     def _loop(self, report: BridgeReport, should_stop: Callable[[], bool]) -> str:
         offset: str | None = None
         last: dict[str, str] = {}
+        next_replay_check = 0.0
         while not should_stop():
             try:
                 if not self._lease.renew():
                     return "lease_lost"
-                replayed_from = self._state.apply_replay_request()
+                replayed_from = None
+                if self._clock() >= next_replay_check:
+                    next_replay_check = self._clock() + self._tuning.replay_check_seconds
+                    replayed_from = self._state.apply_replay_request()
                 if replayed_from is not None:
                     log.warning("bridge_replay", stream=self._stream, offset=replayed_from, previous_offset=offset)
                     metrics.BRIDGE_REPLAYS.labels(self._stream).inc()

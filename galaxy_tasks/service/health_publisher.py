@@ -52,7 +52,7 @@ class Published:
 
 def publish_health_event(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published:
     validate_event(event)
-    return _published(outbox, event, store.record(event))
+    return announce_committed(outbox, event, store.record(event))
 
 
 def publish_health_event_once(
@@ -64,7 +64,7 @@ def publish_health_event_once(
     if entry is None:
         log.info("health_event_already_recorded", game_id=event.game_id, key=key)
         return None
-    return _published(outbox, event, entry)
+    return announce_committed(outbox, event, entry)
 
 
 def publish_container_loss(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published | None:
@@ -77,10 +77,11 @@ def publish_container_loss(store: HealthEventStore, outbox: StreamOutbox, event:
     if entry is None:
         log.info("container_loss_already_reported", game_id=event.game_id, container_id=event.container_id)
         return None
-    return _published(outbox, event, entry)
+    return announce_committed(outbox, event, entry)
 
 
-def _published(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
+def announce_committed(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
+    """After the commit that recorded ``event``: append it now if it is next (else the relay will), count, log."""
     appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX_LABEL) > 0
     metrics.HEALTH_EVENTS_PUBLISHED.labels(event.event_type.value).inc()
     log.info(

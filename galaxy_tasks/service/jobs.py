@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import BackendUnavailable, TransientError
-from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.domain.rtmanager.jobs import (
     JobErrorCode,
     JobFailed,
@@ -47,6 +47,7 @@ from galaxy_tasks.ports import (
     JobTransaction,
     StreamOutbox,
 )
+from galaxy_tasks.service.health_publisher import announce_committed
 from galaxy_tasks.service.outbox_relay import publish_entries_after_commit
 
 log = get_logger(__name__)
@@ -54,7 +55,6 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 JOB_RESULT_OUTBOX_LABEL = "rtmanager.job_result_outbox"
-_HEALTH_OUTBOX_LABEL = "rtmanager.health_event_outbox"
 
 
 @dataclass(frozen=True)
@@ -171,10 +171,12 @@ def run_start_job(ctx: JobContext, job: StartJob, *, job_id: str, source_entry_i
             hold.mark(RecordStatus.STARTING)  # its dead container goes on purpose: not a loss to report
         spec = _spec(ctx.settings, job, endpoint)
         container_id = docker(lambda: ctx.engines.replace(spec))
+        started = HealthEvent.container_started(job.game_id, container_id, _ms(ctx), image_ref=job.image_ref)
+        validate_event(started)
         return _Outcome(
             JobResult.success(job.game_id, container_id, endpoint),
             RecordView(RecordStatus.RUNNING.value, container_id, job.image_ref, endpoint, ctx.settings.docker_host),
-            HealthEvent.container_started(job.game_id, container_id, _ms(ctx), image_ref=job.image_ref),
+            started,
         )
 
     return _run(
@@ -301,8 +303,8 @@ def _already_done(job_id: str, game_id: str, result: JobResult) -> JobRun:
 def _published(ctx: JobContext, committed: CommittedJob, finished: FinishedJob, docker_retries: int) -> JobRun:
     publish_entries_after_commit(ctx.results_outbox, [committed.result_entry], label=JOB_RESULT_OUTBOX_LABEL)
     if committed.health_entry is not None:
-        publish_entries_after_commit(ctx.health_outbox, [committed.health_entry], label=_HEALTH_OUTBOX_LABEL)
-        metrics.HEALTH_EVENTS_PUBLISHED.labels("container_started").inc()
+        assert finished.health_event is not None  # an entry is committed only for an event
+        announce_committed(ctx.health_outbox, finished.health_event, committed.health_entry)
     result = finished.result
     duration_ms = finished.finished_at_ms - finished.started_at_ms
     metrics.JOBS_FINISHED.labels(finished.kind.value, result.outcome.value, result.error_code or "").inc()

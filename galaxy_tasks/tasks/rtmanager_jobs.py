@@ -55,7 +55,7 @@ def start_game(self: Task, game_id: str, image_ref: str) -> dict[str, Any]:
     ``error_code=replay_no_op`` and that container.
     """
     fields = {"game_id": game_id, "image_ref": image_ref}
-    return _start(fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
+    return _run_job(JobKind.START, fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
 
 
 @galaxy_task(TaskName.RTM_STOP_GAME, acks_late=True)
@@ -66,7 +66,7 @@ def stop_game(self: Task, game_id: str, reason: str | None = None) -> dict[str, 
     ``error_code=replay_no_op`` and an empty container id.
     """
     fields = {"game_id": game_id, "reason": reason or ""}
-    return _stop(fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
+    return _run_job(JobKind.STOP, fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
 
 
 @galaxy_task(TaskName.RTM_START_JOB_ENTRY, acks_late=True)
@@ -74,7 +74,8 @@ def start_job_entry(
     self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
 ) -> dict[str, Any]:
     """Run one ``runtime:start_jobs`` entry (handed on by its bridge)."""
-    return _start(fields, job_id=f"{START_JOBS_STREAM}:{entry_id}", source_entry_id=entry_id, stream=START_JOBS_STREAM)
+    job_id = f"{START_JOBS_STREAM}:{entry_id}"
+    return _run_job(JobKind.START, fields, job_id=job_id, source_entry_id=entry_id, stream=START_JOBS_STREAM)
 
 
 @galaxy_task(TaskName.RTM_STOP_JOB_ENTRY, acks_late=True)
@@ -82,7 +83,8 @@ def stop_job_entry(
     self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
 ) -> dict[str, Any]:
     """Run one ``runtime:stop_jobs`` entry (handed on by its bridge)."""
-    return _stop(fields, job_id=f"{STOP_JOBS_STREAM}:{entry_id}", source_entry_id=entry_id, stream=STOP_JOBS_STREAM)
+    job_id = f"{STOP_JOBS_STREAM}:{entry_id}"
+    return _run_job(JobKind.STOP, fields, job_id=job_id, source_entry_id=entry_id, stream=STOP_JOBS_STREAM)
 
 
 @galaxy_task(TaskName.RTM_RELAY_JOB_RESULTS, acks_late=True)
@@ -117,14 +119,6 @@ def build_job_bridge(stream: str) -> StreamBridge:
 def _task_job_id(task: Task) -> str:
     """A shell call is identified by its task id (kept across retries); a direct call gets a fresh one."""
     return f"task:{task.request.id or uuid.uuid4()}"
-
-
-def _start(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
-    return _run_job(JobKind.START, fields, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
-
-
-def _stop(fields: Mapping[str, str], *, job_id: str, source_entry_id: str | None, stream: str) -> dict[str, Any]:
-    return _run_job(JobKind.STOP, fields, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
 
 
 def _run_job(

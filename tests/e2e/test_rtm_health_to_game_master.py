@@ -41,14 +41,7 @@ RTM_FAST = {
 
 
 def _register(pipeline: Pipeline, game_id: str, container_id: str, endpoint: str, gm_status: str) -> None:
-    with pipeline.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id, engine_endpoint) "
-                "VALUES (:g, 'running', :c, :e)"
-            ),
-            {"g": game_id, "c": container_id, "e": endpoint},
-        )
+    pipeline.add_running_engine(game_id, container_id, endpoint)
     pipeline.add_games({game_id: gm_status}, current_turn=4)
 
 

@@ -43,14 +43,7 @@ class World:
         container = self.client.containers.run(
             ENGINE_IMAGE, command, detach=True, network_mode="host", labels={GAME_LABEL: game}, **options
         )
-        with self.pipeline.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id, engine_endpoint) "
-                    "VALUES (:g, 'running', :c, :e)"
-                ),
-                {"g": game, "c": container.id, "e": endpoint},
-            )
+        self.pipeline.add_running_engine(game, str(container.id), endpoint)
         return str(container.id)
 
     def events(self, game: str, kind: str) -> list[dict[str, object]]:

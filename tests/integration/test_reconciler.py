@@ -89,13 +89,6 @@ def test_a_container_unclaimed_at_one_reconcile_and_claimed_by_the_next_is_never
         ENGINE_IMAGE, ["sleep", "300"], detach=True, network_mode="host", labels={"galaxy.game_id": game}
     )
     assert rig.reconcile().orphans == []
-    with rig.pipeline.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id) "
-                "VALUES (:g, 'running', :c)"
-            ),
-            {"g": game, "c": container.id},
-        )
+    rig.pipeline.add_running_engine(game, str(container.id))
     assert rig.reconcile().orphans == []
     assert rig.orphans.suspects() == set()

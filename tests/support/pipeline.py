@@ -68,6 +68,17 @@ class Pipeline:
                     {"g": game_id, "s": status, "t": current_turn},
                 )
 
+    def add_running_engine(self, game_id: str, container_id: str, endpoint: str = "") -> None:
+        """The Runtime Manager's record of a game whose engine runs in ``container_id`` (as a start job leaves it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id, engine_endpoint) "
+                    "VALUES (:g, 'running', :c, :e)"
+                ),
+                {"g": game_id, "c": container_id, "e": endpoint},
+            )
+
     def rows(self, game_ids: Iterable[str] | None = None) -> dict[str, tuple[str, str, int]]:
         query = "SELECT game_id, status, engine_health, current_turn FROM gamemaster.runtime_records"
         with self.engine.connect() as conn:

@@ -65,14 +65,7 @@ class Rig:
         container = self.client.containers.run(
             ENGINE_IMAGE, command, detach=True, network_mode="host", labels={GAME_LABEL: game_id}, **options
         )
-        with self.pipeline.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO rtmanager.runtime_records (game_id, status, current_container_id, engine_endpoint) "
-                    "VALUES (:g, 'running', :c, :e)"
-                ),
-                {"g": game_id, "c": container.id, "e": endpoint},
-            )
+        self.pipeline.add_running_engine(game_id, str(container.id), endpoint)
         return str(container.id)
 
     def publish(self, event: HealthEvent) -> object:

@@ -474,6 +474,14 @@ def test_a_replay_request_hands_entries_on_again_from_the_chosen_one_without_sta
     assert rig.metric("galaxy_bridge_replays_total") == 1
 
 
+def test_replay_requests_are_looked_for_once_a_second_not_once_a_batch() -> None:
+    rig = Rig(batch_size=1)
+    rig.add(*["g1"] * 20)
+    rig.run(20)  # twenty batches well within a second
+    assert len(rig.dispatcher.delivered) == 20
+    assert rig.state.replay_checks == 1
+
+
 def test_just_before_an_entry_is_the_offset_from_which_that_entry_is_read_next() -> None:
     assert just_before("5-3") == "5-2"
     assert just_before("5-0") == "4-18446744073709551615"
