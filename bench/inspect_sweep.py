@@ -51,7 +51,9 @@ from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime  # no
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords  # noqa: E402
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines  # noqa: E402
 from galaxy_tasks.ports import RunningRecords  # noqa: E402
+from galaxy_tasks.service.health_publisher import HealthPublisher  # noqa: E402
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep  # noqa: E402
+from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore  # noqa: E402
 from tests.support.docker_engine import ENGINE_IMAGE  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -206,15 +208,16 @@ def main() -> int:
         galaxy_calls, seed_calls = ApiCallCounter(galaxy_runtime), ApiCallCounter(seed_runtime)
         loop = SeedInspectLoop(records, seed_runtime)
         pids = daemon_pids(host)
-        unhealthy: list[str] = []
+        judged = FakeRuntimeStore()  # the judgements are counted, not published
+        publisher = HealthPublisher(judged, FakeHealthStream())
 
         def galaxy_sweep() -> int:
             plan = plan_inspect_sweep(records, galaxy_runtime, baselines, now_ms=int(time.time() * 1000))
-            for game_id, container_id in plan.to_inspect:
+            for game_id, container_id, _ in plan.to_inspect:
                 result = inspect_container(
                     galaxy_runtime,
                     baselines,
-                    lambda event: unhealthy.append(event.game_id),
+                    publisher,
                     game_id=game_id,
                     container_id=container_id,
                     now_ms=int(time.time() * 1000),
@@ -237,6 +240,7 @@ def main() -> int:
                 f"{seed[-1].api_calls} calls",
                 flush=True,
             )
+        unhealthy = [event.game_id for event in judged.events]
         if unhealthy or loop.unhealthy:
             print(f"warning: unhealthy judgements in a healthy run: {unhealthy}, seed {loop.unhealthy}")
         galaxy_runtime.close()

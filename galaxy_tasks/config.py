@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds, convergence_bounds
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
 DEFAULT_ENGINE_ENDPOINT_TEMPLATE = "http://galaxy-game-{game_id}:8080"
@@ -173,6 +175,19 @@ class Settings:
         self.restart_policy()  # raises ConfigError when it does not parse
         if "{game_id}" not in self.engine_endpoint_template:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
+
+    def convergence_bounds(self) -> ConvergenceBounds:
+        """How long the health view may disagree with Docker under these settings (README "Convergence")."""
+        return convergence_bounds(
+            reconcile_interval=self.reconcile_interval_seconds,
+            inspect_interval=self.inspect_interval_seconds,
+            probe_interval=self.probe_interval_seconds,
+            probe_startup_grace=self.probe_startup_grace_seconds,
+            probe_success_threshold=self.probe_success_threshold,
+            relay_interval=self.outbox_relay_interval_seconds,
+            probe_timeout=self.probe_timeout_seconds,
+            docker_timeout=self.docker_timeout_seconds,
+        )
 
     def docker_host_names(self) -> list[str]:
         """``GALAXY_DOCKER_HOSTS`` as a list; empty with a single Docker host."""

@@ -212,6 +212,8 @@ class RunningRecord:
     game_id: str
     container_id: str
     engine_endpoint: str
+    down_seq: int = 0
+    """The game's current down period (the number of the down event that began it); 0 when it is not down."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,17 @@ class ListedContainer:
 
 class RunningRecords(Protocol):
     def running(self) -> list[RunningRecord]: ...
+
+    def exited(self) -> list[RunningRecord]:
+        """Records in status ``exited``: their container died for good, as far as anyone saw."""
+        ...
+
+    def running_container(self, game_id: str) -> str | None:
+        """The current container of the game's record while the record is ``running``; ``None`` otherwise.
+
+        Only that container speaks for the game (SPEC §5 "RTM: convergence").
+        """
+        ...
 
 
 class ContainerRuntime(Protocol):
@@ -252,6 +265,14 @@ class InspectBaselineStore(Protocol):
 
     def drop(self, game_ids: Iterable[str]) -> int:
         """Forget the baselines of ``game_ids``; how many went."""
+        ...
+
+    def ack_restart(self, container_id: str) -> None:
+        """The events listener published a crash of ``container_id`` that Docker restarts."""
+        ...
+
+    def acked_restarts(self, container_id: str) -> int:
+        """How many crashes of ``container_id`` the listener published."""
         ...
 
 

@@ -15,13 +15,16 @@ class Queue(StrEnum):
     """Bridges and listeners: consumed only by the thread-pool worker started with ``-P threads``."""
 
     PERIODIC = "galaxy.periodic"
-    """Supervisor and outbox relays: short, frequent, never behind a backlog."""
+    """Supervisor, outbox relays, order repair: short, frequent, never behind a backlog; no Docker needed."""
 
     GM_HEALTH_EVENTS = "gamemaster.health_events"
     """One CAS task per ``runtime:health_events`` entry, or one chunk of them in backlog mode."""
 
     RTM_DOCKER = "rtmanager.docker"
-    """Tasks that talk to the Docker Engine of the games' containers (per-container inspect …)."""
+    """Tasks that talk to the Docker Engine of the games' containers: the sweeps, per-container inspect, probe.
+
+    Only workers that see that Docker host consume it (``rtmanager.docker.<host>`` with several).
+    """
 
     RTM_JOBS = "rtmanager.jobs"
     """Start/stop jobs: seconds each (a container stop waits for the engine), kept off the sweeps' queue."""

@@ -1,4 +1,10 @@
-"""The whole beat schedule in one place; every entry expires so an outage cannot pile it up."""
+"""The whole beat schedule in one place; every entry expires so an outage cannot pile it up.
+
+Control work (supervisor, outbox relays, order repair) goes to ``galaxy.periodic``, which any
+worker on any host may serve; the sweeps talk to a Docker Engine, so each goes to the
+Docker-bound queue of its host (``tests/e2e/test_deploy_layout_reaches_docker.py`` checks every
+documented process layout serves them there).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,13 @@ def _every(task: TaskName, interval: float, queue: str = "") -> dict[str, Any]:
 
 
 def _host_sweeps(settings: Settings, host: str) -> dict[str, dict[str, Any]]:
-    """The sweeps of one Docker host: each runs on that host's RTM worker (its queue), which sees its Docker."""
+    """The sweeps of one Docker host, on its Docker-bound queue (``rtmanager.docker[.<host>]``).
+
+    They list that host's Docker, so only a worker that sees it may run them: its RTM worker.
+    With a single Docker host too — ``galaxy.periodic``'s workers may have no Docker at all.
+    """
     suffix = f"@{host}" if host else ""
-    queue = on_docker_host(Queue.RTM_DOCKER, host) if host else ""
+    queue = on_docker_host(Queue.RTM_DOCKER, host)
     return {
         f"inspect-sweep{suffix}": _every(TaskName.RTM_INSPECT_SWEEP, settings.inspect_interval_seconds, queue),
         f"probe-sweep{suffix}": _every(TaskName.RTM_PROBE_SWEEP, settings.probe_interval_seconds, queue),

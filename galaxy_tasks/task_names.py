@@ -38,10 +38,12 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.GM_REPAIR_HEALTH_EVENT_ORDER: Queue.PERIODIC,
     TaskName.GM_HEALTH_EVENTS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.RTM_RELAY_HEALTH_EVENTS: Queue.PERIODIC,
-    TaskName.RTM_INSPECT_SWEEP: Queue.PERIODIC,
+    # The sweeps list Docker: they run where the Docker host is, never on galaxy.periodic (whose
+    # workers may have no Docker at all); beat sends them to rtmanager.docker[.<host>] (schedule.py).
+    TaskName.RTM_INSPECT_SWEEP: Queue.RTM_DOCKER,
     TaskName.RTM_INSPECT_CONTAINER: Queue.RTM_DOCKER,
-    TaskName.RTM_PROBE_SWEEP: Queue.PERIODIC,
-    TaskName.RTM_RECONCILE: Queue.PERIODIC,
+    TaskName.RTM_PROBE_SWEEP: Queue.RTM_DOCKER,
+    TaskName.RTM_RECONCILE: Queue.RTM_DOCKER,
     TaskName.RTM_DOCKER_EVENTS_LISTENER: Queue.LONG_RUNNING,
     TaskName.RTM_PROBE_ENGINE: Queue.RTM_DOCKER,
     TaskName.RTM_START_GAME: Queue.RTM_JOBS,

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Self
 
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
-from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
-from galaxy_tasks.domain.rtmanager.probe import ProbeState
+from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.ports import (
     BridgeState,
@@ -32,6 +31,9 @@ from galaxy_tasks.ports import (
     StreamInfo,
 )
 from galaxy_tasks.service.order_repair import StalledGame
+from galaxy_tasks.testing.store import FakeInspectBaselines, FakeProbeStates
+
+__all__ = ["FakeInspectBaselines", "FakeProbeStates"]  # shipped with the package; re-exported for the tests
 
 # --------------------------------------------------------------------------- clock
 
@@ -735,6 +737,12 @@ class FakeRunningRecords:
     def running(self) -> list[RunningRecord]:
         return list(self.records)
 
+    def exited(self) -> list[RunningRecord]:
+        return []
+
+    def running_container(self, game_id: str) -> str | None:
+        return next((r.container_id for r in self.records if r.game_id == game_id), None)
+
 
 class FakeContainerRuntime:
     """``ContainerRuntime``: a fixed list and fixed inspect results, counting the calls."""
@@ -751,45 +759,6 @@ class FakeContainerRuntime:
     def inspect(self, container_id: str) -> InspectObservation | None:
         self.inspected.append(container_id)
         return self.observations.get(container_id)
-
-
-class FakeInspectBaselines:
-    """``InspectBaselineStore`` in a dict."""
-
-    def __init__(self, **known: InspectBaseline) -> None:
-        self.known = dict(known)
-
-    def get(self, game_id: str) -> InspectBaseline | None:
-        return self.known.get(game_id)
-
-    def all(self) -> dict[str, InspectBaseline]:
-        return dict(self.known)
-
-    def put(self, game_id: str, baseline: InspectBaseline) -> None:
-        self.known[game_id] = baseline
-
-    def drop(self, game_ids: Iterable[str]) -> int:
-        gone = [g for g in game_ids if self.known.pop(g, None) is not None]
-        return len(gone)
-
-
-class FakeProbeStates:
-    """``ProbeStateStore`` in a dict."""
-
-    def __init__(self, **known: ProbeState) -> None:
-        self.known = dict(known)
-
-    def get(self, game_id: str) -> ProbeState | None:
-        return self.known.get(game_id)
-
-    def put(self, game_id: str, state: ProbeState) -> None:
-        self.known[game_id] = state
-
-    def prune(self, keep: list[str]) -> int:
-        stale = [g for g in self.known if g not in keep]
-        for game_id in stale:
-            del self.known[game_id]
-        return len(stale)
 
 
 class FakeProber:

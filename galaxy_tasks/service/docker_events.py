@@ -1,19 +1,33 @@
 """The Docker events listener: a long-running singleton following managed containers' events.
 
-* ``oom`` → ``container_oom``; ``die`` → ``container_exited`` with its exit
-  code, except the ``die`` of an OOM kill (Docker may send ``oom`` before or
-  after ``die``: the container's ``OOMKilled`` decides, and one claim per
-  container makes the OOM reported once);
-* ``destroy`` of the current container of a running record →
-  ``container_disappeared``, through the CAS the reconciler uses too;
+It is the fast path of SPEC §5 "RTM: convergence"; the reconciler's relist is
+the truth behind it.  Only the *current container of a running record* speaks
+for a game, and only about accidents: events of any other container carrying
+the game's label (a foreign one, a leftover, one the RTM retired itself with a
+stop or a replacing start) publish nothing.  For the current container:
+
+* ``die`` (or ``oom``) of a container Docker shows dead for good → the record
+  goes ``running → exited`` in the CAS the reconciler and the inspect use
+  too, and the winner publishes ``container_oom`` (OOMKilled with 137) or
+  ``container_exited`` with the observed exit code;
+* ``die`` of a container Docker's restart policy is restarting → one
+  ``container_exited`` (or ``container_oom``) keyed by the Docker event; the
+  record stays ``running``, and the crash is counted so that the inspect does
+  not report the same restart again;
+* ``oom`` of a container that keeps running (a helper process was killed) →
+  nothing: the engine still serves;
+* ``destroy`` → ``container_disappeared``, through the loss CAS;
 * ``health_status: unhealthy`` → an inspect of that game right away.
 
 It holds a lease (one listener in the cluster), reads Docker in short windows
 so it can renew the lease and see a shutdown, saves its position after every
 event (a Docker event re-read after a crash publishes nothing twice: its key is
-recorded with it), and after a start or a lost connection resumes from that position and
-asks for an immediate reconcile — Docker keeps only a small event buffer, so
-what fell out of it is the reconciler's to find.
+recorded with it), and after a start or a lost connection asks for an
+immediate reconcile, then resumes from that position — Docker keeps only a
+small event buffer, so what fell out of it is the reconciler's to find.  A
+position older than the idempotency keys' memory is not resumed from (an
+event re-read then could be published twice): the listener starts from now
+and the reconcile covers the gap.
 """
 
 from __future__ import annotations
@@ -21,14 +35,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.domain.rtmanager.convergence import death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent, EventPosition, Reaction, reaction_to
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, Lease
+from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, Lease, RunningRecords
+from galaxy_tasks.service.health_publisher import HealthPublisher, Published
 from galaxy_tasks.service.leased import run_leased
 
 log = get_logger(__name__)
@@ -47,16 +63,19 @@ class ListenerState(Protocol):
 
     def save(self, position: EventPosition) -> None: ...
 
-    def note_oom(self, container_id: str) -> None: ...
 
-    def oom_seen(self, container_id: str) -> bool: ...
+POSITION_MEMORY_NANOS = 86_400 * 1_000_000_000
+"""A saved position older than this is not resumed from: the idempotency keys of the events
+it would re-read may be pruned already (they are kept a day).  The start-up reconcile covers it."""
 
 
 @dataclass(frozen=True)
 class ListenerActions:
-    publish: Callable[[HealthEvent, str], object | None]
-    """Publish once per idempotency key (the Docker event's key): a re-read event writes nothing."""
-    publish_loss: Callable[[HealthEvent], object | None]
+    publisher: HealthPublisher
+    records: RunningRecords
+    """Whose current container a running record names: only that container speaks for its game."""
+    crashes: InspectBaselineStore
+    """Where a published crash is counted, so the inspect does not report its restart again."""
     inspect_now: Callable[[str, str], object]
     reconcile_now: Callable[[], object]
 
@@ -114,26 +133,37 @@ class DockerEventsListener:
             try:
                 if self._renew() is False:
                     return "lease_lost"
-                resumed = position is None
                 if position is None:
-                    # A first start begins now: replaying Docker's buffer would publish stale exits of
-                    # containers long replaced.  What happened before is the reconciler's to find.
-                    position = self._state.load() or EventPosition(self._clock_ns())
+                    position = self._resume()
                 for event in self._source.read(since_nano=position.floor, window_seconds=self._window):
                     if not position.is_new(event):
                         continue
-                    self._handle(event, report)
+                    self.handle(event, report)
                     position = position.after(event)
                     self._save(position)
                     report.handled += 1
-                if resumed:  # Docker answered again: let the reconciler find what fell out of its buffer
-                    self._actions.reconcile_now()
-                    log.info("docker_events_resumed", since_nano=position.floor)
             except TransientError as exc:
                 log.warning("docker_events_backend_error", error=str(exc))
                 position = None
                 self._sleep(self._backoff)
         return "shutdown"
+
+    def _resume(self) -> EventPosition:
+        """Where to read from after a start or a lost connection; asks for the reconcile that covers the gap.
+
+        A first start begins now: replaying Docker's buffer would publish stale
+        exits of containers long replaced.  What happened before is the
+        reconciler's to find, and it is asked for before the first read.
+        """
+        now = self._clock_ns()
+        saved = self._state.load()
+        if saved is not None and saved.time_nano < now - POSITION_MEMORY_NANOS:
+            log.warning("docker_events_position_too_old", saved_nano=saved.time_nano)
+            saved = None
+        position = saved or EventPosition(now)
+        self._actions.reconcile_now()
+        log.info("docker_events_resuming", since_nano=position.floor, saved=saved is not None)
+        return position
 
     def _renew(self) -> bool | None:
         """``False`` only when someone else holds the lease; ``None`` when Redis cannot say.
@@ -156,45 +186,35 @@ class DockerEventsListener:
         except TransientError as exc:
             log.warning("docker_events_position_not_saved", error=str(exc))
 
-    def _oom_seen(self, container_id: str) -> bool:
-        try:
-            return self._state.oom_seen(container_id)
-        except TransientError:
-            return False  # OOMKilled from the inspect decides on its own
-
-    def _note_oom(self, container_id: str) -> None:
-        with contextlib.suppress(TransientError):
-            self._state.note_oom(container_id)
-
-    def _handle(self, event: ContainerEvent, report: ListenerReport) -> None:
+    def handle(self, event: ContainerEvent, report: ListenerReport) -> None:
+        """React to one Docker event (the loop calls it for every new one; simulations call it directly)."""
         reaction = reaction_to(event.action)
-        published: HealthEvent | None = None
-        if reaction is Reaction.OOM:
-            self._note_oom(event.container_id)
-            observed = self._runtime.inspect(event.container_id)
-            if observed is not None and observed.state != "running":
-                published = self._oom(event, observed.exit_code)
-        elif reaction is Reaction.EXITED:
-            observed = self._runtime.inspect(event.container_id)
-            exit_code = event.exit_code if event.exit_code is not None else (observed.exit_code if observed else -1)
-            if (observed is not None and observed.oom_killed) or self._oom_seen(event.container_id):
-                published = self._oom(event, exit_code)
-            else:
-                exited = HealthEvent.container_exited(
-                    event.game_id, event.container_id, event.occurred_at_ms, exit_code=exit_code
-                )
-                if self._actions.publish(exited, event.key) is not None:
-                    published = exited
+        if reaction is Reaction.IGNORED:
+            return
+        current = self._actions.records.running_container(event.game_id)
+        if current != event.container_id:
+            # Not the current container of a running record: a foreign or retired one, or the game
+            # is stopping/starting/exited already.  The reconciler lists unknown ones as orphans.
+            log.debug(
+                "docker_event_not_for_game",
+                game_id=event.game_id,
+                container_id=event.container_id,
+                action=event.action,
+                current=current,
+            )
+            return
+        published: Published | None = None
+        kind = ""
+        if reaction in (Reaction.EXITED, Reaction.OOM):
+            published, kind = self._stopped(event, reaction)
         elif reaction is Reaction.DESTROYED:
             loss = HealthEvent.container_disappeared(
                 event.game_id, event.container_id, event.occurred_at_ms, reason="docker destroy"
             )
-            if self._actions.publish_loss(loss) is not None:
-                published = loss
+            published, kind = self._actions.publisher.publish_loss(loss), loss.event_type.value
         elif reaction is Reaction.UNHEALTHY:
             self._actions.inspect_now(event.game_id, event.container_id)
         if published is not None:
-            kind = published.event_type.value
             report.published[kind] = report.published.get(kind, 0) + 1
             log.info(
                 "docker_event_published",
@@ -204,9 +224,21 @@ class DockerEventsListener:
                 event_type=kind,
             )
 
-    def _oom(self, event: ContainerEvent, exit_code: int) -> HealthEvent | None:
-        """One ``container_oom`` per container, whichever of ``oom``/``die`` gets here (key: the container)."""
-        oom = HealthEvent.container_oom(event.game_id, event.container_id, event.occurred_at_ms, exit_code=exit_code)
-        if self._actions.publish(oom, f"{event.container_id}:oom-kill") is None:
-            return None
-        return oom
+    def _stopped(self, event: ContainerEvent, reaction: Reaction) -> tuple[Published | None, str]:
+        """A ``die`` or ``oom`` of the current container: Docker's state now says what it was."""
+        observed = self._runtime.inspect(event.container_id)
+        if observed is None:
+            return None, ""  # removed already: its destroy (or the reconciler) reports the loss
+        if is_dead_for_good(observed):
+            death = death_event(event.game_id, observed, event.occurred_at_ms)
+            return self._actions.publisher.publish_death(death), death.event_type.value
+        if reaction is Reaction.OOM:
+            return None, ""  # a helper process was OOM-killed, or the die that follows says the rest
+        # Docker's restart policy brings it back: the crash is said once, keyed by the Docker event.
+        exit_code = event.exit_code if event.exit_code is not None else observed.exit_code
+        crash = death_event(event.game_id, replace(observed, exit_code=exit_code), event.occurred_at_ms)
+        published = self._actions.publisher.publish_once(crash, event.key)
+        if published is not None:
+            with contextlib.suppress(TransientError):
+                self._actions.crashes.ack_restart(event.container_id)
+        return published, crash.event_type.value

@@ -11,10 +11,12 @@ stream order is the commit order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import OutboxEntry, StreamOutbox
@@ -35,7 +37,33 @@ class HealthEventStore(Protocol):
         ...
 
     def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
-        """The same, only if this call moves the game's runtime record out of ``running`` (one CAS)."""
+        """The same, only if this call moves the game's runtime record ``running → disappeared`` (one CAS)."""
+        ...
+
+    def record_death(self, event: HealthEvent) -> OutboxEntry | None:
+        """The same, only if this call moves the game's runtime record ``running → exited`` (one CAS)."""
+        ...
+
+    def record_revival(self, game_id: str, container_id: str) -> bool:
+        """Move the record ``exited → running`` for this very container (one CAS); whether this call did.
+
+        Docker brought back a container that was seen dead (a daemon restart
+        starts ``always`` containers again).  No event: the game stays down until
+        its recovery is observed.
+        """
+        ...
+
+    def advance_recovery(
+        self,
+        game_id: str,
+        down_seq: int,
+        fold: Callable[[RecoveryEvidence], RecoveryEvidence],
+        recovery: Callable[[RecoveryEvidence], HealthEvent | None],
+    ) -> OutboxEntry | None:
+        """Under the game's lock, while down period ``down_seq`` is still the current one:
+        fold one observation into its evidence; when ``recovery`` makes an event of the
+        evidence, record it (that ends the period).  ``None`` when nothing was recorded.
+        """
         ...
 
 
@@ -80,6 +108,19 @@ def publish_container_loss(store: HealthEventStore, outbox: StreamOutbox, event:
     return announce_committed(outbox, event, entry)
 
 
+def publish_container_death(store: HealthEventStore, outbox: StreamOutbox, event: HealthEvent) -> Published | None:
+    """Publish a death for good once, whoever sees it first (listener, reconciler or inspect).
+
+    ``None`` when the record had already left ``running`` for that container.
+    """
+    validate_event(event)
+    entry = store.record_death(event)
+    if entry is None:
+        log.info("container_death_already_reported", game_id=event.game_id, container_id=event.container_id)
+        return None
+    return announce_committed(outbox, event, entry)
+
+
 def announce_committed(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
     """After the commit that recorded ``event``: append it now if it is next (else the relay will), count, log."""
     appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX_LABEL) > 0
@@ -93,3 +134,60 @@ def announce_committed(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEn
         appended=appended,
     )
     return Published(entry.seq, appended)
+
+
+class HealthPublisher:
+    """Every way the Runtime Manager's observers publish, on one store and one outbox.
+
+    What the inspect and probe tasks, the listener and the reconciler are given:
+    a single object whose methods say which guarantee each publication has.
+    """
+
+    def __init__(self, store: HealthEventStore, outbox: StreamOutbox) -> None:
+        self.store = store
+        self.outbox = outbox
+
+    def publish(self, event: HealthEvent) -> Published:
+        return publish_health_event(self.store, self.outbox, event)
+
+    def publish_once(self, event: HealthEvent, key: str) -> Published | None:
+        return publish_health_event_once(self.store, self.outbox, event, key=key)
+
+    def publish_loss(self, event: HealthEvent) -> Published | None:
+        return publish_container_loss(self.store, self.outbox, event)
+
+    def publish_death(self, event: HealthEvent) -> Published | None:
+        return publish_container_death(self.store, self.outbox, event)
+
+    def observe_recovery(
+        self,
+        game_id: str,
+        down_seq: int,
+        fold: Callable[[RecoveryEvidence], RecoveryEvidence],
+        *,
+        success_threshold: int,
+        now_ms: int,
+    ) -> Published | None:
+        """Fold one observation made in down period ``down_seq`` into its evidence.
+
+        When the evidence is complete (SPEC §5 "Recoveries"), ``probe_recovered``
+        is published, once per down period: the store ends the period in the
+        same commit.  ``None`` when nothing was published.
+        """
+        made: list[HealthEvent] = []
+
+        def recovery(evidence: RecoveryEvidence) -> HealthEvent | None:
+            if not evidence.complete(success_threshold):
+                return None
+            made.append(
+                HealthEvent.probe_recovered(
+                    game_id, evidence.container_id, now_ms, prior_failures=evidence.probe_failures
+                )
+            )
+            return made[-1]
+
+        entry = self.store.advance_recovery(game_id, down_seq, fold, recovery)
+        if entry is None or not made:
+            return None
+        log.info("game_recovered", game_id=game_id, container_id=made[-1].container_id, down_seq=down_seq)
+        return announce_committed(self.outbox, made[-1], entry)

@@ -5,26 +5,38 @@ longer running, and names the containers the list cannot vouch for; each of
 those gets its own inspect task (fanned out with ``expires``, so an outage
 cannot pile them up).  A running record whose container is missing is left to
 the reconciler, so ``container_disappeared`` has a single source.
+
+An inspect is also one of the level-triggered looks of SPEC §5 "RTM:
+convergence": a container it finds dead for good is reported through the same
+``running → exited`` compare-and-swap as the listener's and the reconciler's
+(never as ``inspect_unhealthy``), and for a game that is down it is half of
+the evidence of recovery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.rtmanager.convergence import (
+    RecoveryEvidence,
+    death_event,
+    is_dead_for_good,
+    shows_healthy,
+)
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import judge_inspect, needs_inspect
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, RunningRecords
+from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
 
 
 @dataclass
 class SweepPlan:
-    to_inspect: list[tuple[str, str]] = field(default_factory=list)
-    """``(game_id, container_id)`` pairs that need a full inspect."""
+    to_inspect: list[tuple[str, str, int]] = field(default_factory=list)
+    """``(game_id, container_id, down_seq)`` of the containers that need a full inspect."""
     vouched: list[str] = field(default_factory=list)
     """Games the list alone showed unchanged and healthy."""
     missing: list[str] = field(default_factory=list)
@@ -33,7 +45,7 @@ class SweepPlan:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "to_inspect": [game for game, _ in self.to_inspect],
+            "to_inspect": [game for game, _, _ in self.to_inspect],
             "vouched": len(self.vouched),
             "missing": self.missing,
             "pruned_baselines": self.pruned,
@@ -62,8 +74,9 @@ def plan_inspect_sweep(
             status=row.status,
             baseline=known.get(record.game_id),
             now_ms=now_ms,
+            down=record.down_seq > 0,
         ):
-            plan.to_inspect.append((record.game_id, record.container_id))
+            plan.to_inspect.append((record.game_id, record.container_id, record.down_seq))
         else:
             plan.vouched.append(record.game_id)
     metrics.INSPECTIONS.labels("vouched").inc(len(plan.vouched))
@@ -74,23 +87,35 @@ def plan_inspect_sweep(
 def inspect_container(
     runtime: ContainerRuntime,
     baselines: InspectBaselineStore,
-    publish: Callable[[HealthEvent], object],
+    publisher: HealthPublisher,
     *,
     game_id: str,
     container_id: str,
     now_ms: int,
+    down_seq: int = 0,
+    success_threshold: int = 1,
 ) -> dict[str, object]:
-    """Inspect one container, move the game's baseline, publish ``inspect_unhealthy`` if warranted."""
+    """Inspect one container: report a death for good, else judge it (seed ``003``), and feed a recovery.
+
+    ``down_seq``: the game's down period when this inspect was asked for (0: not down).
+    """
     observation = runtime.inspect(container_id)
     if observation is None:
         log.debug("inspect_skipped_container_missing", game_id=game_id, container_id=container_id)
         metrics.INSPECTIONS.labels("missing").inc()
         return {"game_id": game_id, "unhealthy": False, "skipped": "container missing"}
-    judgement = judge_inspect(observation, baselines.get(game_id))
+    if is_dead_for_good(observation):
+        metrics.INSPECTIONS.labels("dead").inc()
+        published = publisher.publish_death(death_event(game_id, observation, now_ms))
+        log.info("inspect_found_dead_container", game_id=game_id, container_id=container_id, reported=bool(published))
+        return {"game_id": game_id, "unhealthy": True, "dead": True, "reported": published is not None}
+    judgement = judge_inspect(
+        observation, baselines.get(game_id), acked_restarts=baselines.acked_restarts(container_id)
+    )
     baselines.put(game_id, judgement.baseline)
     metrics.INSPECTIONS.labels("unhealthy" if judgement.unhealthy else "healthy").inc()
-    if judgement.unhealthy:
-        publish(
+    if judgement.publish:
+        publisher.publish(
             HealthEvent.inspect_unhealthy(
                 game_id,
                 container_id,
@@ -101,4 +126,20 @@ def inspect_container(
             )
         )
         log.info("inspect_unhealthy", game_id=game_id, container_id=container_id, reasons=list(judgement.reasons))
-    return {"game_id": game_id, "unhealthy": judgement.unhealthy, "reasons": list(judgement.reasons)}
+    recovered = None
+    if down_seq and not judgement.publish:
+        healthy = shows_healthy(observation) and not judgement.unhealthy
+
+        def fold(evidence: RecoveryEvidence) -> RecoveryEvidence:
+            return evidence.with_inspect(container_id, healthy=healthy)
+
+        recovered = publisher.observe_recovery(
+            game_id, down_seq, fold, success_threshold=success_threshold, now_ms=now_ms
+        )
+    return {
+        "game_id": game_id,
+        "unhealthy": judgement.unhealthy,
+        "published": judgement.publish,
+        "reasons": list(judgement.reasons),
+        "recovered": recovered is not None,
+    }

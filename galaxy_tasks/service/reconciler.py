@@ -1,8 +1,20 @@
-"""The reconciler: Docker's containers against ``rtmanager.runtime_records`` (SPEC §5 "RTM").
+"""The reconciler: Docker's containers against ``rtmanager.runtime_records`` (SPEC §5 "RTM: convergence").
+
+The level-triggered relist behind the event stream (kubelet's PLEG): whatever
+events were missed, it finds what they should have said.  It reads the records
+*before* it lists Docker, so a start job that commits in between is never
+mistaken for a loss (its new container would be missing from an older list).
 
 * A running record whose container no longer exists → ``container_disappeared``
   and the record leaves ``running``, through the one CAS the Docker events
   listener uses too, so the loss is reported once whoever sees it first.
+* A running record whose container died for good (``exited``/``dead``, not
+  restarting) → the record goes ``running → exited`` in one CAS on (game,
+  container) and the winner publishes the death: ``container_oom`` when
+  OOMKilled with 137, else ``container_exited`` with the observed exit code.
+* An ``exited`` record whose container Docker runs again (a daemon restart
+  starts ``always`` containers anew) goes back to ``running`` in one CAS; the
+  game stays down until an inspect and the probes see it healthy.
 * A managed container (label ``galaxy.game_id``) that is no game's current
   container at two reconciles in a row is reported: log, gauge, and the list
   ``galaxy-tasks status`` shows.  One sighting is not enough: a start job's new
@@ -11,14 +23,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.rtmanager.convergence import DEAD_STATES, death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, ListedContainer, RunningRecords
+from galaxy_tasks.ports import ContainerRuntime, ListedContainer, RunningRecord, RunningRecords
+from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
 
@@ -45,12 +59,22 @@ class OrphanReport(Protocol):
 class Reconciliation:
     disappeared: list[str] = field(default_factory=list)
     """Games this run reported ``container_disappeared`` for."""
+    revived: list[str] = field(default_factory=list)
+    """Exited games whose container Docker runs again: back to ``running`` (and down until recovered)."""
+    died: list[str] = field(default_factory=list)
+    """Games this run reported a death for good of (``container_exited`` / ``container_oom``)."""
     already_reported: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     """Managed containers that are no game's current container."""
 
     def as_dict(self) -> dict[str, object]:
-        return {"disappeared": self.disappeared, "already_reported": self.already_reported, "orphans": self.orphans}
+        return {
+            "disappeared": self.disappeared,
+            "died": self.died,
+            "revived": self.revived,
+            "already_reported": self.already_reported,
+            "orphans": self.orphans,
+        }
 
 
 def reconcile(
@@ -58,21 +82,29 @@ def reconcile(
     current: CurrentContainers,
     runtime: ContainerRuntime,
     report: OrphanReport,
-    publish_loss: Callable[[HealthEvent], object | None],
+    publisher: HealthPublisher,
     *,
     now_ms: int,
 ) -> Reconciliation:
+    running = records.running()  # before the list: see the module docstring
+    exited = records.exited()
     listed = runtime.list_managed()
     result = Reconciliation()
-    for record in records.running():
-        if record.container_id and record.container_id in listed:
-            continue
-        event = HealthEvent.container_disappeared(record.game_id, record.container_id, now_ms, reason=RECONCILER_REASON)
-        if publish_loss(event) is None:
-            result.already_reported.append(record.game_id)
-        else:
-            result.disappeared.append(record.game_id)
-            log.warning("container_disappeared", game_id=record.game_id, container_id=record.container_id)
+    for record in running:
+        row = listed.get(record.container_id) if record.container_id else None
+        if row is None:
+            _report_loss(record.game_id, record.container_id, publisher, result, now_ms)
+        elif row.state in DEAD_STATES:
+            _report_death(record, runtime, publisher, result, now_ms=now_ms)
+    for record in exited:
+        row = listed.get(record.container_id) if record.container_id else None
+        if (
+            row is not None
+            and row.state == DOCKER_STATE_RUNNING
+            and publisher.store.record_revival(record.game_id, record.container_id)
+        ):
+            result.revived.append(record.game_id)
+            log.warning("container_running_again", game_id=record.game_id, container_id=record.container_id)
     known = current.current_container_ids()
     unclaimed = [row for row in listed.values() if row.container_id not in known]
     seen_before = report.suspects()
@@ -83,3 +115,38 @@ def reconcile(
     metrics.ORPHAN_CONTAINERS.set(len(orphans))
     report.save(orphans, suspects=sorted(row.container_id for row in unclaimed), now_ms=now_ms)
     return result
+
+
+def _report_loss(
+    game_id: str, container_id: str, publisher: HealthPublisher, result: Reconciliation, now_ms: int
+) -> None:
+    event = HealthEvent.container_disappeared(game_id, container_id, now_ms, reason=RECONCILER_REASON)
+    if publisher.publish_loss(event) is None:
+        result.already_reported.append(game_id)
+    else:
+        result.disappeared.append(game_id)
+        log.warning("container_disappeared", game_id=game_id, container_id=container_id)
+
+
+def _report_death(
+    record: RunningRecord, runtime: ContainerRuntime, publisher: HealthPublisher, result: Reconciliation, *, now_ms: int
+) -> None:
+    """The list says stopped: the inspect tells the exit code and OOMKilled (and whether it restarts after all)."""
+    game_id, container_id = record.game_id, record.container_id
+    observation = runtime.inspect(container_id)
+    if observation is None:  # removed between the list and the inspect
+        _report_loss(game_id, container_id, publisher, result, now_ms)
+        return
+    if not is_dead_for_good(observation):
+        return
+    if publisher.publish_death(death_event(game_id, observation, now_ms)) is None:
+        result.already_reported.append(game_id)
+    else:
+        result.died.append(game_id)
+        log.warning(
+            "container_died_unreported",
+            game_id=game_id,
+            container_id=container_id,
+            exit_code=observation.exit_code,
+            oom_killed=observation.oom_killed,
+        )

@@ -11,18 +11,11 @@ from galaxy_tasks.adapters.docker.events import DockerEventSource
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
-from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import docker_events_lease_key
-from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
-from galaxy_tasks.service.health_publisher import (
-    HEALTH_EVENT_OUTBOX_LABEL,
-    publish_container_loss,
-    publish_health_event,
-    publish_health_event_once,
-)
+from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.service.reconciler import reconcile
@@ -46,9 +39,9 @@ EVENT_KEY_MEMORY_MS = 86_400_000
 """How long the idempotency keys of Docker events are kept (far beyond Docker's own event buffer)."""
 
 
-def _publish(event: HealthEvent) -> dict[str, object]:
+def _publisher() -> HealthPublisher:
     res = resources()
-    return publish_health_event(res.health_event_store, res.health_events_outbox, event).as_dict()
+    return HealthPublisher(res.health_event_store, res.health_events_outbox)
 
 
 @galaxy_task(TaskName.RTM_INSPECT_SWEEP, acks_late=True, autoretry_for=NO_RETRY)
@@ -57,24 +50,31 @@ def inspect_sweep(self: Task) -> dict[str, Any]:
     res = resources()
     plan = plan_inspect_sweep(res.runtime_records, res.docker_runtime, res.inspect_baselines, now_ms=now_ms())
     expires = res.settings.inspect_interval_seconds
-    for game_id, container_id in plan.to_inspect:
+    for game_id, container_id, down_seq in plan.to_inspect:
         app.send_task(
-            TaskName.RTM_INSPECT_CONTAINER.value, args=[game_id, container_id], expires=expires, queue=res.docker_queue
+            TaskName.RTM_INSPECT_CONTAINER.value,
+            args=[game_id, container_id],
+            kwargs={"down_seq": down_seq} if down_seq else {},
+            expires=expires,
+            queue=res.docker_queue,
         )
     return plan.as_dict()
 
 
 @galaxy_task(TaskName.RTM_INSPECT_CONTAINER, acks_late=True, autoretry_for=NO_RETRY)
-def inspect_container_task(self: Task, game_id: str, container_id: str) -> dict[str, Any]:
-    """Inspect one game's container (seed ``003``); publishes ``inspect_unhealthy`` when warranted."""
+def inspect_container_task(self: Task, game_id: str, container_id: str, down_seq: int = 0) -> dict[str, Any]:
+    """Inspect one game's container (seed ``003``): a death for good, ``inspect_unhealthy`` once per change,
+    and (``down_seq``: the game's down period when the sweep asked) evidence of its recovery."""
     res = resources()
     return inspect_container(
         res.docker_runtime,
         res.inspect_baselines,
-        _publish,
+        _publisher(),
         game_id=game_id,
         container_id=container_id,
         now_ms=now_ms(),
+        down_seq=down_seq,
+        success_threshold=res.settings.probe_success_threshold,
     )
 
 
@@ -87,10 +87,11 @@ def probe_sweep(self: Task) -> dict[str, Any]:
         res.runtime_records, res.docker_runtime, res.probe_states, grace_seconds=s.probe_startup_grace_seconds
     )
     spread = s.probe_interval_seconds / 2
-    for game_id, container_id, endpoint in plan.to_probe:
+    for game_id, container_id, endpoint, down_seq in plan.to_probe:
         app.send_task(
             TaskName.RTM_PROBE_ENGINE.value,
             args=[game_id, container_id, endpoint],
+            kwargs={"down_seq": down_seq} if down_seq else {},
             countdown=random.uniform(0, spread),
             expires=s.probe_interval_seconds * 1.5,
             queue=res.docker_queue,
@@ -99,14 +100,16 @@ def probe_sweep(self: Task) -> dict[str, Any]:
 
 
 @galaxy_task(TaskName.RTM_PROBE_ENGINE, acks_late=True, autoretry_for=NO_RETRY)
-def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str) -> dict[str, Any]:
-    """Probe one engine's health endpoint; publishes ``probe_failed`` / ``probe_recovered`` at the thresholds."""
+def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str, down_seq: int = 0) -> dict[str, Any]:
+    """Probe one engine's health endpoint: ``probe_failed`` at the threshold; while the game is down
+    (``down_seq``), evidence of its recovery, which ends in ``probe_recovered``."""
     res = resources()
     s = res.settings
     return probe_engine(
         res.prober,
         res.probe_states,
-        _publish,
+        _publisher(),
+        down_seq=down_seq,
         game_id=game_id,
         container_id=container_id,
         endpoint=endpoint,
@@ -115,15 +118,9 @@ def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str
     )
 
 
-def _publish_loss(event: HealthEvent) -> dict[str, object] | None:
-    res = resources()
-    published = publish_container_loss(res.health_event_store, res.health_events_outbox, event)
-    return None if published is None else published.as_dict()
-
-
 @galaxy_task(TaskName.RTM_RECONCILE, acks_late=True, autoretry_for=NO_RETRY)
 def reconcile_task(self: Task) -> dict[str, Any]:
-    """Report running records whose container is gone (once) and managed containers without a record."""
+    """Relist: report running records whose container is gone or dead for good (once each), and orphans."""
     res = resources()
     res.health_event_store.prune_keys(now_ms() - EVENT_KEY_MEMORY_MS)
     return reconcile(
@@ -131,7 +128,7 @@ def reconcile_task(self: Task) -> dict[str, Any]:
         res.runtime_records,
         res.docker_runtime,
         res.orphan_report,
-        _publish_loss,
+        _publisher(),
         now_ms=now_ms(),
     ).as_dict()
 
@@ -159,24 +156,19 @@ def build_docker_events_listener() -> DockerEventsListener:
     res = resources()
     s = res.settings
 
-    # One Docker host: the reconciler is periodic work; several: it belongs to this host's worker.
-    reconcile_queue = res.docker_queue if s.docker_host_name else Queue.PERIODIC.value
-
-    def publish_once(event: HealthEvent, key: str) -> object | None:
-        return publish_health_event_once(res.health_event_store, res.health_events_outbox, event, key=key)
-
     def inspect_now(game_id: str, container_id: str) -> object:
         return _send_or_log(TaskName.RTM_INSPECT_CONTAINER, args=[game_id, container_id], queue=res.docker_queue)
 
     def reconcile_now() -> object:
-        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds, queue=reconcile_queue)
+        # The reconciler lists Docker: it runs on this host's Docker-bound queue, like the sweeps.
+        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds, queue=res.docker_queue)
 
     return DockerEventsListener(
         source=DockerEventSource(res.docker_runtime),
         runtime=res.docker_runtime,
         state=res.docker_events_state,
         lease=RedisLease(res.redis, docker_events_lease_key(s.docker_host_name), s.lease_ttl_seconds, s.redis_url),
-        actions=ListenerActions(publish_once, _publish_loss, inspect_now, reconcile_now),
+        actions=ListenerActions(_publisher(), res.runtime_records, res.inspect_baselines, inspect_now, reconcile_now),
     )
 
 

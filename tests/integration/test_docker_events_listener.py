@@ -20,10 +20,8 @@ from galaxy_tasks.adapters.docker.runtime import docker_time_ms
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
-from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY, HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions, ListenerReport
-from galaxy_tasks.service.health_publisher import publish_health_event_once
 from tests.support.rtm_rig import Rig, new_game_id, until
 
 pytestmark = pytest.mark.integration
@@ -41,9 +39,6 @@ class Running:
         self._thread: threading.Thread | None = None
         self.report: ListenerReport | None = None
 
-    def _publish(self, event: HealthEvent, key: str) -> object | None:
-        return publish_health_event_once(self.rig.store, self.rig.outbox, event, key=key)
-
     def _reconcile(self) -> None:
         self.reconciles += 1
 
@@ -54,7 +49,11 @@ class Running:
             state=self.state,
             lease=RedisLease(self.rig.pipeline.r, DOCKER_EVENTS_LEASE_KEY, 5.0, self.rig.pipeline.redis_url),
             actions=ListenerActions(
-                self._publish, self.rig.publish_loss, lambda g, c: self.inspections.append((g, c)), self._reconcile
+                self.rig.publisher,
+                self.rig.records,
+                self.rig.baselines,
+                lambda g, c: self.inspections.append((g, c)),
+                self._reconcile,
             ),
             window_seconds=0.5,
         )

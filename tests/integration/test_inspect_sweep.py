@@ -28,7 +28,7 @@ def test_a_healthy_running_engine_is_inspected_once_for_its_baseline_then_vouche
     rig.start(game)
     healthy, vouched = inspections("healthy"), inspections("vouched")
     first = rig.sweep()
-    assert first.to_inspect == [(game, rig.records.running()[0].container_id)]
+    assert first.to_inspect == [(game, rig.records.running()[0].container_id, 0)]
     assert rig.sweep().vouched == [game]
     assert rig.inspected == [game]
     assert rig.events(game) == []

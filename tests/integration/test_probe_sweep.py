@@ -37,7 +37,7 @@ def _snapshot(rig: Rig, game_id: str) -> tuple[str, str]:
     return row.status, row.source
 
 
-def test_an_engine_whose_httpd_stops_fails_once_at_the_threshold_and_recovers_once_when_it_serves_again(
+def test_an_engine_whose_httpd_stops_fails_once_and_recovers_once_an_inspect_and_the_probes_agree(
     rig: Rig,
 ) -> None:
     game, port = new_game_id(), free_loopback_port()
@@ -61,6 +61,9 @@ def test_an_engine_whose_httpd_stops_fails_once_at_the_threshold_and_recovers_on
     until(lambda: rig.prober.probe(f"http://127.0.0.1:{port}")[0], "the engine to serve again")
     for _ in range(4):
         rig.probe_sweep(THRESHOLDS)
+    assert rig.event_types(game) == ["probe_failed"], "probes alone do not end a down period: an inspect must agree"
+    rig.sweep()  # the inspect completes the evidence the probes of this down period gathered
+    rig.probe_sweep(THRESHOLDS)
     assert rig.event_types(game) == ["probe_failed", "probe_recovered"]
     assert _details(rig, game, "probe_recovered") == [{"prior_failures": 5}]
     assert _snapshot(rig, game) == ("healthy", "probe")
@@ -73,7 +76,7 @@ def test_an_engine_within_its_start_up_grace_is_not_probed(rig: Rig) -> None:
     assert (plan.in_grace, plan.to_probe) == ([game], [])
 
 
-def test_streaks_restart_with_a_new_container_so_a_replaced_engine_does_not_inherit_a_failure(rig: Rig) -> None:
+def test_a_replaced_engine_does_not_inherit_the_failure_streak_and_recovery_counts_for_the_game(rig: Rig) -> None:
     game, port = new_game_id(), free_loopback_port()
     first = rig.start(game, endpoint=f"http://127.0.0.1:{port}", environment={"ENGINE_PORT": str(port)})
     rig.client.containers.get(first).exec_run(["killall", "httpd"])
@@ -96,4 +99,9 @@ def test_streaks_restart_with_a_new_container_so_a_replaced_engine_does_not_inhe
     until(lambda: rig.prober.probe(f"http://127.0.0.1:{port}")[0], "the new engine to serve")
     for _ in range(3):
         rig.probe_sweep(THRESHOLDS)
-    assert rig.event_types(game) == ["probe_failed"], "a fresh container starts a fresh streak: nothing to recover"
+    assert rig.event_types(game) == ["probe_failed"], "a fresh streak: no second failure, no recovery without inspect"
+    rig.sweep()
+    for _ in range(2):
+        rig.probe_sweep(THRESHOLDS)
+    assert rig.event_types(game) == ["probe_failed", "probe_recovered"]
+    assert rig.snapshot(game)[0] == "healthy"

@@ -30,7 +30,7 @@ from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
-from galaxy_tasks.service.health_publisher import publish_container_loss, publish_health_event
+from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import SweepPlan, inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.probe_sweep import ProbePlan, plan_probe_sweep, probe_engine
 from galaxy_tasks.service.reconciler import Reconciliation, reconcile
@@ -49,6 +49,7 @@ class Rig:
         self.store = PostgresHealthEventStore(self.hot)
         outbox_client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         self.outbox = PostgresStreamOutbox(pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0))
+        self.publisher = HealthPublisher(self.store, self.outbox)
         self.inspected: list[str] = []
         self.probe_states = RedisProbeStates(pipeline.r, pipeline.redis_url)
         self.orphans = RedisOrphanReport(pipeline.r, pipeline.redis_url)
@@ -69,28 +70,29 @@ class Rig:
         return str(container.id)
 
     def publish(self, event: HealthEvent) -> object:
-        return publish_health_event(self.store, self.outbox, event)
+        return self.publisher.publish(event)
 
     def sweep(self) -> SweepPlan:
         plan = plan_inspect_sweep(self.records, self.runtime, self.baselines, now_ms=int(time.time() * 1000))
-        for game_id, container_id in plan.to_inspect:
+        for game_id, container_id, down_seq in plan.to_inspect:
             self.inspected.append(game_id)
             inspect_container(
                 self.runtime,
                 self.baselines,
-                self.publish,
+                self.publisher,
                 game_id=game_id,
                 container_id=container_id,
                 now_ms=int(time.time() * 1000),
+                down_seq=down_seq,
             )
         return plan
 
     def publish_loss(self, event: HealthEvent) -> object | None:
-        return publish_container_loss(self.store, self.outbox, event)
+        return self.publisher.publish_loss(event)
 
     def reconcile(self) -> Reconciliation:
         return reconcile(
-            self.records, self.records, self.runtime, self.orphans, self.publish_loss, now_ms=int(time.time() * 1000)
+            self.records, self.records, self.runtime, self.orphans, self.publisher, now_ms=int(time.time() * 1000)
         )
 
     def record_status(self, game_id: str) -> str:
@@ -103,11 +105,12 @@ class Rig:
 
     def probe_sweep(self, thresholds: ProbeThresholds, grace_seconds: float = 0.0) -> ProbePlan:
         plan = plan_probe_sweep(self.records, self.runtime, self.probe_states, grace_seconds=grace_seconds)
-        for game_id, container_id, endpoint in plan.to_probe:
+        for game_id, container_id, endpoint, down_seq in plan.to_probe:
             probe_engine(
                 self.prober,
                 self.probe_states,
-                self.publish,
+                self.publisher,
+                down_seq=down_seq,
                 game_id=game_id,
                 container_id=container_id,
                 endpoint=endpoint,

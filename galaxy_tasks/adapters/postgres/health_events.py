@@ -1,20 +1,41 @@
-"""The RTM's health-event store: snapshot upsert and outbox row in one transaction (one round trip)."""
+"""The RTM's health-event store: snapshot upsert and outbox row in one transaction (one round trip).
+
+The snapshot row also holds the game's down period and the evidence of its
+recovery (migration 0008), so an event and the period it begins or ends are
+committed together.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
+from galaxy_tasks.domain.health_events import HealthEventType
+from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_event
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.ports import OutboxEntry
 
-# Shared tail: the snapshot upsert numbers the entry, the outbox insert takes the number.
+# Every statement below inserts the same columns; the values differ only in where they come from.
+_COLUMNS = "(game_id, container_id, status, source, details, observed_at, event_seq, down_seq, recovery_failures)"
+_VALUES = """:container_id, :status, :source, CAST(:details AS jsonb),
+               to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1,
+               CASE WHEN :down THEN 1 ELSE 0 END, :down_failures"""
+
+# Shared tail: the snapshot upsert numbers the entry and moves the down period (a down event
+# begins a new one and forgets the evidence of the last; probe_recovered ends it), the outbox
+# insert takes the number.
 _UPSERT_TAIL = """
         ON CONFLICT (game_id) DO UPDATE SET
             container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
-            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1
+            details = EXCLUDED.details, observed_at = EXCLUDED.observed_at, event_seq = s.event_seq + 1,
+            down_seq = CASE WHEN :down THEN s.event_seq + 1 WHEN :ends_down THEN 0 ELSE s.down_seq END,
+            recovery_container = CASE WHEN :down OR :ends_down THEN '' ELSE s.recovery_container END,
+            recovery_inspected = CASE WHEN :down OR :ends_down THEN false ELSE s.recovery_inspected END,
+            recovery_probes = CASE WHEN :down OR :ends_down THEN 0 ELSE s.recovery_probes END,
+            recovery_failures = CASE WHEN :down OR :ends_down THEN :down_failures ELSE s.recovery_failures END
         RETURNING game_id, event_seq
     )
     INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
@@ -22,63 +43,62 @@ _UPSERT_TAIL = """
     RETURNING seq
 """
 
+
+def _statement(head: str, source: str) -> TextClause:
+    """``head`` (CTEs gating the insert, or nothing), the snapshot upsert reading from ``source``, the outbox row."""
+    insert = f"INSERT INTO rtmanager.health_snapshots AS s {_COLUMNS}\n" + (
+        f"        VALUES (:game_id, {_VALUES})" if not source else f"        SELECT game_id, {_VALUES} FROM {source}"
+    )
+    return text(f"WITH {head}snapshot AS (\n        {insert}{_UPSERT_TAIL}")
+
+
 # The upsert locks the game's snapshot row and numbers the entry; the outbox insert reads the
 # number from it.  One statement, so autocommit makes it one transaction.
-_RECORD = text(
-    """
-    WITH snapshot AS (
-        INSERT INTO rtmanager.health_snapshots AS s
-            (game_id, container_id, status, source, details, observed_at, event_seq)
-        VALUES (:game_id, :container_id, :status, :source, CAST(:details AS jsonb),
-                to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1)
-{upsert_tail}
-    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
-)
-
+_RECORD = _statement("", "")
 
 # The same, gated by one compare-and-swap on the game's runtime record: only the caller that
 # moves the record out of `running` (for this very container) records the event.  The
-# reconciler and the Docker events listener both go through it, so a lost container is
-# reported once whoever sees it first.
-_RECORD_LOSS = text(
-    """
-    WITH lost AS (
+# reconciler, the inspect task and the Docker events listener all go through it, so a lost or
+# dead container is reported once whoever sees it first.
+_RECORD_TRANSITION = _statement(
+    """moved AS (
         UPDATE rtmanager.runtime_records SET status = :new_status, updated_at = now()
         WHERE game_id = :game_id AND status = 'running' AND current_container_id = :container_id
         RETURNING game_id
-    ), snapshot AS (
-        INSERT INTO rtmanager.health_snapshots AS s
-            (game_id, container_id, status, source, details, observed_at, event_seq)
-        SELECT game_id, :container_id, :status, :source, CAST(:details AS jsonb),
-               to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1
-        FROM lost
-{upsert_tail}
-    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
+    ), """,
+    "moved",
 )
 
 # The same, once per idempotency key: the key's insert gates the rest.
-_RECORD_ONCE = text(
-    """
-    WITH claim AS (
+_RECORD_ONCE = _statement(
+    """claim AS (
         INSERT INTO rtmanager.health_event_keys (event_key) VALUES (:event_key)
         ON CONFLICT (event_key) DO NOTHING
-        RETURNING event_key
-    ), snapshot AS (
-        INSERT INTO rtmanager.health_snapshots AS s
-            (game_id, container_id, status, source, details, observed_at, event_seq)
-        SELECT :game_id, :container_id, :status, :source, CAST(:details AS jsonb),
-               to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1
-        FROM claim
-{upsert_tail}
-    """.format(upsert_tail=_UPSERT_TAIL.strip("\n"))
+        RETURNING :game_id AS game_id
+    ), """,
+    "claim",
 )
 _PRUNE_KEYS = text(
     "DELETE FROM rtmanager.health_event_keys "
     "WHERE created_at < to_timestamp(CAST(:before_ms AS double precision) / 1000)"
 )
+_REVIVE = text(
+    "UPDATE rtmanager.runtime_records SET status = 'running', updated_at = now() "
+    "WHERE game_id = :game_id AND status = 'exited' AND current_container_id = :container_id"
+)
+_LOCK_DOWN_PERIOD = text(
+    "SELECT down_seq, recovery_container, recovery_inspected, recovery_probes, recovery_failures "
+    "FROM rtmanager.health_snapshots WHERE game_id = :game_id FOR UPDATE"
+)
+_WRITE_EVIDENCE = text(
+    "UPDATE rtmanager.health_snapshots SET recovery_container = :container_id, recovery_inspected = :inspected, "
+    "recovery_probes = :probes, recovery_failures = :failures WHERE game_id = :game_id"
+)
 
 LOST_STATUS = "disappeared"
 """What ``rtmanager.runtime_records.status`` becomes when its running container is gone."""
+DEAD_STATUS = "exited"
+"""What it becomes when its running container stopped for good by itself."""
 
 
 class PostgresHealthEventStore:
@@ -103,10 +123,54 @@ class PostgresHealthEventStore:
             return int(conn.execute(_PRUNE_KEYS, {"before_ms": before_ms}).rowcount or 0)
 
     def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
-        """Record ``event`` only if this call moves the game's record out of ``running``."""
+        """Record ``event`` only if this call moves the game's record ``running → disappeared``."""
+        return self._record_transition(event, LOST_STATUS)
+
+    def record_death(self, event: HealthEvent) -> OutboxEntry | None:
+        """Record ``event`` only if this call moves the game's record ``running → exited``."""
+        return self._record_transition(event, DEAD_STATUS)
+
+    def _record_transition(self, event: HealthEvent, new_status: str) -> OutboxEntry | None:
         with translated_errors(self._url), self._engine.begin() as conn:
-            seq = conn.execute(_RECORD_LOSS, {**_params(event), "new_status": LOST_STATUS}).scalar_one_or_none()
+            seq = conn.execute(_RECORD_TRANSITION, {**_params(event), "new_status": new_status}).scalar_one_or_none()
         return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+
+    def record_revival(self, game_id: str, container_id: str) -> bool:
+        """``exited → running`` for this very container, in one compare-and-swap."""
+        with translated_errors(self._url), self._engine.begin() as conn:
+            return bool(conn.execute(_REVIVE, {"game_id": game_id, "container_id": container_id}).rowcount)
+
+    def advance_recovery(
+        self,
+        game_id: str,
+        down_seq: int,
+        fold: Callable[[RecoveryEvidence], RecoveryEvidence],
+        recovery: Callable[[RecoveryEvidence], HealthEvent | None],
+    ) -> OutboxEntry | None:
+        """Under the snapshot row's lock: fold an observation into down period ``down_seq``, maybe end it."""
+        with translated_errors(self._url), self._engine.begin() as conn:
+            row = conn.execute(_LOCK_DOWN_PERIOD, {"game_id": game_id}).one_or_none()
+            if row is None or row.down_seq == 0 or row.down_seq != down_seq:
+                return None  # not down, or the observation started in an earlier period
+            before = RecoveryEvidence(
+                row.recovery_container, row.recovery_inspected, row.recovery_probes, row.recovery_failures
+            )
+            evidence = fold(before)
+            event = recovery(evidence)
+            if event is not None:
+                return record_health_event(conn, event)
+            if evidence != before:
+                conn.execute(
+                    _WRITE_EVIDENCE,
+                    {
+                        "game_id": game_id,
+                        "container_id": evidence.container_id,
+                        "inspected": evidence.inspected_healthy,
+                        "probes": evidence.probe_successes,
+                        "failures": evidence.probe_failures,
+                    },
+                )
+            return None
 
 
 def record_health_event(conn: Connection, event: HealthEvent) -> OutboxEntry:
@@ -117,7 +181,11 @@ def record_health_event(conn: Connection, event: HealthEvent) -> OutboxEntry:
 
 def _params(event: HealthEvent) -> dict[str, object]:
     snapshot = event.snapshot()
+    failures = event.details.get("consecutive_failures", 0) if event.event_type is HealthEventType.PROBE_FAILED else 0
     return {
+        "down": is_down_event(event.event_type),
+        "ends_down": event.event_type is HealthEventType.PROBE_RECOVERED,
+        "down_failures": int(failures),
         "game_id": snapshot.game_id,
         "container_id": snapshot.container_id,
         "status": snapshot.status.value,

@@ -1,4 +1,4 @@
-"""Reads of ``rtmanager.runtime_records`` for the health sweeps."""
+"""Reads of ``rtmanager.runtime_records`` for the health sweeps, the listener and the reconciler."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.ports import RunningRecord
 
 _RUNNING = text(
+    "SELECT r.game_id, r.current_container_id, r.engine_endpoint, coalesce(s.down_seq, 0) AS down_seq "
+    "FROM rtmanager.runtime_records r LEFT JOIN rtmanager.health_snapshots s ON s.game_id = r.game_id "
+    "WHERE r.status = 'running' AND r.docker_host = :host ORDER BY r.game_id"
+)
+_EXITED = text(
     "SELECT game_id, current_container_id, engine_endpoint FROM rtmanager.runtime_records "
-    "WHERE status = 'running' AND docker_host = :host ORDER BY game_id"
+    "WHERE status = 'exited' AND docker_host = :host ORDER BY game_id"
+)
+_RUNNING_CONTAINER = text(
+    "SELECT current_container_id FROM rtmanager.runtime_records WHERE game_id = :game_id AND status = 'running'"
 )
 
 
@@ -27,7 +35,17 @@ class PostgresRuntimeRecords:
     def running(self) -> list[RunningRecord]:
         with translated_errors(self._url), self._engine.connect() as conn:
             rows = conn.execute(_RUNNING, {"host": self._host})
+            return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint, int(r.down_seq)) for r in rows]
+
+    def exited(self) -> list[RunningRecord]:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            rows = conn.execute(_EXITED, {"host": self._host})
             return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint) for r in rows]
+
+    def running_container(self, game_id: str) -> str | None:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            found = conn.execute(_RUNNING_CONTAINER, {"game_id": game_id}).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def current_container_ids(self) -> set[str]:
         with translated_errors(self._url), self._engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""The Docker events listener's shared state in Redis: its position, and the OOM kills it has seen."""
+"""The Docker events listener's shared state in Redis: its position."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
 
 POSITION_KEY = "rtmanager:docker_events:position"
-OOM_PREFIX = "rtmanager:docker_events:oom"
-OOM_MEMORY_SECONDS = 86_400
 
 
 class RedisDockerEventsState:
@@ -35,11 +33,3 @@ class RedisDockerEventsState:
         )
         with translated_errors(self._url):
             self._r.set(self._position_key, value)
-
-    def note_oom(self, container_id: str) -> None:
-        with translated_errors(self._url):
-            self._r.set(f"{OOM_PREFIX}:seen:{container_id}", "1", ex=OOM_MEMORY_SECONDS)
-
-    def oom_seen(self, container_id: str) -> bool:
-        with translated_errors(self._url):
-            return bool(self._r.exists(f"{OOM_PREFIX}:seen:{container_id}"))

@@ -1,4 +1,4 @@
-"""Judging one Docker inspect of a running game's container (seed ``003``).
+"""Judging one Docker inspect of a running game's container (seed ``003``, SPEC §5 "No repeated noise").
 
 ``inspect_unhealthy`` when the restart count grew since the previous
 observation of the *same* container, the state is not ``running``, or the
@@ -7,10 +7,20 @@ the container id: a new container, or a restart count smaller than the
 baseline's (Docker re-created it), only records a new baseline — the seed's
 "first observation only records the baseline" rule, applied to each container's life.
 
+Two rules beyond the seed keep the Lobby's summary meaningful:
+
+* a judgement (container, state, health, restart count) is published only
+  when it differs from the previous sweep's (a healthy one resets it), so an
+  unchanged problem is said once, not every sweep;
+* a restart the events listener already published as a crash is not one to
+  report again: the listener counts the crashes it published per container
+  (``acked_restarts``) and the judgement takes them off the restart growth.
+
 A sweep lists the managed containers in one API call and inspects only those
 the list cannot vouch for (:func:`needs_inspect`): not running, unhealthy, no
-baseline, another container, or an uptime too short for the start the
-baseline remembers — a restart since.
+baseline, another container, a problem reported last time, a game that is
+down (its recovery needs an inspect), or an uptime too short for the start
+the baseline remembers — a restart since.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 DOCKER_STATE_RUNNING = "running"
+DOCKER_STATE_RESTARTING = "restarting"
 DOCKER_HEALTH_UNHEALTHY = "unhealthy"
 
 
@@ -30,6 +41,10 @@ class InspectBaseline:
     restart_count: int
     started_at_ms: int = 0
     """Docker ``State.StartedAt`` at that inspect: a later start means a restart."""
+    acked_restarts: int = 0
+    """How many of the listener's published crashes of this container the restart count already covers."""
+    reported: str = ""
+    """The judgement key last published for the game; empty after a healthy judgement."""
 
 
 @dataclass(frozen=True)
@@ -51,24 +66,52 @@ class InspectJudgement:
     """The baseline to store for the next inspect."""
     unhealthy: bool
     reasons: tuple[str, ...] = ()
+    publish: bool = False
+    """Unhealthy, and not the judgement published last time: say it (once)."""
 
 
-def judge_inspect(observation: InspectObservation, baseline: InspectBaseline | None) -> InspectJudgement:
-    """Compare ``observation`` with the game's stored ``baseline`` (``None``: never seen)."""
-    new_baseline = InspectBaseline(observation.container_id, observation.restart_count, observation.started_at_ms)
-    reasons: list[str] = []
+def judgement_key(observation: InspectObservation) -> str:
+    """What makes two unhealthy judgements the same: container, state, health, restart count."""
+    return f"{observation.container_id}|{observation.state}|{observation.health}|{observation.restart_count}"
+
+
+def judge_inspect(
+    observation: InspectObservation, baseline: InspectBaseline | None, *, acked_restarts: int = 0
+) -> InspectJudgement:
+    """Compare ``observation`` with the game's stored ``baseline`` (``None``: never seen).
+
+    ``acked_restarts`` is the number of crashes of this container the events
+    listener has published so far; those restarts are not reported again.
+    """
+    pending = 1 if observation.state == DOCKER_STATE_RESTARTING else 0
     same_life = (
         baseline is not None
         and baseline.container_id == observation.container_id
         and observation.restart_count >= baseline.restart_count
     )
-    if same_life and baseline is not None and observation.restart_count > baseline.restart_count:
-        reasons.append(f"restart_count {baseline.restart_count} -> {observation.restart_count}")
-    if observation.state != DOCKER_STATE_RUNNING:
+    reasons: list[str] = []
+    if same_life and baseline is not None:
+        growth = observation.restart_count - baseline.restart_count
+        new_acks = max(0, acked_restarts - baseline.acked_restarts)
+        explained = min(new_acks, growth)
+        consumed = baseline.acked_restarts + explained
+        crash_pending = pending > 0 and new_acks - explained >= 1
+        if growth > explained:
+            reasons.append(f"restart_count {baseline.restart_count} -> {observation.restart_count}")
+    else:  # a first look only records the baseline; a crash the listener published may still be restarting
+        consumed = max(0, acked_restarts - pending)
+        crash_pending = pending > 0 and acked_restarts >= 1
+    if observation.state != DOCKER_STATE_RUNNING and not crash_pending:
         reasons.append(f"state {observation.state}")
     if observation.health == DOCKER_HEALTH_UNHEALTHY:
         reasons.append("health unhealthy")
-    return InspectJudgement(new_baseline, bool(reasons), tuple(reasons))
+    unhealthy = bool(reasons)
+    key = judgement_key(observation) if unhealthy else ""
+    previous = baseline.reported if baseline is not None else ""
+    new_baseline = InspectBaseline(
+        observation.container_id, observation.restart_count, observation.started_at_ms, consumed, key
+    )
+    return InspectJudgement(new_baseline, unhealthy, tuple(reasons), publish=unhealthy and key != previous)
 
 
 # Docker's list "Status" of a running container: "Up " + go-units HumanDuration, then maybe a
@@ -104,9 +147,16 @@ def uptime_upper_bound_seconds(status: str) -> float | None:
     return int(number) * size + slack
 
 
-def needs_inspect(*, container_id: str, state: str, status: str, baseline: InspectBaseline | None, now_ms: int) -> bool:
-    """Whether a listed container needs a full inspect, judging from the list row alone."""
-    if baseline is None or baseline.container_id != container_id or baseline.started_at_ms <= 0:
+def needs_inspect(
+    *, container_id: str, state: str, status: str, baseline: InspectBaseline | None, now_ms: int, down: bool = False
+) -> bool:
+    """Whether a listed container needs a full inspect, judging from the list row alone.
+
+    ``down``: the game is in a down period, which only an inspect (with probes) can end.
+    """
+    if down or baseline is None or baseline.container_id != container_id or baseline.started_at_ms <= 0:
+        return True
+    if baseline.reported:
         return True
     if state != DOCKER_STATE_RUNNING or "unhealthy" in status:
         return True

@@ -1,10 +1,14 @@
-"""Consecutive-result probing of an engine's health endpoint, kubelet/Consul style.
+"""Consecutive-result probing of an engine's health endpoint, kubelet style.
 
 ``probe_failed`` once, when consecutive failures reach the failure threshold;
-``probe_recovered`` once, when after that consecutive successes reach the
-success threshold.  Streaks belong to a container: a new container id starts
-from nothing (and a failing game whose container was replaced does not
-"recover" by accident).
+the probe counts as passing again once consecutive successes reach the
+success threshold (then a new failure streak can fail it again).  Streaks
+belong to a container: a new container id starts from nothing.
+
+Recovery is not decided here: a game that went down for *any* reason comes
+back through the level-triggered rule of :mod:`.convergence` (an inspect and
+the success threshold of probes, all after the down event), which publishes
+``probe_recovered``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from enum import StrEnum
 
 class ProbeVerdict(StrEnum):
     FAILED = "probe_failed"
-    RECOVERED = "probe_recovered"
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class ProbeState:
     consecutive_failures: int = 0
     consecutive_successes: int = 0
     failing: bool = False
-    """``probe_failed`` was published and no ``probe_recovered`` since."""
+    """``probe_failed`` was published and the success threshold was not reached since."""
     last_failure_streak: int = 0
     """While failing: the length of the latest failure streak (``prior_failures`` on recovery)."""
 
@@ -46,7 +49,7 @@ class ProbeStep:
     state: ProbeState
     verdict: ProbeVerdict | None = None
     count: int = 0
-    """``consecutive_failures`` of ``probe_failed``, ``prior_failures`` of ``probe_recovered``."""
+    """``consecutive_failures`` of ``probe_failed``."""
 
 
 def observe_probe(state: ProbeState | None, container_id: str, *, ok: bool, thresholds: ProbeThresholds) -> ProbeStep:
@@ -56,7 +59,7 @@ def observe_probe(state: ProbeState | None, container_id: str, *, ok: bool, thre
     if ok:
         successes = state.consecutive_successes + 1
         if state.failing and successes >= thresholds.success:
-            return ProbeStep(ProbeState(container_id, 0, successes), ProbeVerdict.RECOVERED, state.last_failure_streak)
+            return ProbeStep(ProbeState(container_id, 0, successes))
         return ProbeStep(replace(state, consecutive_failures=0, consecutive_successes=successes))
     failures = state.consecutive_failures + 1
     failed = replace(state, consecutive_failures=failures, consecutive_successes=0)

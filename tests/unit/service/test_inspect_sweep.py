@@ -5,7 +5,9 @@ from __future__ import annotations
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
 from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
+from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore
 from tests.fakes import FakeContainerRuntime, FakeInspectBaselines, FakeRunningRecords
 
 NOW = 1_800_000_000_000
@@ -36,28 +38,29 @@ def test_one_list_call_per_sweep_and_inspects_only_what_the_list_cannot_vouch_fo
     plan = plan_inspect_sweep(records, runtime, baselines, now_ms=NOW)
     assert runtime.list_calls == 1
     assert plan.vouched == ["g1"]
-    assert plan.to_inspect == [("g2", "c2")]
+    assert plan.to_inspect == [("g2", "c2", 0)]
     assert plan.missing == ["g3"]
 
 
 def test_inspecting_a_restarted_container_publishes_once_and_moves_the_baseline() -> None:
     runtime = FakeContainerRuntime({}, {"c1": InspectObservation("c1", "running", 3, "", NOW - 2_000)})
     baselines = FakeInspectBaselines(g1=InspectBaseline("c1", 2, NOW - 600_000))
-    published: list[HealthEvent] = []
-    result = inspect_container(runtime, baselines, published.append, game_id="g1", container_id="c1", now_ms=NOW)
+    store = FakeRuntimeStore()
+    publisher = HealthPublisher(store, FakeHealthStream())
+    result = inspect_container(runtime, baselines, publisher, game_id="g1", container_id="c1", now_ms=NOW)
     assert result["unhealthy"] is True
-    assert published == [HealthEvent.inspect_unhealthy("g1", "c1", NOW, restart_count=3, state="running", health="")]
-    assert baselines.get("g1") == InspectBaseline("c1", 3, NOW - 2_000)
+    assert store.events == [HealthEvent.inspect_unhealthy("g1", "c1", NOW, restart_count=3, state="running", health="")]
+    assert baselines.get("g1") == InspectBaseline("c1", 3, NOW - 2_000, reported="c1|running||3")
 
 
 def test_a_container_gone_by_inspect_time_publishes_nothing() -> None:
-    published: list[HealthEvent] = []
+    store = FakeRuntimeStore()
     result = inspect_container(
         FakeContainerRuntime({}, {}),
         FakeInspectBaselines(),
-        published.append,
+        HealthPublisher(store, FakeHealthStream()),
         game_id="g1",
         container_id="c1",
         now_ms=NOW,
     )
-    assert (result["skipped"], published) == ("container missing", [])
+    assert (result["skipped"], store.events) == ("container missing", [])

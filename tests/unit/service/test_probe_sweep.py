@@ -5,7 +5,9 @@ from __future__ import annotations
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds
 from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
+from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore
 from tests.fakes import FakeContainerRuntime, FakeProber, FakeProbeStates, FakeRunningRecords
 
 
@@ -26,7 +28,7 @@ def test_only_running_engines_past_their_grace_are_probed_and_stale_streaks_prun
     )
     states = FakeProbeStates(stopped_game=ProbeState("c9"))
     plan = plan_probe_sweep(records, runtime, states, grace_seconds=10)
-    assert plan.to_probe == [("old", "c1", "http://127.0.0.1:1")]
+    assert plan.to_probe == [("old", "c1", "http://127.0.0.1:1", 0)]
     assert plan.in_grace == ["young"]
     assert plan.not_running == ["exited", "gone"]
     assert (plan.pruned, runtime.list_calls) == (1, 1)
@@ -34,18 +36,18 @@ def test_only_running_engines_past_their_grace_are_probed_and_stale_streaks_prun
 
 def test_a_probe_publishes_only_at_the_threshold() -> None:
     states = FakeProbeStates()
-    published: list[HealthEvent] = []
+    store = FakeRuntimeStore()
     prober = FakeProber((False, "refused"), (False, "refused"))
     for _ in range(2):
         probe_engine(
             prober,
             states,
-            published.append,
+            HealthPublisher(store, FakeHealthStream()),
             game_id="g1",
             container_id="c1",
             endpoint="http://127.0.0.1:1",
             thresholds=ProbeThresholds(failure=2),
             now_ms=5,
         )
-    assert published == [HealthEvent.probe_failed("g1", "c1", 5, consecutive_failures=2, last_error="refused")]
+    assert store.events == [HealthEvent.probe_failed("g1", "c1", 5, consecutive_failures=2, last_error="refused")]
     assert states.get("g1") == ProbeState("c1", 2, 0, failing=True, last_failure_streak=2)

@@ -26,7 +26,7 @@ def test_a_growing_restart_count_of_the_same_container_is_unhealthy() -> None:
     judgement = judge_inspect(_seen(5), InspectBaseline("c1", 4))
     assert judgement.unhealthy
     assert judgement.reasons == ("restart_count 4 -> 5",)
-    assert judgement.baseline == InspectBaseline("c1", 5)
+    assert judgement.baseline == InspectBaseline("c1", 5, reported="c1|running||5")
 
 
 def test_an_unchanged_running_container_is_healthy() -> None:
@@ -106,3 +106,34 @@ def test_whatever_the_list_cannot_vouch_for_is_inspected(
     status: str, baseline: InspectBaseline | None, state: str, container: str
 ) -> None:
     assert _needs(status, baseline, state, container)
+
+
+def test_an_unchanged_unhealthy_judgement_is_published_once_not_every_sweep() -> None:
+    seen = InspectObservation("c1", "running", 0, "unhealthy", 1)
+    first = judge_inspect(seen, InspectBaseline("c1", 0, 1))
+    again = judge_inspect(seen, first.baseline)
+    assert (first.publish, again.unhealthy, again.publish) == (True, True, False)
+
+
+def test_a_healthy_judgement_resets_so_the_same_problem_later_is_published_again() -> None:
+    sick = InspectObservation("c1", "running", 0, "unhealthy", 1)
+    first = judge_inspect(sick, InspectBaseline("c1", 0, 1))
+    healthy = judge_inspect(InspectObservation("c1", "running", 0, "healthy", 1), first.baseline)
+    assert (healthy.unhealthy, healthy.baseline.reported) == (False, "")
+    assert judge_inspect(sick, healthy.baseline).publish
+
+
+def test_a_restart_the_listener_published_as_a_crash_is_not_reported_again() -> None:
+    baseline = InspectBaseline("c1", 0, 1)
+    # the listener published the crash (ack 1) while Docker was restarting it ...
+    restarting = judge_inspect(InspectObservation("c1", "restarting", 0, "", 1), baseline, acked_restarts=1)
+    assert not restarting.unhealthy
+    # ... and the next inspect sees it running with restart count 1: explained by that same crash
+    back = judge_inspect(InspectObservation("c1", "running", 1, "", 2), restarting.baseline, acked_restarts=1)
+    assert (back.unhealthy, back.baseline.acked_restarts) == (False, 1)
+
+
+def test_a_restart_no_crash_was_published_for_is_reported() -> None:
+    judged = judge_inspect(InspectObservation("c1", "running", 2, "", 9), InspectBaseline("c1", 0, 1), acked_restarts=1)
+    assert judged.reasons == ("restart_count 0 -> 2",)
+    assert judged.publish
