@@ -32,6 +32,9 @@ if [ -z "$port" ] && [ -n "$GALAXY_ENGINE_ENDPOINT" ]; then
 fi
 httpd -p "127.0.0.1:${port:-8080}" -h /www
 trap 'exit 0' TERM
+# A crash on request: `docker exec <container> kill -USR1 1` ends the engine with code 2, so an
+# on-failure restart policy brings it back (a `docker kill` is a stop Docker never restarts).
+trap 'exit 2' USR1
 while :; do sleep 1; done
 """
 

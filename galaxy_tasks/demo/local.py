@@ -34,7 +34,6 @@ DEMO_ENGINE_ENV: Mapping[str, str] = {
     "GALAXY_ENGINE_NETWORK": "host",
     "GALAXY_ENGINE_ENDPOINT_TEMPLATE": "http://127.0.0.1:{game_id}",
     "GALAXY_ENGINE_IMAGE_PULL": "never",
-    "GALAXY_ENGINE_RESTART_POLICY": "no",
     "GALAXY_ENGINE_MEMORY_LIMIT": "64m",
     "GALAXY_ENGINE_CPUS": "0.25",
     "GALAXY_PROBE_STARTUP_GRACE_SECONDS": "2",
@@ -132,19 +131,25 @@ def start_demo_games(
 
 
 def demo_hints(games: list[str], docker_host: str) -> str:
+    """What to try on the demo games, each with what the system then shows (README "Quick start")."""
     dock = f"docker -H {docker_host}" if docker_host else "docker"
-    first, second = games[0], games[1 % len(games)]
+    first, second, third = games[0], games[1 % len(games)], games[2 % len(games)]
     return "\n".join(
         [
             "",
             f"Demo games {', '.join(games)} are starting (engines on http://127.0.0.1:<game>/healthz). Try:",
             f"  {dock} kill galaxy-game-{first}",
-            "      -> RTM observed container_exited, then GM -> Lobby status=engine_unreachable health=exited",
-            f"  {dock} exec galaxy-game-{second} killall httpd",
+            "      -> RTM observed container_exited exit_code=137; GM status=engine_unreachable health=exited,",
+            "         and it stays so: Docker does not restart a killed container (a start job brings the game back)",
+            f"  {dock} exec galaxy-game-{second} kill -USR1 1",
+            "      -> the engine crashes (exit 2) and Docker's restart policy (on-failure:3) restarts it:",
+            "         container_exited, GM status=engine_unreachable; once an inspect and a probe see it serve,",
+            "         probe_recovered, GM status=running health=healthy",
+            f"  {dock} exec galaxy-game-{third} killall httpd",
             "      -> after 3 failed probes: probe_failed; GM health=probe_failed",
-            f"  {dock} exec -d galaxy-game-{second} httpd -p 127.0.0.1:{second} -h /www",
+            f"  {dock} exec -d galaxy-game-{third} httpd -p 127.0.0.1:{third} -h /www",
             "      -> probe_recovered; GM status=running health=healthy",
-            "  galaxy-tasks status     (another terminal: streams, bridges, leases, games)",
+            "  galaxy-tasks status     (another terminal: streams, bridges, leases, games, orphans)",
             "",
         ]
     )

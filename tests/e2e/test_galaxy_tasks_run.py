@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,10 +13,11 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-import docker
 import psutil
 import pytest
 
+from galaxy_tasks.config import Settings
+from galaxy_tasks.demo.local import DEMO_ENGINE_ENV
 from galaxy_tasks.queues import Queue
 from tests.support.browser import rendered_page
 from tests.support.cluster import REPO, wait_until
@@ -168,20 +170,34 @@ def test_the_readme_run_command_starts_docker_and_demo_games_shows_a_killed_engi
             what="both demo games to report healthy on gm:lobby_events",
         )
         host = re.search(r"docker -H (\S+) kill", output.read_text())
-        client = docker.DockerClient(base_url=host.group(1)) if host else docker.from_env()
         started = [run.pid, *(p.pid for p in psutil.Process(run.pid).children(recursive=True))]
-        client.containers.get(f"galaxy-game-{games[0]}").kill()
+        hints = [line.strip() for line in output.read_text().splitlines() if line.startswith("  docker")]
+        kill = next(h for h in hints if h.endswith(f"kill galaxy-game-{games[0]}"))
+        crash = next(h for h in hints if h.endswith(f"exec galaxy-game-{games[1]} kill -USR1 1"))
+        for hint in (kill, crash):  # as printed: the operator's copy and paste
+            subprocess.run(shlex.split(hint), check=True, capture_output=True, timeout=30)
         wait_until(
-            lambda: pipeline.rows([games[0]]).get(games[0], ("",))[0] == "engine_unreachable",
+            lambda: pipeline.rows([games[0]]).get(games[0], ("",))[:2] == ("engine_unreachable", "exited"),
             timeout=60,
-            what="the killed demo game's GM record to turn engine_unreachable",
+            what="the killed demo game's GM record to turn engine_unreachable / exited",
         )
         wait_until(
             lambda: f"game {games[0]}" in output.read_text() and "container_exited" in output.read_text(),
             timeout=10,
             what="the watch view to show the exit",
         )
-        client.close()
+        recovery = Settings.from_env({**DEMO_ENGINE_ENV}).convergence_bounds().recovery_seconds
+        wait_until(
+            lambda: (
+                "probe_recovered" in pipeline.health_kinds(games[1])
+                and pipeline.rows([games[1]])[games[1]][:2] == ("running", "healthy")
+            ),
+            timeout=recovery + 20,
+            what="the crashed demo game to be back at running / healthy by itself",
+        )
+        assert "container_exited" in pipeline.health_kinds(games[1])
+        assert pipeline.rows([games[0]])[games[0]][:2] == ("engine_unreachable", "exited"), "the kill stays"
+        assert "inspect_unhealthy" not in pipeline.health_kinds(games[0]), "no inspect noise after a death"
     finally:
         code = _interrupt(run, log)
     _assert_stopped_cleanly(code, started, output)

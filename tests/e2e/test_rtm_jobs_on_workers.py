@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import docker
 import pytest
@@ -25,6 +25,7 @@ from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from tests.support.cluster import REPO, CeleryProcess, Cluster, wait_until
 from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, build_engine_image
 from tests.support.job_rig import TEST_ENGINE_ENV
+from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
@@ -35,47 +36,6 @@ SLOW_SWEEPS = {
     "GALAXY_RECONCILE_INTERVAL_SECONDS": "60",
 }
 JOB_BRIDGE_LEASES = ("rtmanager:stream_bridge:start_jobs:lease", "rtmanager:stream_bridge:stop_jobs:lease")
-
-
-class Lobby:
-    """The Lobby's side of the job streams, and what the jobs left in PostgreSQL and Docker."""
-
-    def __init__(self, pipeline: Pipeline, client: docker.DockerClient) -> None:
-        self.pipeline = pipeline
-        self.client = client
-
-    def start(self, game: str, image: str = ENGINE_IMAGE) -> str:
-        return str(self.pipeline.r.xadd("runtime:start_jobs", {"game_id": game, "image_ref": image}))
-
-    def stop(self, game: str, reason: str = "finished") -> str:
-        return str(self.pipeline.r.xadd("runtime:stop_jobs", {"game_id": game, "reason": reason}))
-
-    def results(self, game: str) -> list[dict[str, str]]:
-        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange("runtime:job_results"))
-        return [fields for _, fields in entries if fields["game_id"] == game]
-
-    def wait_results(self, game: str, count: int, timeout: float = 60) -> list[dict[str, str]]:
-        wait_until(lambda: len(self.results(game)) >= count, timeout=timeout, what=f"{count} job results of {game}")
-        return self.results(game)
-
-    def containers(self, game: str) -> list[Any]:
-        return list(self.client.containers.list(all=True, filters={"name": f"^/galaxy-game-{game}$"}))
-
-    def record(self, game: str) -> tuple[str, str] | None:
-        with self.pipeline.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT status, current_container_id FROM rtmanager.runtime_records WHERE game_id = :g"),
-                {"g": game},
-            ).one_or_none()
-        return None if row is None else (row.status, row.current_container_id)
-
-    def log_rows(self) -> list[dict[str, Any]]:
-        with self.pipeline.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(text("SELECT * FROM rtmanager.operation_log ORDER BY id")).mappings()]
-
-    def health_kinds(self, game: str) -> list[str]:
-        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange("runtime:health_events"))
-        return [f["event_type"] for _, f in entries if f["game_id"] == game]
 
 
 def start_rtm(cluster: Cluster, pipeline: Pipeline, docker_host: str, **extra: str) -> CeleryProcess:

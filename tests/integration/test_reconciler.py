@@ -16,8 +16,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.jobs import StartJob
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+from galaxy_tasks.ports import ListedContainer
+from galaxy_tasks.service.jobs import run_start_job
 from tests.support.docker_engine import ENGINE_IMAGE
+from tests.support.job_rig import JobRig
 from tests.support.rtm_rig import Rig, new_game_id
 
 pytestmark = pytest.mark.integration
@@ -92,3 +96,49 @@ def test_a_container_unclaimed_at_one_reconcile_and_claimed_by_the_next_is_never
     rig.pipeline.add_running_engine(game, str(container.id))
     assert rig.reconcile().orphans == []
     assert rig.orphans.suspects() == set()
+
+
+def test_a_running_record_whose_container_exited_3_is_one_container_exited_3_and_the_record_exited(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game, ["sh", "-c", "exit 3"])
+    rig.client.containers.get(container_id).wait(timeout=20)
+    assert rig.reconcile().died == [game]
+    assert rig.reconcile().died == []
+    assert rig.event_types(game) == ["container_exited"]
+    assert rig.events(game) == [{"exit_code": 3}]
+    assert rig.record_status(game) == "exited"
+    assert rig.snapshot(game)[:2] == ("exited", "docker_event")
+
+
+def test_an_exited_record_whose_container_docker_runs_again_is_running_again_without_an_event(rig: Rig) -> None:
+    game = new_game_id()
+    container_id = rig.start(game, ["sh", "-c", "sleep 600"])
+    container = rig.client.containers.get(container_id)
+    container.kill()
+    assert rig.reconcile().died == [game]
+    container.start()  # as dockerd starts an `always` container again after its own restart
+    assert rig.reconcile().revived == [game]
+    assert rig.record_status(game) == "running"
+    assert rig.event_types(game) == ["container_exited"], "the game stays down until its recovery is seen"
+
+
+def test_a_start_job_committing_while_the_reconciler_lists_docker_is_never_a_false_disappearance(
+    rig: Rig, jobs: JobRig
+) -> None:
+    """The reconcile/start race: Docker's list is slow, and a start job commits its new container meanwhile."""
+    game = new_game_id()
+    list_docker = rig.runtime.list_managed
+
+    def slow_list_during_a_start() -> dict[str, ListedContainer]:
+        listed = list_docker()  # the list is taken before the start's container exists ...
+        run_start_job(jobs.ctx, StartJob(game, ENGINE_IMAGE), job_id=f"start-{game}")  # ... which commits now
+        return listed
+
+    rig.runtime.list_managed = slow_list_during_a_start  # type: ignore[method-assign]
+    try:
+        result = rig.reconcile()
+    finally:
+        rig.runtime.list_managed = list_docker  # type: ignore[method-assign]
+    assert game not in result.disappeared
+    assert rig.event_types(game) == ["container_started"]
+    assert rig.record_status(game) == "running"

@@ -107,6 +107,11 @@ class Pipeline:
             pipe.xadd(HEALTH_STREAM, values)
         return [str(entry_id) for entry_id in pipe.execute()]
 
+    def health_kinds(self, game_id: str) -> list[str]:
+        """The ``event_type`` of the game's ``runtime:health_events`` entries, in stream order."""
+        entries: list[tuple[str, dict[str, str]]] = self.r.xrange(HEALTH_STREAM)  # type: ignore[assignment]
+        return [fields["event_type"] for _, fields in entries if fields.get("game_id") == game_id]
+
     def offset(self) -> str | None:
         value = self.r.get(OFFSET_KEY)
         return None if value is None else str(value)
