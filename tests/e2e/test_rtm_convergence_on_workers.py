@@ -28,7 +28,7 @@ from galaxy_tasks.config import Settings
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
 from tests.support.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, build_engine_image, free_loopback_port
+from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, free_loopback_port
 from tests.support.job_rig import TEST_ENGINE_ENV
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
@@ -95,6 +95,13 @@ class Observer:
                     text("SELECT current_container_id FROM rtmanager.runtime_records WHERE game_id = :g"), {"g": game}
                 ).scalar_one()
             )
+
+    def healthy_game(self) -> tuple[str, str]:
+        """A new game started by a start job, once the Game Master shows it healthy: (game, container id)."""
+        game = _game()
+        container_id = self.start_game(game)
+        self.wait_gm(game, ("running", "healthy"), timeout=30)
+        return game, container_id
 
     def start_game(self, game: str) -> str:
         """A start job through ``runtime:start_jobs``; the new container id, once the GM row says healthy."""
@@ -219,9 +226,7 @@ def test_a_foreign_labelled_container_dying_next_to_a_healthy_game_leaves_it_hea
     observer: Observer, cluster: Cluster, docker_host: str
 ) -> None:
     _rtm(cluster, docker_host)
-    game = _game()
-    observer.start_game(game)
-    observer.wait_gm(game, ("running", "healthy"), timeout=30)
+    game, _ = observer.healthy_game()
     foreign = observer.client.containers.run(
         ENGINE_IMAGE, ["sh", "-c", "sleep 1; exit 5"], detach=True, network_mode="host", labels={GAME_LABEL: game}
     )
@@ -241,9 +246,7 @@ def test_a_stop_job_then_a_start_job_publish_no_exit_and_the_game_is_healthy_aga
     observer: Observer, cluster: Cluster, docker_host: str
 ) -> None:
     _rtm(cluster, docker_host)
-    game = _game()
-    observer.start_game(game)
-    observer.wait_gm(game, ("running", "healthy"), timeout=30)
+    game, _ = observer.healthy_game()
     observer.lobby.stop(game, "admin_request")
     observer.lobby.wait_results(game, 2)
     time.sleep(2 * Settings.from_env(CONVERGE_FAST).reconcile_interval_seconds)
@@ -259,9 +262,7 @@ def test_an_engine_killed_for_good_then_a_start_job_brings_the_game_back_by_itse
     observer: Observer, cluster: Cluster, docker_host: str
 ) -> None:
     _rtm(cluster, docker_host)
-    game = _game()
-    first = observer.start_game(game)
-    observer.wait_gm(game, ("running", "healthy"), timeout=30)
+    game, first = observer.healthy_game()
     observer.client.containers.get(first).kill()
     observer.wait_gm(game, ("engine_unreachable", "exited"), timeout=_bounds().missed_death_seconds)
     assert observer.record_status(game) == "exited"
@@ -276,9 +277,7 @@ def test_a_helper_process_oom_killed_in_a_serving_engine_leaves_the_game_running
     observer: Observer, cluster: Cluster, docker_host: str
 ) -> None:
     _rtm(cluster, docker_host)
-    game = _game()
-    container_id = observer.start_game(game)  # GALAXY_ENGINE_MEMORY_LIMIT=64m
-    observer.wait_gm(game, ("running", "healthy"), timeout=30)
+    game, container_id = observer.healthy_game()  # GALAXY_ENGINE_MEMORY_LIMIT=64m
     container = observer.client.containers.get(container_id)
     helper = container.exec_run(["sh", "-c", "head -c 400000000 /dev/zero | tail"])
     assert helper.exit_code == 137, "the kernel OOM-killed the helper"
@@ -287,18 +286,6 @@ def test_a_helper_process_oom_killed_in_a_serving_engine_leaves_the_game_running
     assert container.status == "running"
     assert observer.kinds(game) == ["container_started"]
     assert observer.gm(game) == ("running", "healthy")
-
-
-@pytest.fixture
-def own_dockerd() -> Iterator[PrivateDockerd]:
-    """A dockerd of this test's own, to restart under the running system."""
-    daemon = PrivateDockerd()
-    try:
-        daemon.start()
-        build_engine_image(docker.DockerClient(base_url=daemon.host, timeout=60))
-        yield daemon
-    finally:
-        daemon.close()
 
 
 def test_dockerd_restarted_under_a_running_system_leaves_every_game_in_its_true_state(

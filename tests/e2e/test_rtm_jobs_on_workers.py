@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from tests.support.cluster import REPO, CeleryProcess, Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, build_engine_image
+from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd
 from tests.support.job_rig import TEST_ENGINE_ENV
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
@@ -161,28 +161,16 @@ def test_start_game_and_stop_game_called_from_a_python_shell_return_the_job_resu
     assert [r["error_code"] for r in lobby.results("j-shell")] == ["", ""]
 
 
-@pytest.fixture
-def outage_dockerd() -> Iterator[PrivateDockerd]:
-    """A dockerd of this test's own, to stop and start again."""
-    daemon = PrivateDockerd()
-    try:
-        daemon.start()
-        build_engine_image(docker.DockerClient(base_url=daemon.host, timeout=60))
-        yield daemon
-    finally:
-        daemon.close()
-
-
 def test_docker_stopped_during_a_start_is_retried_and_the_job_succeeds_when_it_comes_back_in_time(
-    pipeline: Pipeline, cluster: Cluster, outage_dockerd: PrivateDockerd
+    pipeline: Pipeline, cluster: Cluster, own_dockerd: PrivateDockerd
 ) -> None:
-    pool = start_rtm(cluster, pipeline, outage_dockerd.host, GALAXY_DOCKER_RETRY_SECONDS="20")
-    lobby = Lobby(pipeline, docker.DockerClient(base_url=outage_dockerd.host, timeout=30))
-    outage_dockerd.stop()
+    pool = start_rtm(cluster, pipeline, own_dockerd.host, GALAXY_DOCKER_RETRY_SECONDS="20")
+    lobby = Lobby(pipeline, docker.DockerClient(base_url=own_dockerd.host, timeout=30))
+    own_dockerd.stop()
     lobby.start("j-back")
     wait_until(lambda: "job_docker_unavailable_retrying" in pool.log_text(), timeout=20, what="the job to retry")
     assert lobby.results("j-back") == []
-    outage_dockerd.start()
+    own_dockerd.start()
     (result,) = lobby.wait_results("j-back", 1, timeout=60)
     assert (result["outcome"], result["error_code"]) == ("success", "")
     (container,) = lobby.containers("j-back")
@@ -191,11 +179,11 @@ def test_docker_stopped_during_a_start_is_retried_and_the_job_succeeds_when_it_c
 
 
 def test_docker_stopped_for_longer_than_the_retry_window_fails_the_start_with_docker_unavailable(
-    pipeline: Pipeline, cluster: Cluster, outage_dockerd: PrivateDockerd
+    pipeline: Pipeline, cluster: Cluster, own_dockerd: PrivateDockerd
 ) -> None:
-    start_rtm(cluster, pipeline, outage_dockerd.host, GALAXY_DOCKER_RETRY_SECONDS="3")
-    lobby = Lobby(pipeline, docker.DockerClient(base_url=outage_dockerd.host, timeout=30))
-    outage_dockerd.stop()
+    start_rtm(cluster, pipeline, own_dockerd.host, GALAXY_DOCKER_RETRY_SECONDS="3")
+    lobby = Lobby(pipeline, docker.DockerClient(base_url=own_dockerd.host, timeout=30))
+    own_dockerd.stop()
     lobby.start("j-gone")
     (result,) = lobby.wait_results("j-gone", 1, timeout=60)
     assert (result["outcome"], result["error_code"]) == ("failure", "docker_unavailable")
@@ -203,5 +191,5 @@ def test_docker_stopped_for_longer_than_the_retry_window_fails_the_start_with_do
     (row,) = lobby.log_rows()
     assert row["error_code"] == "docker_unavailable"
     assert row["duration_ms"] >= 3000
-    outage_dockerd.start()
+    own_dockerd.start()
     assert lobby.containers("j-gone") == []
