@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, free_loopb
 from tests.support.job_rig import TEST_ENGINE_ENV
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
+from tests.support.slow_docker import SlowListDocker
 
 pytestmark = pytest.mark.e2e
 
@@ -317,3 +319,26 @@ def test_dockerd_restarted_under_a_running_system_leaves_every_game_in_its_true_
         assert kinds[-1] == "probe_recovered", kinds
         assert observer.gm(comes_back) == ("running", "healthy")
     client.close()
+
+
+def test_starts_committing_while_a_slow_docker_list_is_out_are_never_reported_disappeared(
+    observer: Observer, cluster: Cluster, docker_host: str
+) -> None:
+    """The reconcile/start race on worker processes: every container list answers 2 s late."""
+    slow = SlowListDocker(docker_host, delay_seconds=2.0)
+    try:
+        _rtm(cluster, slow.host, GALAXY_RECONCILE_INTERVAL_SECONDS="1", GALAXY_INSPECT_INTERVAL_SECONDS="60")
+        games = [_game() for _ in range(4)]
+        for game in games:
+            wait_until(lambda: slow.lists_delayed > 0, timeout=START_UP_SECONDS, what="a slow list")
+            time.sleep(random.uniform(0.2, 1.5))  # somewhere inside a reconcile's slow list
+            observer.start_game(game)
+        for game in games:
+            observer.wait_gm(game, ("running", "healthy"), timeout=30)
+        time.sleep(3)  # the reconciles that were out during the last start have answered
+        assert {game: observer.kinds(game) for game in games} == {game: ["container_started"] for game in games}
+        assert all(observer.record_status(game) == "running" for game in games)
+        assert slow.lists_delayed >= len(games)
+    finally:
+        cluster.stop_all()
+        slow.close()
