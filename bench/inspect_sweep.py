@@ -218,6 +218,7 @@ def main() -> int:
                     galaxy_runtime,
                     baselines,
                     publisher,
+                    records=records,
                     game_id=game_id,
                     container_id=container_id,
                     now_ms=int(time.time() * 1000),

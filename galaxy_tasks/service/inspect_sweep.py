@@ -89,6 +89,7 @@ def inspect_container(
     baselines: InspectBaselineStore,
     publisher: HealthPublisher,
     *,
+    records: RunningRecords,
     game_id: str,
     container_id: str,
     now_ms: int,
@@ -97,7 +98,9 @@ def inspect_container(
 ) -> dict[str, object]:
     """Inspect one container: report a death for good, else judge it (seed ``003``), and feed a recovery.
 
-    ``down_seq``: the game's down period when this inspect was asked for (0: not down).
+    ``down_seq``: the game's down period when this inspect was asked for (0: not down).  A finding
+    is published only while the container is still the current one of the game's running record
+    (a start may have replaced it since the sweep): no other container speaks for the game.
     """
     observation = runtime.inspect(container_id)
     if observation is None:
@@ -114,6 +117,9 @@ def inspect_container(
     )
     baselines.put(game_id, judgement.baseline)
     metrics.INSPECTIONS.labels("unhealthy" if judgement.unhealthy else "healthy").inc()
+    if judgement.publish and records.running_container(game_id) != container_id:
+        log.info("inspect_finding_not_for_game", game_id=game_id, container_id=container_id)
+        return {"game_id": game_id, "unhealthy": judgement.unhealthy, "skipped": "no longer the game's container"}
     if judgement.publish:
         publisher.publish(
             HealthEvent.inspect_unhealthy(

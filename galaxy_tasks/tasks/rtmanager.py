@@ -70,6 +70,7 @@ def inspect_container_task(self: Task, game_id: str, container_id: str, down_seq
         res.docker_runtime,
         res.inspect_baselines,
         _publisher(),
+        records=res.runtime_records,
         game_id=game_id,
         container_id=container_id,
         now_ms=now_ms(),

@@ -155,6 +155,7 @@ class World:
             self.docker,
             self.baselines,
             self.publisher,
+            records=self.store,
             game_id=game_id,
             container_id=container_id,
             now_ms=self.now_ms,

@@ -80,6 +80,7 @@ class Rig:
                 self.runtime,
                 self.baselines,
                 self.publisher,
+                records=self.records,
                 game_id=game_id,
                 container_id=container_id,
                 now_ms=int(time.time() * 1000),

@@ -47,7 +47,10 @@ def test_inspecting_a_restarted_container_publishes_once_and_moves_the_baseline(
     baselines = FakeInspectBaselines(g1=InspectBaseline("c1", 2, NOW - 600_000))
     store = FakeRuntimeStore()
     publisher = HealthPublisher(store, FakeHealthStream())
-    result = inspect_container(runtime, baselines, publisher, game_id="g1", container_id="c1", now_ms=NOW)
+    current = FakeRunningRecords(RunningRecord("g1", "c1", ""))
+    result = inspect_container(
+        runtime, baselines, publisher, records=current, game_id="g1", container_id="c1", now_ms=NOW
+    )
     assert result["unhealthy"] is True
     assert store.events == [HealthEvent.inspect_unhealthy("g1", "c1", NOW, restart_count=3, state="running", health="")]
     assert baselines.get("g1") == InspectBaseline("c1", 3, NOW - 2_000, reported="c1|running||3")
@@ -59,8 +62,24 @@ def test_a_container_gone_by_inspect_time_publishes_nothing() -> None:
         FakeContainerRuntime({}, {}),
         FakeInspectBaselines(),
         HealthPublisher(store, FakeHealthStream()),
+        records=FakeRunningRecords(),
         game_id="g1",
         container_id="c1",
         now_ms=NOW,
     )
     assert (result["skipped"], store.events) == ("container missing", [])
+
+
+def test_a_finding_about_a_container_the_game_no_longer_runs_is_not_published_for_it() -> None:
+    runtime = FakeContainerRuntime({}, {"old": InspectObservation("old", "running", 0, "unhealthy", NOW - 2_000)})
+    store = FakeRuntimeStore()
+    result = inspect_container(
+        runtime,
+        FakeInspectBaselines(),
+        HealthPublisher(store, FakeHealthStream()),
+        records=FakeRunningRecords(RunningRecord("g1", "new", "")),  # a start replaced it after the sweep
+        game_id="g1",
+        container_id="old",
+        now_ms=NOW,
+    )
+    assert (result["skipped"], store.events) == ("no longer the game's container", [])
