@@ -116,6 +116,16 @@ INSPECTIONS = Counter(
     "(a full inspect), missing (left to the reconciler).",
     ["result"],
 )
+RELIST_FINDINGS = Counter(
+    "galaxy_rtm_relist_findings",
+    "What a level-triggered look (reconciler or inspect) reported because no event had: died (a death "
+    "for good), disappeared (a lost container), revived (an exited record whose container runs again).",
+    ["finding", "by"],
+)
+RECOVERIES = Counter(
+    "galaxy_rtm_recoveries",
+    "Down periods ended by probe_recovered (an inspect and the probe success threshold agreed).",
+)
 BRIDGE_REPLAYS = Counter(
     "galaxy_bridge_replays",
     "Replays (galaxy-tasks replay) a stream bridge applied: its offset moved back on request.",

@@ -190,4 +190,5 @@ class HealthPublisher:
         if entry is None or not made:
             return None
         log.info("game_recovered", game_id=game_id, container_id=made[-1].container_id, down_seq=down_seq)
+        metrics.RECOVERIES.inc()
         return announce_committed(self.outbox, made[-1], entry)

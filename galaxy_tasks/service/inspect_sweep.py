@@ -110,6 +110,8 @@ def inspect_container(
     if is_dead_for_good(observation):
         metrics.INSPECTIONS.labels("dead").inc()
         published = publisher.publish_death(death_event(game_id, observation, now_ms))
+        if published is not None:
+            metrics.RELIST_FINDINGS.labels("died", "inspect").inc()
         log.info("inspect_found_dead_container", game_id=game_id, container_id=container_id, reported=bool(published))
         return {"game_id": game_id, "unhealthy": True, "dead": True, "reported": published is not None}
     judgement = judge_inspect(

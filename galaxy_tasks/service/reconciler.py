@@ -104,6 +104,7 @@ def reconcile(
             and publisher.store.record_revival(record.game_id, record.container_id)
         ):
             result.revived.append(record.game_id)
+            metrics.RELIST_FINDINGS.labels("revived", "reconciler").inc()
             log.warning("container_running_again", game_id=record.game_id, container_id=record.container_id)
     known = current.current_container_ids()
     unclaimed = [row for row in listed.values() if row.container_id not in known]
@@ -125,6 +126,7 @@ def _report_loss(
         result.already_reported.append(game_id)
     else:
         result.disappeared.append(game_id)
+        metrics.RELIST_FINDINGS.labels("disappeared", "reconciler").inc()
         log.warning("container_disappeared", game_id=game_id, container_id=container_id)
 
 
@@ -143,6 +145,7 @@ def _report_death(
         result.already_reported.append(game_id)
     else:
         result.died.append(game_id)
+        metrics.RELIST_FINDINGS.labels("died", "reconciler").inc()
         log.warning(
             "container_died_unreported",
             game_id=game_id,

@@ -102,8 +102,11 @@ def test_a_running_record_whose_container_exited_3_is_one_container_exited_3_and
     game = new_game_id()
     container_id = rig.start(game, ["sh", "-c", "exit 3"])
     rig.client.containers.get(container_id).wait(timeout=20)
+    labels = {"finding": "died", "by": "reconciler"}
+    before = REGISTRY.get_sample_value("galaxy_rtm_relist_findings_total", labels) or 0.0
     assert rig.reconcile().died == [game]
     assert rig.reconcile().died == []
+    assert (REGISTRY.get_sample_value("galaxy_rtm_relist_findings_total", labels) or 0.0) - before == 1
     assert rig.event_types(game) == ["container_exited"]
     assert rig.events(game) == [{"exit_code": 3}]
     assert rig.record_status(game) == "exited"
