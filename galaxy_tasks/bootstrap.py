@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+from redis import Redis as RedisClient
 from sqlalchemy import Engine
 
 from galaxy_tasks import metrics
@@ -64,6 +65,13 @@ class Resources:
     @cached_property
     def redis(self) -> redis.Redis:
         return build_redis(self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds)
+
+    @cached_property
+    def raw_redis(self) -> RedisClient:
+        """The same Redis, returning bytes: for reading streams that any producer writes."""
+        return build_redis(
+            self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds, decode_responses=False
+        )
 
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:
@@ -161,8 +169,9 @@ class Resources:
                 self.__dict__[name].dispose()
         if "docker_runtime" in self.__dict__:
             self.docker_runtime.close()
-        if "redis" in self.__dict__:
-            self.redis.close()
+        for name in ("redis", "raw_redis"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
 
 
 _lock = threading.Lock()

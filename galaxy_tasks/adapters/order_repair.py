@@ -11,6 +11,8 @@ from sqlalchemy import Engine, text
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.domain.gamemaster.entries import FIELD_GAME_ID
+from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
+from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.ports import Handoff, StreamEntry
 from galaxy_tasks.service.order_repair import StalledGame
@@ -38,10 +40,21 @@ _PARKED_OF = text("SELECT entry_id, prev_entry_id, fields FROM gamemaster.health
 
 
 class PostgresRedisOrderRepairStore:
-    def __init__(self, engine: Engine, client: redis.Redis, *, stream: str, handed_on_key: str, redis_url: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: redis.Redis,
+        raw_client: redis.Redis,
+        *,
+        stream: str,
+        handed_on_key: str,
+        redis_url: str,
+    ) -> None:
+        """``raw_client`` returns bytes: the stream is read with it, decoded per field (SPEC §5 "Bad input")."""
         self._engine = engine
         self._db_url = engine.url.render_as_string(hide_password=False)
         self._r = client
+        self._raw = raw_client
         self._stream = stream
         self._handed_on_key = handed_on_key
         self._redis_url = redis_url
@@ -55,8 +68,8 @@ class PostgresRedisOrderRepairStore:
             cursors = {row.game_id: row for row in conn.execute(_CURSORS, {"cutoff_ms": cutoff_ms})}
         with redis_errors(self._redis_url):
             handed_on: Any = self._r.hgetall(self._handed_on_key)
-            first: Any = self._r.xrange(self._stream, count=1)
-        oldest = StreamId.parse(first[0][0]) if first else None
+            first: Any = self._raw.xrange(self._stream, count=1)
+        oldest = StreamId.parse(first[0][0].decode()) if first else None
         for game_id, last in sorted(handed_on.items()):
             if len(stalled) >= limit:
                 break
@@ -88,11 +101,14 @@ class PostgresRedisOrderRepairStore:
         start = "-" if after is None else f"({after}"
         with redis_errors(self._redis_url):
             while True:
-                page: Any = self._r.xrange(self._stream, min=start, max=through, count=_PAGE)
+                page: Any = self._raw.xrange(self._stream, min=start, max=through, count=_PAGE)
                 if not page:
                     break
-                found.extend(StreamEntry(i, dict(f)) for i, f in page if f.get(FIELD_GAME_ID) == game_id)
+                for raw_id, raw_fields in page:
+                    fields = decode_entry_fields(raw_fields, HEALTH_EVENT_FIELDS)
+                    if fields.get(FIELD_GAME_ID) == game_id:
+                        found.append(StreamEntry(raw_id.decode(), fields))
                 if len(page) < _PAGE:
                     break
-                start = f"({page[-1][0]}"
+                start = f"({page[-1][0].decode()}"
         return found

@@ -36,9 +36,10 @@ def replay_command(
     res = resources()
     r = res.redis
     with translated_errors(res.settings.redis_url):
-        if not r.xrange(stream, from_id, from_id, count=1):
-            oldest = cast(list[tuple[str, dict[str, str]]], r.xrange(stream, "-", "+", count=1))
-            where = f"its oldest entry is {oldest[0][0]}" if oldest else "it is empty"
+        raw = res.raw_redis  # the entries' bytes are anybody's: never decode them whole
+        if not raw.xrange(stream, from_id, from_id, count=1):
+            oldest = cast(list[tuple[bytes, dict[bytes, bytes]]], raw.xrange(stream, "-", "+", count=1))
+            where = f"its oldest entry is {oldest[0][0].decode()}" if oldest else "it is empty"
             print(f"galaxy-tasks replay: {stream} has no entry {from_id} ({where})", file=sys.stderr)
             return 2
         offset = just_before(from_id)

@@ -16,6 +16,7 @@ from typing import Any, TextIO, cast
 from galaxy_tasks.adapters.postgres.outboxes import LOBBY_STREAM
 from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.bootstrap import resources
+from galaxy_tasks.domain.stream_fields import decode_for_display
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 
 WATCHED = (HEALTH_EVENTS_STREAM, LOBBY_STREAM)
@@ -48,18 +49,19 @@ def watch_command(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
     res = resources()
-    r = res.redis
+    r = res.raw_redis  # bytes: a producer's entry that is not UTF-8 is shown, never fatal
     positions: dict[Any, Any] = {stream: "0-0" if from_start else "$" for stream in WATCHED}
     print(f"watching {', '.join(WATCHED)} on {res.settings.redis_url} (Ctrl-C to stop)", file=out, flush=True)
     shown = 0
     while not should_stop():
         with translated_errors(res.settings.redis_url):
             replies = cast(
-                list[tuple[str, list[tuple[str, dict[str, str]]]]], r.xread(positions, count=100, block=1000)
+                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], r.xread(positions, count=100, block=1000)
             )
-        for stream, entries in replies or []:
+        for raw_stream, entries in replies or []:
+            stream = raw_stream.decode()
             for entry_id, fields in entries:
-                print(format_entry(str(stream), str(entry_id), fields), file=out, flush=True)
+                print(format_entry(stream, entry_id.decode(), decode_for_display(fields)), file=out, flush=True)  # type: ignore[arg-type]
                 positions[stream] = entry_id
                 shown += 1
                 if max_entries is not None and shown >= max_entries:

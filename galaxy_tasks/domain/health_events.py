@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+HEALTH_EVENT_FIELDS = frozenset({"game_id", "container_id", "event_type", "occurred_at_ms", "details"})
+"""The fields SPEC §3 lists for ``runtime:health_events``: they must be UTF-8 text; others are ignored."""
+
 
 class HealthEventType(StrEnum):
     """The seven ``event_type`` values of ``runtime:health_events`` (SPEC §3, fixed)."""

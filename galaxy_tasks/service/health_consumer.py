@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
-from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of
+from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of, no_game_reason
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
@@ -115,9 +115,9 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
         unique.setdefault(handoff.entry_id, handoff)
     by_game = {h.entry_id: game_id_of(h.fields) for h in unique.values()}
     results: dict[str, EntryResult] = {
-        entry_id: EntryResult(entry_id, None, Outcome.SKIPPED_MALFORMED, detail="missing game_id")
-        for entry_id, game_id in by_game.items()
-        if game_id is None
+        entry_id: EntryResult(entry_id, None, Outcome.SKIPPED_MALFORMED, detail=str(no_game_reason(h.fields)))
+        for entry_id, h in unique.items()
+        if by_game[entry_id] is None
     }
     released: list[EntryResult] = []
     snapshots: list[QueuedSnapshot] = []

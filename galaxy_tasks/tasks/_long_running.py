@@ -45,6 +45,7 @@ def build_stream_bridge(
     keys: BridgeKeys,
     partition_of: PartitionOf,
     entry_task: TaskName,
+    known_fields: frozenset[str],
     chunk_task: TaskName | None = None,
 ) -> StreamBridge:
     """A bridge from ``stream`` to ``entry_task``; without a ``chunk_task`` it never switches to chunks."""
@@ -54,7 +55,7 @@ def build_stream_bridge(
     return StreamBridge(
         stream=stream,
         partition_of=partition_of,
-        reader=RedisStreamReader(res.redis, stream, s.redis_url),
+        reader=RedisStreamReader(res.raw_redis, stream, s.redis_url, known_fields=known_fields),
         state=RedisBridgeStateStore(res.redis, keys, lease.holder, s.redis_url),
         lease=lease,
         dispatcher=CeleryEntryDispatcher(

@@ -13,6 +13,7 @@ from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
+from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.ports import Handoff
@@ -86,6 +87,7 @@ def repair_health_event_order(self: Task) -> dict[str, Any]:
     store = PostgresRedisOrderRepairStore(
         res.engine,
         res.redis,
+        res.raw_redis,
         stream=HEALTH_EVENTS_STREAM,
         handed_on_key=HEALTH_EVENTS_BRIDGE_KEYS.last_by_partition,
         redis_url=s.redis_url,
@@ -119,6 +121,7 @@ def build_health_events_bridge() -> StreamBridge:
         partition_of=game_id_of,
         entry_task=TaskName.GM_APPLY_HEALTH_EVENT,
         chunk_task=TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK,
+        known_fields=HEALTH_EVENT_FIELDS,
     )
 
 

@@ -22,6 +22,8 @@ from galaxy_tasks.adapters.postgres.rtm_records import PostgresPlacement
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.jobs import (
+    START_JOB_FIELDS,
+    STOP_JOB_FIELDS,
     InvalidJob,
     JobKind,
     StartJob,
@@ -113,6 +115,7 @@ def build_job_bridge(stream: str) -> StreamBridge:
         keys=START_JOBS_BRIDGE_KEYS if start else STOP_JOBS_BRIDGE_KEYS,
         partition_of=lambda fields: None,
         entry_task=TaskName.RTM_START_JOB_ENTRY if start else TaskName.RTM_STOP_JOB_ENTRY,
+        known_fields=START_JOB_FIELDS if start else STOP_JOB_FIELDS,
     )
 
 

@@ -133,6 +133,27 @@ def test_malformed_job_entries_get_invalid_request_or_are_skipped_and_never_stal
     assert len(lobby.log_rows()) == 3
 
 
+def test_job_entries_with_bytes_that_are_not_text_never_stop_the_job_streams(lobby: Lobby) -> None:
+    """SPEC §5 "Bad input" for the job streams: the valid jobs after hostile entries get their results."""
+    r = lobby.pipeline.r
+    r.xadd("runtime:stop_jobs", {"game_id": "j-cut", "reason": b"fini\xe2\x82"})  # UTF-8 cut mid-character
+    r.xadd("runtime:start_jobs", {"game_id": b"j-\xff", "image_ref": ENGINE_IMAGE})  # no readable game
+    r.xadd("runtime:start_jobs", {"game_id": "j-nul\x00", "image_ref": ENGINE_IMAGE})  # NUL: not text
+    r.xadd("runtime:start_jobs", {"game_id": "j-extra", "image_ref": ENGINE_IMAGE, b"\xfe": b"\xff"})  # ignored
+    lobby.stop("j-stop-after")
+    (cut,) = lobby.wait_results("j-cut", 1)
+    assert (cut["outcome"], cut["error_code"]) == ("failure", "invalid_request")
+    assert "reason is not UTF-8 text" in cut["error_message"]
+    (extra,) = lobby.wait_results("j-extra", 1)
+    assert (extra["outcome"], extra["error_code"]) == ("success", "")
+    (after,) = lobby.wait_results("j-stop-after", 1)
+    assert after["outcome"] == "success"
+    assert lobby.results("j-nul\x00") == []
+    assert {row["game_id"] for row in lobby.log_rows()} == {"j-cut", "j-extra", "j-stop-after"}
+    skipped = lobby.pipeline.metric("galaxy_rtm_job_entries_skipped_total", {"stream": "runtime:start_jobs"})
+    assert skipped == 2
+
+
 def test_two_start_jobs_of_one_game_at_once_make_one_container(lobby: Lobby) -> None:
     lobby.start("j-twin")
     lobby.start("j-twin")

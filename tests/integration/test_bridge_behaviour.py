@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,39 @@ def test_malformed_entries_are_counted_and_skipped_and_the_stream_never_stalls(
     assert pipeline.metric(skipped, {"reason": "unknown_event_type"}) == 1
     assert pipeline.metric(skipped, {"reason": "unknown_game"}) == 1
     assert pipeline.metric("galaxy_gm_health_events_consumed_total") == 9
+
+
+@ON_BOTH_BROKERS
+def test_entries_with_bytes_that_are_not_text_are_skipped_or_ignored_and_never_stop_the_bridge(
+    pipeline: Pipeline, cluster: Cluster
+) -> None:
+    """SPEC §5 "Bad input": a non-UTF-8 byte in an extra field is ignored; in a known field, the entry is skipped."""
+    pipeline.add_games({"g1": "running"})
+    oom = {"game_id": "g1", "container_id": "c", "event_type": "container_oom", "occurred_at_ms": "5", "details": "{}"}
+    back = {**oom, "event_type": "probe_recovered", "details": '{"prior_failures": 0}'}
+    entries: list[dict[Any, Any]] = [
+        {**oom, "note": b"\xff"},  # an extra field of any bytes: ignored, the entry applies
+        {**back, "details": b"\xe2\x82"},  # a known field cut in the middle of a character: malformed
+        {**back, "game_id": b"g1\xff"},  # no game to speak of: malformed
+        {**back, "event_type": "probe_recovered\x00"},  # NUL: no text column can hold it
+        {**back, "game_id": "g" * 5000},  # longer than any stored id can be
+        {b"\xff\xfe": b"\x00\xff", **back},  # an unknown field name of any bytes: ignored, applies
+    ]
+    cluster.pool_worker()
+    bridge = cluster.long_running_worker()
+    cluster.beat()
+    entry_ids = pipeline.xadd_health(entries)
+
+    pipeline.wait_settled(entry_ids, {"g1": entry_ids[-1]})
+
+    assert pipeline.rows(["g1"]) == {"g1": ("running", "healthy", 0)}
+    assert pipeline.lobby_snapshots(["g1"]) == {"g1": [("engine_unreachable", "oom", "0"), ("running", "healthy", "0")]}
+    skipped = "galaxy_gm_health_events_skipped_total"
+    wait_until(lambda: pipeline.metric(skipped) == 4, timeout=10, what="the four malformed entries to be counted")
+    assert pipeline.metric(skipped, {"reason": "malformed"}) == 4
+    assert "UnicodeDecodeError" not in bridge.log_text()
+    resumed = [line for line in bridge.log_text().splitlines() if "bridge_resumed" in line and HEALTH_STREAM in line]
+    assert len(resumed) == 1, "the bridge never died on an entry"
 
 
 def test_trimming_past_the_offset_is_reported_loudly_and_the_bridge_goes_on(

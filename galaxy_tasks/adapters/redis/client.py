@@ -14,10 +14,11 @@ import redis
 import redis.exceptions
 
 
-def build_redis(url: str, *, socket_timeout: float) -> redis.Redis:
+def build_redis(url: str, *, socket_timeout: float, decode_responses: bool = True) -> redis.Redis:
+    """A client for ``url``; ``decode_responses=False`` for reading streams, whose bytes any producer writes."""
     return redis.Redis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode_responses,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
         health_check_interval=15,

@@ -1,4 +1,11 @@
-"""Reading a Redis stream for a bridge."""
+"""Reading a Redis stream for a bridge: as bytes, decoded per field (SPEC §5 "Bad input").
+
+The client must not decode replies itself (``decode_responses=False``): one
+entry with a byte that is not UTF-8 would then fail every read of the stream,
+``XINFO STREAM`` included (it returns the first and last entries).  Fields are
+decoded by :func:`galaxy_tasks.domain.stream_fields.decode_entry_fields`
+against the stream's known fields.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.domain.stream_ids import BEGINNING
 from galaxy_tasks.ports import StreamEntry, StreamInfo
 
@@ -14,20 +22,24 @@ _PAGE = 10_000
 
 
 class RedisStreamReader:
-    """``StreamReader`` over XREAD / XRANGE / XINFO."""
+    """``StreamReader`` over XREAD / XRANGE / XINFO, on a client that returns bytes."""
 
-    def __init__(self, client: redis.Redis, stream: str, url: str) -> None:
-        self._r = client
+    def __init__(self, raw_client: redis.Redis, stream: str, url: str, *, known_fields: frozenset[str]) -> None:
+        self._r = raw_client
         self._stream = stream
         self._url = url
+        self._known = known_fields
 
     def read_after(self, offset: str, count: int, block_ms: int) -> list[StreamEntry]:
         with translated_errors(self._url):
             reply: Any = self._r.xread({self._stream: offset}, count=count, block=block_ms)
         if not reply:
             return []
-        messages = reply[0][1] if isinstance(reply, list) else reply.get(self._stream, [[]])[0]
-        return [StreamEntry(entry_id, dict(fields or {})) for entry_id, fields in messages]
+        messages = reply[0][1] if isinstance(reply, list) else reply.get(self._stream.encode(), [[]])[0]
+        return [
+            StreamEntry(_text(entry_id), decode_entry_fields(fields or {}, self._known))
+            for entry_id, fields in messages
+        ]
 
     def info(self) -> StreamInfo | None:
         with translated_errors(self._url):
@@ -39,9 +51,9 @@ class RedisStreamReader:
                 raise
         return StreamInfo(
             length=int(raw["length"]),
-            last_entry_id=str(raw.get("last-generated-id") or BEGINNING),
+            last_entry_id=_text(raw.get("last-generated-id") or BEGINNING),
             entries_added=int(raw.get("entries-added", raw["length"])),
-            max_deleted_entry_id=str(raw.get("max-deleted-entry-id") or BEGINNING),
+            max_deleted_entry_id=_text(raw.get("max-deleted-entry-id") or BEGINNING),
         )
 
     def count_after(self, offset: str, limit: int) -> int:
@@ -53,5 +65,10 @@ class RedisStreamReader:
                 if not page:
                     break
                 counted += len(page)
-                start = f"({page[-1][0]}"
+                start = f"({_text(page[-1][0])}"
         return counted
+
+
+def _text(value: str | bytes) -> str:
+    """A stream id or an XINFO value: ASCII whatever the client returns."""
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)

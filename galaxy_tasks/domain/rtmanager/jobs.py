@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from galaxy_tasks.domain.stream_fields import first_unusable
+
 CONTAINER_NAME_PREFIX = "galaxy-game-"
 """SPEC §5, fixed: an engine container is named ``galaxy-game-{game_id}``."""
 
@@ -19,6 +21,11 @@ _GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 """What Docker accepts in a container name (after the prefix), bounded."""
 
 _MAX_IMAGE_REF = 512
+
+START_JOB_FIELDS = frozenset({"game_id", "image_ref"})
+"""The fields of ``runtime:start_jobs`` (SPEC §3); others are ignored whatever their bytes."""
+STOP_JOB_FIELDS = frozenset({"game_id", "reason"})
+"""The fields of ``runtime:stop_jobs`` (SPEC §3)."""
 
 
 class JobKind(StrEnum):
@@ -135,6 +142,8 @@ def engine_endpoint(template: str, game_id: str) -> str:
 
 
 def _game_id(fields: Mapping[str, str]) -> str:
+    if first_unusable(fields, ["game_id"]):
+        raise InvalidJob("", "game_id is not UTF-8 text")
     game_id = str(fields.get("game_id") or "").strip()
     if not game_id:
         raise InvalidJob("", "game_id is missing or empty")
@@ -150,6 +159,8 @@ def _game_id(fields: Mapping[str, str]) -> str:
 def decode_start_job(fields: Mapping[str, str]) -> StartJob:
     """A ``runtime:start_jobs`` entry (``game_id``, ``image_ref``), or :class:`InvalidJob`."""
     game_id = _game_id(fields)
+    if first_unusable(fields, ["image_ref"]):
+        raise InvalidJob(game_id, "image_ref is not UTF-8 text")
     image_ref = str(fields.get("image_ref") or "")
     if not image_ref.strip():
         raise InvalidJob(game_id, "image_ref is missing or empty")
@@ -160,7 +171,10 @@ def decode_start_job(fields: Mapping[str, str]) -> StartJob:
 
 def decode_stop_job(fields: Mapping[str, str]) -> StopJob:
     """A ``runtime:stop_jobs`` entry (``game_id``, optional ``reason``), or :class:`InvalidJob`."""
-    return StopJob(_game_id(fields), str(fields.get("reason") or ""))
+    game_id = _game_id(fields)
+    if first_unusable(fields, ["reason"]):
+        raise InvalidJob(game_id, "reason is not UTF-8 text")
+    return StopJob(game_id, str(fields.get("reason") or ""))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from galaxy_tasks.domain.errors import MalformedEntry, PermanentError
-from galaxy_tasks.domain.gamemaster.entries import HealthEvent, decode_health_event, game_id_of
+from galaxy_tasks.domain.gamemaster.entries import MAX_GAME_ID_BYTES, HealthEvent, decode_health_event, game_id_of
+from galaxy_tasks.domain.stream_fields import UNUSABLE_FIELDS
+
+VALID = {
+    "game_id": "g-17",
+    "container_id": "c0ffee",
+    "event_type": "container_exited",
+    "occurred_at_ms": "1700000000000",
+    "details": '{"exit_code": 137}',
+}
 
 
 def _fields(**overrides: str | None) -> dict[str, str]:
@@ -118,3 +127,21 @@ def test_game_id_of_returns_none_when_decode_would_reject_the_game_id(fields: di
     assert game_id_of(fields) is None
     with pytest.raises(MalformedEntry, match="missing game_id"):
         decode_health_event({**fields, "event_type": "probe_failed", "occurred_at_ms": "1"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({**VALID, UNUSABLE_FIELDS: "game_id"}, "game_id is not UTF-8 text"),
+        ({**VALID, UNUSABLE_FIELDS: "details"}, "details is not UTF-8 text"),
+        ({**VALID, UNUSABLE_FIELDS: "container_id,event_type"}, "event_type is not UTF-8 text"),
+        ({**VALID, "game_id": "g" * (MAX_GAME_ID_BYTES + 1)}, f"game_id longer than {MAX_GAME_ID_BYTES} bytes"),
+    ],
+)
+def test_an_entry_whose_known_fields_are_not_usable_text_is_malformed_with_the_reason(
+    fields: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(MalformedEntry, match=reason):
+        decode_health_event(fields)
+    if "game_id" in reason:
+        assert game_id_of(fields) is None

@@ -22,6 +22,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     is_stop_replay,
     place,
 )
+from galaxy_tasks.domain.stream_fields import UNUSABLE_FIELDS
 
 RUNNING = RecordView("running", "c1", "img:1", "http://e")
 
@@ -118,3 +119,14 @@ def test_a_job_for_a_game_living_on_another_docker_host_is_refused_before_anythi
     check_docker_host(elsewhere, "dh2")  # its own host
     check_docker_host(elsewhere, "")  # a single Docker host: no hosts to tell apart
     check_docker_host(RecordView("stopped", "", "img", "e", docker_host="dh2"), "dh1")  # nothing runs there
+
+
+def test_a_job_whose_game_id_is_not_text_names_no_game_and_one_whose_other_field_is_not_names_it() -> None:
+    with pytest.raises(InvalidJob) as no_game:
+        decode_start_job({"image_ref": "engine:1", UNUSABLE_FIELDS: "game_id"})
+    assert no_game.value.game_id == ""
+    with pytest.raises(InvalidJob) as cut:
+        decode_stop_job({"game_id": "g1", UNUSABLE_FIELDS: "reason"})
+    assert (cut.value.game_id, cut.value.message) == ("g1", "reason is not UTF-8 text")
+    with pytest.raises(InvalidJob, match="image_ref is not UTF-8 text"):
+        decode_start_job({"game_id": "g1", UNUSABLE_FIELDS: "image_ref"})
