@@ -14,10 +14,24 @@ from galaxy_tasks.config import Settings
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import TaskName
 
+MIN_EXPIRY_SECONDS = 10.0
+EXPIRY_INTERVALS = 3
+
+
+def expiry_for(interval: float) -> float:
+    """How long a periodic message stays worth running: several intervals, never under 10 s.
+
+    ``expires`` is judged against the *sender's* clock by the worker's: with an
+    expiry of one interval (a relay's 1 s), a second of clock skew or of queueing
+    silently drops every message.  Late copies are harmless — each periodic task
+    is idempotent — while a silenced relay or supervisor is not.
+    """
+    return max(MIN_EXPIRY_SECONDS, EXPIRY_INTERVALS * interval)
+
 
 def _every(task: TaskName, interval: float, queue: str = "") -> dict[str, Any]:
-    """A periodic entry that expires after one interval (to a given queue, or the task's route)."""
-    options: dict[str, Any] = {"expires": interval, **({"queue": queue} if queue else {})}
+    """A periodic entry (to a given queue, or the task's route) that expires after :func:`expiry_for`."""
+    options: dict[str, Any] = {"expires": expiry_for(interval), **({"queue": queue} if queue else {})}
     return {"task": task.value, "schedule": interval, "options": options}
 
 

@@ -14,6 +14,7 @@ from galaxy_tasks.celery_app import app
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.long_running import docker_events_lease_key
+from galaxy_tasks.schedule import expiry_for
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
 from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
@@ -49,7 +50,7 @@ def inspect_sweep(self: Task) -> dict[str, Any]:
     """List the managed containers once and send an inspect task for each one the list cannot vouch for."""
     res = resources()
     plan = plan_inspect_sweep(res.runtime_records, res.docker_runtime, res.inspect_baselines, now_ms=now_ms())
-    expires = res.settings.inspect_interval_seconds
+    expires = expiry_for(res.settings.inspect_interval_seconds)
     for game_id, container_id, down_seq in plan.to_inspect:
         app.send_task(
             TaskName.RTM_INSPECT_CONTAINER.value,
@@ -94,7 +95,7 @@ def probe_sweep(self: Task) -> dict[str, Any]:
             args=[game_id, container_id, endpoint],
             kwargs={"down_seq": down_seq} if down_seq else {},
             countdown=random.uniform(0, spread),
-            expires=s.probe_interval_seconds * 1.5,
+            expires=expiry_for(s.probe_interval_seconds),
             queue=res.docker_queue,
         )
     return plan.as_dict()
@@ -162,7 +163,9 @@ def build_docker_events_listener() -> DockerEventsListener:
 
     def reconcile_now() -> object:
         # The reconciler lists Docker: it runs on this host's Docker-bound queue, like the sweeps.
-        return _send_or_log(TaskName.RTM_RECONCILE, expires=s.reconcile_interval_seconds, queue=res.docker_queue)
+        return _send_or_log(
+            TaskName.RTM_RECONCILE, expires=expiry_for(s.reconcile_interval_seconds), queue=res.docker_queue
+        )
 
     return DockerEventsListener(
         source=DockerEventSource(res.docker_runtime),

@@ -58,7 +58,10 @@ def test_the_control_tasks_stay_on_galaxy_periodic_once_each(docker_hosts: str) 
         assert ROUTES[TaskName(entry["task"])].value == "galaxy.periodic"
 
 
-@pytest.mark.parametrize("docker_hosts", ["", "dh1,dh2"], ids=["one-docker-host", "several-docker-hosts"])
-def test_every_beat_entry_expires_after_one_interval(docker_hosts: str) -> None:
-    for name, entry in beat_schedule(Settings(docker_hosts=docker_hosts)).items():
-        assert entry["options"]["expires"] == entry["schedule"], name
+@pytest.mark.parametrize("hosts", ["", "dh1,dh2"])
+def test_every_periodic_message_outlives_a_few_seconds_of_clock_skew_or_queueing(hosts: str) -> None:
+    """Expiry is judged against the sender's clock: at least 10 s and several intervals, never one interval."""
+    for name, entry in beat_schedule(Settings(docker_hosts=hosts)).items():
+        expires = entry["options"]["expires"]
+        assert expires >= 10, name
+        assert expires >= 3 * entry["schedule"], name
