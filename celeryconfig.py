@@ -43,6 +43,8 @@ task_default_routing_key = Queue.PERIODIC.value
 # with an explicit queue (a Docker host's own, rtmanager.docker.<host>) really goes there.
 task_routes = {name.value: {"queue": queue.value} for name, queue in ROUTES.items()}
 
+# Time limits are set per task (galaxy_tasks/tasks/_base.py): a global one would also bound the
+# long-running singletons and the start/stop jobs, which the pool's default cannot exempt.
 task_acks_late = True
 task_reject_on_worker_lost = True
 task_track_started = True

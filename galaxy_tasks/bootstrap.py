@@ -22,7 +22,7 @@ from galaxy_tasks import metrics
 from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import DockerRuntime
 from galaxy_tasks.adapters.http_probe import HttpProber
-from galaxy_tasks.adapters.postgres.engine import build_autocommit_engine, build_engine
+from galaxy_tasks.adapters.postgres.engine import SessionLimits, build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
 from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
@@ -48,17 +48,39 @@ class Resources:
 
     settings: Settings
 
+    @property
+    def session_limits(self) -> SessionLimits:
+        s = self.settings
+        return SessionLimits(
+            s.database_lock_timeout_ms, s.database_statement_timeout_ms, s.database_idle_in_transaction_timeout_ms
+        )
+
     @cached_property
     def engine(self) -> Engine:
         s = self.settings
         return build_engine(
-            s.database_url, pool_size=s.database_pool_size, connect_timeout=s.database_connect_timeout_seconds
+            s.database_url,
+            pool_size=s.database_pool_size,
+            connect_timeout=s.database_connect_timeout_seconds,
+            limits=self.session_limits,
         )
 
     @cached_property
     def autocommit_engine(self) -> Engine:
         s = self.settings
         return build_autocommit_engine(
+            s.database_url,
+            pool_size=s.database_pool_size,
+            connect_timeout=s.database_connect_timeout_seconds,
+            limits=self.session_limits,
+        )
+
+    @cached_property
+    def jobs_engine(self) -> Engine:
+        """The start/stop jobs' sessions: no lock, statement or idle limit (a job holds its game's row
+        across Docker calls, an image pull included, and the next job of the game waits for it)."""
+        s = self.settings
+        return build_engine(
             s.database_url, pool_size=s.database_pool_size, connect_timeout=s.database_connect_timeout_seconds
         )
 
@@ -102,7 +124,7 @@ class Resources:
     def job_context(self) -> JobContext:
         s = self.settings
         return JobContext(
-            store=PostgresJobStore(self.engine),
+            store=PostgresJobStore(self.jobs_engine),
             engines=DockerEngineContainers(self.docker_runtime, os.environ.get("DOCKER_HOST", "")),
             results_outbox=self.job_results_outbox,
             health_outbox=self.health_events_outbox,
@@ -164,7 +186,7 @@ class Resources:
         return GroupCommit(apply_batch, max_batch=self.settings.group_commit_max_batch)
 
     def close(self) -> None:
-        for name in ("engine", "autocommit_engine"):
+        for name in ("engine", "autocommit_engine", "jobs_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
         if "docker_runtime" in self.__dict__:

@@ -82,6 +82,18 @@ class Settings:
     redis_socket_timeout_seconds: float = 5.0
     database_pool_size: int = 5
     database_connect_timeout_seconds: int = 5
+    # Bounded waits in PostgreSQL sessions (0 turns one off): a row lock held elsewhere, a statement,
+    # a transaction left idle.  The start/stop jobs' own sessions are exempt (they hold their game
+    # across Docker calls, an image pull included).
+    database_lock_timeout_ms: int = 5_000
+    database_statement_timeout_ms: int = 30_000
+    database_idle_in_transaction_timeout_ms: int = 60_000
+    # Pool tasks: a soft limit (the task raises and is retried) and a hard one (the process is
+    # replaced, the message redelivered), both under the broker's visibility timeout so a task
+    # still running is never handed to a second worker.  Start/stop jobs and the long-running
+    # singletons have none.
+    task_soft_time_limit_seconds: int = 30
+    task_time_limit_seconds: int = 45
     # Beat: the default file scheduler, or redbeat (schedule and a lock in Redis, for a standby beat).
     beat_scheduler: str = "file"
     beat_lock_timeout_seconds: int = 25
@@ -147,6 +159,7 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive, got {getattr(self, name)!r}")
+        self._validate_bounded_waits()
         if self.bridge_block_ms / 1000 >= self.lease_ttl_seconds / 2:
             raise ConfigError(
                 "GALAXY_BRIDGE_BLOCK_MS must be well under GALAXY_LEASE_TTL_SECONDS "
@@ -188,6 +201,27 @@ class Settings:
             probe_timeout=self.probe_timeout_seconds,
             docker_timeout=self.docker_timeout_seconds,
         )
+
+    def _validate_bounded_waits(self) -> None:
+        soft, hard, visibility = (
+            self.task_soft_time_limit_seconds,
+            self.task_time_limit_seconds,
+            self.broker_visibility_timeout_seconds,
+        )
+        if not 0 < soft < hard < visibility:
+            raise ConfigError(
+                "need 0 < GALAXY_TASK_SOFT_TIME_LIMIT_SECONDS < GALAXY_TASK_TIME_LIMIT_SECONDS < "
+                "GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS (a task still running must never be redelivered), "
+                f"got {soft} / {hard} / {visibility}"
+            )
+        limits = (
+            "database_lock_timeout_ms",
+            "database_statement_timeout_ms",
+            "database_idle_in_transaction_timeout_ms",
+        )
+        for name in limits:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{env_name(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
 
     def docker_host_names(self) -> list[str]:
         """``GALAXY_DOCKER_HOSTS`` as a list; empty with a single Docker host."""

@@ -1,8 +1,9 @@
 """The one decorator every galaxy_tasks task goes through (Sentry's ``instrumented_task`` idea).
 
 It fixes the explicit stable name, binds the task, and declares the retry
-policy once: retry ``TransientError`` (a backend that may come back) with
-exponential backoff and jitter, forever; never retry anything else.
+policy once: retry ``TransientError`` (a backend that may come back, a lock
+or statement timeout) and the soft time limit with exponential backoff and
+jitter, forever; never retry anything else.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from galaxy_tasks.celery_app import app
+from galaxy_tasks.config import get_settings
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.ports import StreamOutbox
 from galaxy_tasks.service.outbox_relay import relay_pending
@@ -23,12 +27,23 @@ RETRY_BACKOFF_MAX_SECONDS = 10
 
 
 def galaxy_task(name: TaskName, **options: Any) -> Callable[[F], Any]:
+    """Register a task; ``options`` override the defaults (``time_limit=None`` exempts it from the limits).
+
+    Every pool task gets the soft and hard time limits of the settings, both
+    under the broker's visibility timeout (``Settings.validate``), so a task
+    still running is never redelivered to a second worker.
+    """
+    limits = get_settings()
     settings: dict[str, Any] = {
+        "soft_time_limit": limits.task_soft_time_limit_seconds,
+        "time_limit": limits.task_time_limit_seconds,
         "name": name.value,
         "bind": True,
-        "autoretry_for": (TransientError,),
+        "autoretry_for": (TransientError, SoftTimeLimitExceeded),
         "retry_backoff": True,
-        "retry_backoff_max": RETRY_BACKOFF_MAX_SECONDS,
+        # A retry waits in the worker, unacknowledged, until its countdown: keep that well under the
+        # visibility timeout, or the Redis broker hands the same message to a second worker meanwhile.
+        "retry_backoff_max": min(RETRY_BACKOFF_MAX_SECONDS, limits.broker_visibility_timeout_seconds // 3),
         "retry_jitter": True,
         "max_retries": None,
     }

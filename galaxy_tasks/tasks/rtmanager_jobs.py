@@ -48,8 +48,12 @@ from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, build_stream_
 
 log = get_logger(__name__)
 
+JOB_OPTIONS: dict[str, Any] = {"acks_late": True, "time_limit": None, "soft_time_limit": None}
+"""A job holds its game across Docker calls (an image pull included): no time limit until the jobs
+have their own bound; a job redelivered while it runs waits for its game, then finds itself done."""
 
-@galaxy_task(TaskName.RTM_START_GAME, acks_late=True)
+
+@galaxy_task(TaskName.RTM_START_GAME, **JOB_OPTIONS)
 def start_game(self: Task, game_id: str, image_ref: str) -> dict[str, Any]:
     """Start ``game_id``'s engine container from ``image_ref``; the job result (SPEC §3) as a dict.
 
@@ -60,7 +64,7 @@ def start_game(self: Task, game_id: str, image_ref: str) -> dict[str, Any]:
     return _run_job(JobKind.START, fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
 
 
-@galaxy_task(TaskName.RTM_STOP_GAME, acks_late=True)
+@galaxy_task(TaskName.RTM_STOP_GAME, **JOB_OPTIONS)
 def stop_game(self: Task, game_id: str, reason: str | None = None) -> dict[str, Any]:
     """Stop and remove ``game_id``'s engine container; the job result as a dict.
 
@@ -71,7 +75,7 @@ def stop_game(self: Task, game_id: str, reason: str | None = None) -> dict[str, 
     return _run_job(JobKind.STOP, fields, job_id=_task_job_id(self), source_entry_id=None, stream="")
 
 
-@galaxy_task(TaskName.RTM_START_JOB_ENTRY, acks_late=True)
+@galaxy_task(TaskName.RTM_START_JOB_ENTRY, **JOB_OPTIONS)
 def start_job_entry(
     self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
 ) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def start_job_entry(
     return _run_job(JobKind.START, fields, job_id=job_id, source_entry_id=entry_id, stream=START_JOBS_STREAM)
 
 
-@galaxy_task(TaskName.RTM_STOP_JOB_ENTRY, acks_late=True)
+@galaxy_task(TaskName.RTM_STOP_JOB_ENTRY, **JOB_OPTIONS)
 def stop_job_entry(
     self: Task, entry_id: str, fields: dict[str, str], prev_entry_id: str | None = None
 ) -> dict[str, Any]:
@@ -170,7 +174,7 @@ def _forward(
     return {"job_id": job_id, "forwarded_to": host, "queue": queue}
 
 
-@galaxy_task(TaskName.RTM_RUN_JOB_ON_HOST, acks_late=True)
+@galaxy_task(TaskName.RTM_RUN_JOB_ON_HOST, **JOB_OPTIONS)
 def run_job_on_host(
     self: Task, kind: str, fields: dict[str, str], job_id: str, source_entry_id: str | None = None
 ) -> dict[str, Any]:

@@ -160,3 +160,17 @@ def test_docker_host_names_are_listed_and_a_hosts_own_name_must_be_one_of_them()
         Settings.from_env({"GALAXY_DOCKER_HOSTS": "dh1,dh2", "GALAXY_DOCKER_HOST_NAME": "dh3"})
     with pytest.raises(ConfigError, match="queue names"):
         Settings.from_env({"GALAXY_DOCKER_HOSTS": "DH 1"})
+
+
+def test_time_limits_must_stay_under_the_visibility_timeout_so_a_running_task_is_never_redelivered() -> None:
+    with pytest.raises(ConfigError, match="never be redelivered"):
+        Settings.from_env({"GALAXY_TASK_TIME_LIMIT_SECONDS": "60", "GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS": "60"})
+    with pytest.raises(ConfigError, match="never be redelivered"):
+        Settings.from_env({"GALAXY_TASK_SOFT_TIME_LIMIT_SECONDS": "50"})
+    Settings.from_env(
+        {
+            "GALAXY_TASK_SOFT_TIME_LIMIT_SECONDS": "6",
+            "GALAXY_TASK_TIME_LIMIT_SECONDS": "8",
+            "GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS": "10",
+        }
+    )
