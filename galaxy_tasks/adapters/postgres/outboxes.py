@@ -30,6 +30,7 @@ def health_events_outbox(maxlen: int) -> OutboxSpec:
         mark_key="rtmanager:health_event_outbox:published_seq",
         maxlen=maxlen,
         guard_key=HEALTH_EVENTS_BRIDGE_KEYS.offset,
+        guard_progress_key=HEALTH_EVENTS_BRIDGE_KEYS.progress,
     )
 
 

@@ -39,7 +39,8 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.ports import OutboxEntry
 
-# KEYS: stream, mark hash, guard key (may be absent).  ARGV: mode ("next" or "after"), maxlen
+# KEYS: stream, mark hash, guard key and the consumer's progress hash (both may be absent).
+# ARGV: mode ("next" or "after"), maxlen
 # (0: unbounded), then groups of game_id, seq, field_count, k1, v1, ...  "next" appends an entry
 # only when it is its game's next number (unlocked fast path); "after" any number past the mark
 # (locked relay).  Returns the appended count followed by the games left out of turn.
@@ -61,28 +62,29 @@ while i <= #ARGV do
   end
   i = i + 3 + 2 * n
 end
-if maxlen > 0 and appended > 0 then
-  -- Trim in steps of a tenth of maxlen, so the XRANGE below is paid once per maxlen/10 appends.
-  local excess = redis.call('XLEN', KEYS[1]) - maxlen
-  if excess > math.floor(maxlen / 10) then
-    local oldest_kept = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess + 1)[excess + 1][1]
-    local guard = KEYS[3] and redis.call('GET', KEYS[3])
-    local cutoff = oldest_kept
-    if guard == false or guard == nil then
-      cutoff = nil  -- the consumer has not started: it has consumed nothing yet
-    else
-      local function parts(id)
-        local ms, sq = string.match(id, '^(%d+)-(%d+)$')
-        return tonumber(ms), tonumber(sq)
-      end
-      local gm, gs = parts(guard)
-      local km, ks = parts(oldest_kept)
-      if gm < km or (gm == km and gs < ks) then
-        cutoff = guard  -- keep everything the consumer has not passed (MINID keeps the guard itself)
+if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.floor(maxlen / 10) then
+  -- Trim, never past the consumer's offset, at a cost that does not grow with its lag: no entry is
+  -- read.  Entries after the offset = entries ever added - entries added up to the offset (the
+  -- consumer saves that count with its offset).  When they fit in maxlen, MAXLEN keeps the newest
+  -- maxlen, so all of them; otherwise MINID drops only what the consumer passed (it keeps the
+  -- offset's entry itself).  While the count is unknown (an offset set by hand, a replay before the
+  -- consumer's next save) nothing is trimmed.
+  local guard = KEYS[3] and redis.call('GET', KEYS[3])
+  if guard then  -- without an offset the consumer has not started: it has consumed nothing yet
+    local lag = nil
+    if KEYS[4] then
+      local progress = redis.call('HMGET', KEYS[4], 'offset', 'entries_through_offset')
+      if progress[1] == guard and progress[2] then
+        local info = redis.call('XINFO', 'STREAM', KEYS[1])
+        for j = 1, #info, 2 do
+          if info[j] == 'entries-added' then lag = info[j + 1] - tonumber(progress[2]) end
+        end
       end
     end
-    if cutoff then
-      redis.call('XTRIM', KEYS[1], 'MINID', cutoff)
+    if lag ~= nil and lag <= maxlen then
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', maxlen)
+    elseif lag ~= nil then
+      redis.call('XTRIM', KEYS[1], 'MINID', guard)
     end
   end
 end
@@ -106,6 +108,9 @@ class OutboxSpec:
     """Trim the stream to about this many entries after appending (0: never)."""
     guard_key: str = ""
     """Redis key holding the consumer's stored offset: trimming never passes it."""
+    guard_progress_key: str = ""
+    """Redis hash where the consumer keeps ``offset`` and ``entries_through_offset`` (the stream's
+    entries-added count up to it): trimming learns the consumer's lag from it without reading entries."""
 
 
 class PostgresStreamOutbox:
@@ -138,7 +143,8 @@ class PostgresStreamOutbox:
             argv.extend((game_id, seq, len(fields)))
             for key, value in fields.items():
                 argv.extend((key, value))
-        keys = [self.spec.stream, self.spec.mark_key, *([self.spec.guard_key] if self.spec.guard_key else [])]
+        guards = [self.spec.guard_key, self.spec.guard_progress_key] if self.spec.guard_key else []
+        keys = [self.spec.stream, self.spec.mark_key, *[key for key in guards if key]]
         with redis_errors(self._redis_url):
             return list(self._append(keys=keys, args=argv))
 

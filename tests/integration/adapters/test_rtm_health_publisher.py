@@ -120,6 +120,15 @@ def test_per_game_the_stream_order_is_the_commit_order_even_when_a_later_commit_
     assert [f["event_type"] for f in _stream(pipeline)] == ["probe_failed", "probe_recovered"]
 
 
+def _bridge_saved(pipeline: Pipeline, offset: str, entries_through_offset: int) -> None:
+    """What the Game Master bridge's save leaves in Redis: its offset, and the count of entries up to it."""
+    pipeline.r.set(HEALTH_EVENTS_BRIDGE_KEYS.offset, offset)
+    pipeline.r.hset(
+        HEALTH_EVENTS_BRIDGE_KEYS.progress,
+        mapping={"offset": offset, "entries_through_offset": entries_through_offset},
+    )
+
+
 def test_the_stream_is_trimmed_to_about_maxlen_but_never_past_the_game_masters_offset(
     pipeline: Pipeline, engines: tuple[Engine, Engine]
 ) -> None:
@@ -127,17 +136,36 @@ def test_the_stream_is_trimmed_to_about_maxlen_but_never_past_the_game_masters_o
     for n in range(10):
         publish_health_event(store, outbox, HealthEvent.container_exited(f"g{n}", "c", AT + n, exit_code=n))
     gm_offset = cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(HEALTH_EVENTS_STREAM))[4][0]
-    pipeline.r.set(HEALTH_EVENTS_BRIDGE_KEYS.offset, gm_offset)
+    _bridge_saved(pipeline, gm_offset, 5)
     for n in range(10, 60):
         publish_health_event(store, outbox, HealthEvent.container_exited(f"g{n}", "c", AT + n, exit_code=n))
     ids = [entry_id for entry_id, _ in cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(HEALTH_EVENTS_STREAM))]
     assert ids[0] == gm_offset, "everything after the Game Master's offset is kept, the offset entry too"
     assert len(ids) == 56
 
-    pipeline.r.set(HEALTH_EVENTS_BRIDGE_KEYS.offset, ids[-1])  # the Game Master caught up
+    _bridge_saved(pipeline, ids[-1], 60)  # the Game Master caught up
     for n in range(60, 65):
         publish_health_event(store, outbox, HealthEvent.container_exited(f"g{n}", "c", AT + n, exit_code=n))
     assert 20 <= int(pipeline.r.xlen(HEALTH_EVENTS_STREAM)) <= 22
+
+
+def test_trimming_reads_no_entry_however_far_behind_the_game_master_is(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    """The Game Master bridge stopped with a backlog of 10 x MAXLEN: each publish trims at a constant cost."""
+    store, outbox = PostgresHealthEventStore(engines[0]), _outbox(pipeline, engines, maxlen=20)
+    publish_health_event(store, outbox, HealthEvent.container_exited("first", "c", AT, exit_code=0))
+    first = cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(HEALTH_EVENTS_STREAM))[0][0]
+    _bridge_saved(pipeline, first, 1)  # then the bridge stops
+    pipeline.r.config_resetstat()
+    for n in range(200):
+        publish_health_event(store, outbox, HealthEvent.container_exited(f"g{n}", "c", AT + n, exit_code=n))
+    stats = cast(dict[str, dict[str, int]], pipeline.r.info("commandstats"))
+    assert "cmdstat_xrange" not in stats, "the trim read entries"
+    assert "cmdstat_xrevrange" not in stats, "the trim read entries"
+    assert int(pipeline.r.xlen(HEALTH_EVENTS_STREAM)) == 201, "nothing the Game Master has not passed is trimmed"
+    trims = stats.get("cmdstat_xtrim", {}).get("calls", 0)
+    assert trims <= 200
 
 
 def test_the_stream_is_never_trimmed_before_the_game_master_has_an_offset(
