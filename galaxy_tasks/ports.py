@@ -162,6 +162,10 @@ class StreamReader(Protocol):
         """How many entries come after ``offset`` (at most ``limit``)."""
         ...
 
+    def read_before(self, offset: str, limit: int) -> list[StreamEntry]:
+        """Up to ``limit`` entries at or before ``offset``, newest first."""
+        ...
+
 
 class BridgeStateStore(Protocol):
     def load(self) -> BridgeState: ...
@@ -173,10 +177,10 @@ class BridgeStateStore(Protocol):
     def apply_replay_request(self) -> str | None:
         """If an operator asked for a replay (``galaxy-tasks replay``), move the offset there now.
 
-        Only while the lease is ours; forgets the last entry handed on per
-        partition (replayed entries name no predecessor they cannot find) and
-        the saved position.  Returns the new offset, or ``None`` when nothing
-        was asked.
+        Only while the lease is ours; forgets the saved position (the count of
+        entries up to the offset).  The last entry handed on per partition is
+        kept: the bridge derives the replay's predecessors from it and the
+        stream.  Returns the new offset, or ``None`` when nothing was asked.
         """
         ...
 

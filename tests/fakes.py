@@ -422,6 +422,10 @@ class FakeStreamReader:
         self.last_entry_id = entry_id
         return entry_id
 
+    def read_before(self, offset: str, limit: int) -> list[StreamEntry]:
+        older = [e for e in self.entries if not is_after(e.entry_id, offset)]
+        return list(reversed(older))[:limit]
+
     def append_many(self, many: Iterable[Mapping[str, str]]) -> list[str]:
         return [self.append(fields) for fields in many]
 
@@ -565,7 +569,6 @@ class FakeBridgeStateStore:
         if self.replay_request is None or (self.lease is not None and not self.lease.held):
             return None
         self.offset, self.replay_request = self.replay_request, None
-        self.last_by_partition.clear()
         self._progress_offset = None
         return self.offset
 

@@ -32,6 +32,10 @@ log = get_logger(__name__)
 _LAG_SCAN_LIMIT = 10_000_000
 
 
+REPLAY_SCAN_LIMIT = 100_000
+"""How far back a replay looks for each partition's predecessor (entries, read once per replay)."""
+
+
 @dataclass(frozen=True)
 class BridgeTuning:
     batch_size: int
@@ -113,6 +117,8 @@ class StreamBridge:
                 if offset is None:
                     state = self._state.load()
                     offset, last = state.offset, dict(state.last_by_partition)
+                    if replayed_from is not None:
+                        last = self._replay_predecessors(offset, last)
                     self._resync_position(state, self._reader.info())
                     log.info("bridge_resumed", stream=self._stream, offset=offset, entries_before_offset=self._position)
                 info = self._reader.info()
@@ -168,6 +174,32 @@ class StreamBridge:
             "bridge_batch", stream=self._stream, mode=mode, entries=len(entries), offset=new_offset, lag=remaining
         )
         return True
+
+    def _replay_predecessors(self, offset: str, handed_on: dict[str, str]) -> dict[str, str]:
+        """Each partition's last entry at or before a replay's offset: what its first replayed entry names.
+
+        The stored map names the last entry handed on per partition, which may
+        now lie *after* the offset.  A replayed entry naming no predecessor would
+        overtake that partition's entries still in flight (applied first, it
+        makes them look like duplicates, and they are dropped).  So the first
+        replayed entry names its true predecessor in the stream: from the map
+        when that is at or before the offset, else found by reading the stream
+        backwards from the offset (at most :data:`REPLAY_SCAN_LIMIT` entries;
+        a partition quiet for longer names none, as nothing of it can still be
+        in flight).
+        """
+        kept = {key: entry for key, entry in handed_on.items() if not is_after(entry, offset)}
+        unknown = {key for key, entry in handed_on.items() if is_after(entry, offset)}
+        if unknown:
+            for entry in self._reader.read_before(offset, REPLAY_SCAN_LIMIT):
+                key = self._partition_of(entry.fields)
+                if key in unknown:
+                    kept[key] = entry.entry_id
+                    unknown.discard(key)
+                    if not unknown:
+                        break
+        log.info("bridge_replay_predecessors", stream=self._stream, offset=offset, named=len(kept), none=len(unknown))
+        return kept
 
     def _resync_position(self, state: BridgeState, info: StreamInfo | None) -> None:
         """Set how many entries the stream ever had up to the offset (the base of lag and trim checks)."""

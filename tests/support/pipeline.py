@@ -90,6 +90,15 @@ class Pipeline:
             if wanted is None or row.game_id in wanted
         }
 
+    def parked_count(self, game_id: str) -> int:
+        """Entries of the game waiting in the parking for their predecessor."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM gamemaster.health_event_parked WHERE game_id = :g"), {"g": game_id}
+                ).scalar_one()
+            )
+
     def cursors(self) -> dict[str, str | None]:
         with self.engine.connect() as conn:
             rows = conn.execute(text("SELECT game_id, last_entry_id FROM gamemaster.health_event_cursors")).all()

@@ -47,7 +47,7 @@ if not offset then
   return false
 end
 redis.call('SET', KEYS[2], offset)
-redis.call('DEL', KEYS[3], KEYS[5])
+redis.call('DEL', KEYS[5])
 redis.call('HDEL', KEYS[4], 'entries_through_offset')
 redis.call('HSET', KEYS[4], 'offset', offset)
 return offset

@@ -28,7 +28,7 @@ class RedisStreamReader:
         self._r = raw_client
         self._stream = stream
         self._url = url
-        self._known = known_fields
+        self.known_fields = known_fields
 
     def read_after(self, offset: str, count: int, block_ms: int) -> list[StreamEntry]:
         with translated_errors(self._url):
@@ -37,7 +37,7 @@ class RedisStreamReader:
             return []
         messages = reply[0][1] if isinstance(reply, list) else reply.get(self._stream.encode(), [[]])[0]
         return [
-            StreamEntry(_text(entry_id), decode_entry_fields(fields or {}, self._known))
+            StreamEntry(_text(entry_id), decode_entry_fields(fields or {}, self.known_fields))
             for entry_id, fields in messages
         ]
 
@@ -67,6 +67,22 @@ class RedisStreamReader:
                 counted += len(page)
                 start = f"({_text(page[-1][0])}"
         return counted
+
+    def read_before(self, offset: str, limit: int) -> list[StreamEntry]:
+        found: list[StreamEntry] = []
+        end = offset
+        with translated_errors(self._url):
+            while len(found) < limit:
+                page: Any = self._r.xrevrange(self._stream, max=end, min="-", count=min(_PAGE, limit - len(found)))
+                if not page:
+                    break
+                found.extend(_entries(self, page))
+                end = f"({_text(page[-1][0])}"
+        return found
+
+
+def _entries(reader: RedisStreamReader, page: Any) -> list[StreamEntry]:
+    return [StreamEntry(_text(i), decode_entry_fields(f or {}, reader.known_fields)) for i, f in page]
 
 
 def _text(value: str | bytes) -> str:

@@ -16,7 +16,10 @@ def store(pipeline: Pipeline, holder: str) -> RedisBridgeStateStore:
     return RedisBridgeStateStore(pipeline.r, KEYS, holder, pipeline.redis_url)
 
 
-def test_the_lease_holder_moves_its_offset_to_the_replay_request_and_forgets_predecessors(pipeline: Pipeline) -> None:
+def test_the_lease_holder_moves_its_offset_to_the_replay_request_and_keeps_the_predecessors(
+    pipeline: Pipeline,
+) -> None:
+    """The bridge derives each game's predecessor for the replay from them (and the stream)."""
     r = pipeline.r
     r.set(KEYS.lease, "me")
     mine = store(pipeline, "me")
@@ -25,7 +28,7 @@ def test_the_lease_holder_moves_its_offset_to_the_replay_request_and_forgets_pre
     r.set(KEYS.replay_request, "3-0")
     assert mine.apply_replay_request() == "3-0"
     state = mine.load()
-    assert (state.offset, state.last_by_partition, state.entries_through_offset) == ("3-0", {}, None)
+    assert (state.offset, state.last_by_partition, state.entries_through_offset) == ("3-0", {"g1": "9-0"}, None)
     assert not r.exists(KEYS.replay_request)
 
 

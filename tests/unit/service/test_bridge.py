@@ -461,14 +461,16 @@ def test_bridge_does_not_report_trimming_of_entries_already_handed_on() -> None:
 # --------------------------------------------------------------------------- replay
 
 
-def test_a_replay_request_hands_entries_on_again_from_the_chosen_one_without_stale_predecessors() -> None:
+def test_a_replay_hands_entries_on_again_naming_each_games_true_predecessor_in_the_stream() -> None:
+    """Naming none would let a replayed entry overtake its game's entries still in flight (issue 11, item 5)."""
     rig = Rig(batch_size=10)
     rig.add("g1", "g2", "g1", "g2")
     rig.run(2)
     assert rig.state.offset == "4-0"
     rig.state.replay_request = just_before("2-0")
     rig.run(2)
-    assert _prevs(rig.dispatcher.delivered[4:]) == [("2-0", None), ("3-0", None), ("4-0", "2-0")]
+    # g1's last entry before the replay is 1-0 (read back from the stream); g2 has none before 2-0
+    assert _prevs(rig.dispatcher.delivered[4:]) == [("2-0", None), ("3-0", "1-0"), ("4-0", "2-0")]
     assert rig.state.offset == "4-0"
     assert rig.state.replay_request is None
     assert rig.metric("galaxy_bridge_replays_total") == 1
