@@ -8,8 +8,8 @@ the source of truth, so a game that stays behind for longer than
 or a cursor short of the last entry the bridge handed on — gets its entries
 re-read from ``runtime:health_events`` and applied in order, chained from its
 cursor.  Entries the broker delivers later are duplicates and change nothing.
-The task runs it only while the health-event queue is empty: during a backlog
-every game looks behind, and re-reading the stream would only duplicate work.
+Each game is judged by its own age, whatever the queue holds, so a steady load
+on other games never starves a repair.
 """
 
 from __future__ import annotations

@@ -76,12 +76,12 @@ def relay_lobby_events(self: Task) -> dict[str, Any]:
 def repair_health_event_order(self: Task) -> dict[str, Any]:
     """Re-apply, from the stream, the games whose handed-on entries never arrived (idempotent).
 
-    Runs only while the health-event queue is empty: during a backlog every game
-    looks behind, and re-reading the stream then only duplicates the queued work.
+    Runs whatever the health-event queue holds: a game counts as stalled by its
+    own age (nothing applied for ``GALAXY_ORDER_REPAIR_AFTER_SECONDS`` while
+    entries of it were handed on before that), so steady load elsewhere cannot
+    starve its repair; at most ``GALAXY_ORDER_REPAIR_MAX_GAMES`` per run.  A
+    queued copy of a repaired entry is a duplicate later and changes nothing.
     """
-    waiting = queue_depth(app, Queue.GM_HEALTH_EVENTS.value)
-    if waiting:
-        return {"repaired": [], "skipped": f"{waiting} health events still queued"}
     res = resources()
     s = res.settings
     store = PostgresRedisOrderRepairStore(
@@ -100,7 +100,7 @@ def repair_health_event_order(self: Task) -> dict[str, Any]:
         max_games=s.order_repair_max_games,
     )
     _kick_relay([str(r["game_id"]) for r in repaired])
-    return {"repaired": repaired}
+    return {"repaired": repaired, "queued": queue_depth(app, Queue.GM_HEALTH_EVENTS.value)}
 
 
 @galaxy_task(TaskName.GM_HEALTH_EVENTS_BRIDGE, **LONG_RUNNING_OPTIONS)
