@@ -61,7 +61,7 @@ def watch_command(
         for raw_stream, entries in replies or []:
             stream = raw_stream.decode()
             for entry_id, fields in entries:
-                print(format_entry(stream, entry_id.decode(), decode_for_display(fields)), file=out, flush=True)  # type: ignore[arg-type]
+                print(format_entry(stream, entry_id.decode(), decode_for_display(fields)), file=out, flush=True)
                 positions[stream] = entry_id
                 shown += 1
                 if max_entries is not None and shown >= max_entries:

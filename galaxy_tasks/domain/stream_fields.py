@@ -21,12 +21,13 @@ ignored like any unknown field.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 UNUSABLE_FIELDS = "galaxy:unusable_fields"
 """Comma-separated names of the known fields whose values were dropped (not UTF-8 text)."""
 
 
-def decode_entry_fields(raw: Mapping[str | bytes, str | bytes], known: frozenset[str]) -> dict[str, str]:
+def decode_entry_fields(raw: Mapping[Any, Any], known: frozenset[str]) -> dict[str, str]:
     """The entry's known fields as text, with :data:`UNUSABLE_FIELDS` naming those that are not."""
     fields: dict[str, str] = {}
     unusable: list[str] = []
@@ -44,7 +45,7 @@ def decode_entry_fields(raw: Mapping[str | bytes, str | bytes], known: frozenset
     return fields
 
 
-def decode_for_display(raw: Mapping[str | bytes, str | bytes]) -> dict[str, str]:
+def decode_for_display(raw: Mapping[Any, Any]) -> dict[str, str]:
     """Every field, with bytes that are not UTF-8 shown as ``\\xNN`` (for ``galaxy-tasks watch``)."""
     return {_shown(name): _shown(value) for name, value in raw.items()}
 

@@ -30,6 +30,10 @@ import pytest
 import sqlalchemy.exc
 
 from galaxy_tasks.adapters.postgres.migrate import upgrade
+from galaxy_tasks.domain.errors import MalformedEntry
+from galaxy_tasks.domain.gamemaster.entries import decode_health_event
+from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
+from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.task_names import TaskName
 from tests.support.cluster import Cluster, wait_until
@@ -87,6 +91,21 @@ def event_fields(rng: random.Random, game_id: str, kind: str) -> dict[str, str]:
     }
 
 
+def damaged(rng: random.Random, fields: dict[str, str]) -> dict[Any, Any]:
+    """``fields`` with bytes that are not text somewhere — in an unknown field or a known one — game id kept."""
+    out: dict[Any, Any] = dict(fields)
+    roll = rng.randrange(4)
+    if roll == 0:
+        out[bytes([0xFF, rng.randrange(256)])] = bytes(rng.randrange(256) for _ in range(16))  # ignored: applies
+    elif roll == 1:
+        out["details"] = b"\xe2\x82"  # cut mid-character: malformed
+    elif roll == 2:
+        out["event_type"] = fields["event_type"] + "\x00"  # NUL: malformed
+    else:
+        out["container_id"] = b"\xff" + fields["container_id"].encode()  # malformed
+    return out
+
+
 @dataclass
 class Scenario:
     """The stream of one test, split around the outage, and what one-at-a-time makes of it."""
@@ -98,13 +117,21 @@ class Scenario:
     reference: ReferenceGameMaster
 
     @classmethod
-    def build(cls, seed: int, before: int, during: int, after: int) -> Scenario:
+    def build(cls, seed: int, before: int, during: int, after: int, *, hostile: float = 0.0) -> Scenario:
+        """``hostile``: the share of entries damaged as a careless producer would (their game id intact)."""
         statuses = game_statuses()
-        stream = event_stream(seed, before + during + after, sorted(statuses))
+        stream: list[dict[str, Any]] = event_stream(seed, before + during + after, sorted(statuses))
+        rng = random.Random(seed)
+        stream = [damaged(rng, fields) if rng.random() < hostile else fields for fields in stream]
         reference = ReferenceGameMaster(
             records={g: RefRecord(s, current_turn=CURRENT_TURN) for g, s in statuses.items()}
         )
-        for fields in stream:
+        for raw in stream:
+            fields = decode_entry_fields(raw, HEALTH_EVENT_FIELDS)  # as the bridge reads it
+            try:
+                decode_health_event(fields)
+            except MalformedEntry:
+                continue  # counted and skipped: no effect on rows or snapshots
             reference.handle(fields)
         return cls(statuses, stream[:before], stream[before : before + during], stream[before + during :], reference)
 
@@ -363,11 +390,11 @@ def test_redis_restart_mid_stream_loses_nothing_doubles_nothing_and_catches_up_u
     assert_no_process_died(redis_outage_cluster)
 
 
-def test_postgres_refusing_connections_mid_stream_loses_nothing_doubles_nothing_and_catches_up_unaided(
+def test_postgres_refusing_connections_mid_stream_with_hostile_entries_loses_and_skips_no_valid_entry(
     postgres_outage_pipeline: Pipeline, postgres_outage_cluster: Cluster, private_postgres: PrivatePostgres
 ) -> None:
     pipe = postgres_outage_pipeline
-    scenario = Scenario.build(seed=20_260_502, before=200, during=100, after=100)
+    scenario = Scenario.build(seed=20_260_502, before=200, during=100, after=100, hostile=0.2)
     pipe.add_games(scenario.statuses, current_turn=CURRENT_TURN)
 
     entry_ids = feed_until_mid_stream(pipe, scenario.before)
