@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,11 +102,18 @@ class Cluster:
         environ.update(self.env)
         return environ
 
-    def _spawn(self, name: str, args: list[str], ready_marker: str | None, timeout: float = 60) -> CeleryProcess:
+    def _spawn(
+        self,
+        name: str,
+        args: list[str],
+        ready_marker: str | None,
+        timeout: float = 60,
+        wrapper: Sequence[str] = (),
+    ) -> CeleryProcess:
         log_path = self.log_dir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
-            celery_command(*args),
+            [*wrapper, *celery_command(*args)],
             cwd=REPO,
             env=self._environ(),
             stdout=log_file,
@@ -127,11 +134,18 @@ class Cluster:
         return process
 
     def pool_worker(
-        self, name: str = "pool", concurrency: int = 2, *, queues: str | None = None, pool: str = "prefork"
+        self,
+        name: str = "pool",
+        concurrency: int = 2,
+        *,
+        queues: str | None = None,
+        pool: str = "prefork",
+        wrapper: Sequence[str] = (),
     ) -> CeleryProcess:
+        """``wrapper``: a command the worker runs under (``faketime -f +3s`` for a clock ahead)."""
         chosen = DEFAULT_POOL_QUEUES if queues is None else tuple(queues.split(","))
         args = pool_worker_args(name, concurrency=concurrency, queues=chosen, pool=pool, extra=QUIET)
-        return self._spawn(name, args, ready_marker=" ready.")
+        return self._spawn(name, args, ready_marker=" ready.", wrapper=wrapper)
 
     def long_running_worker(self, name: str = "long-running") -> CeleryProcess:
         return self._spawn(name, long_running_worker_args(name, extra=QUIET), ready_marker=" ready.")
