@@ -1,8 +1,16 @@
-"""Finding stalled games (PostgreSQL + the bridge's map in Redis) and re-reading their entries."""
+"""Finding stalled games (PostgreSQL + the bridge's map in Redis) and re-reading their entries.
+
+"Older than the cutoff" is judged on each backend's own clock: the age the
+caller means (its now minus its cutoff) is taken from PostgreSQL's ``now()``
+for parking and cursor times, and from Redis's ``TIME`` for stream ids (which
+Redis stamps).  A worker whose clock is off by seconds then repairs neither
+early nor late.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
@@ -25,14 +33,14 @@ _OLD_PARKED = text(
     FROM gamemaster.health_event_parked AS p
     LEFT JOIN gamemaster.health_event_cursors AS c USING (game_id)
     GROUP BY p.game_id, c.last_entry_id
-    HAVING min(p.parked_at) < to_timestamp(CAST(:cutoff_ms AS double precision) / 1000)
+    HAVING min(p.parked_at) < now() - make_interval(secs => CAST(:age_ms AS double precision) / 1000)
     LIMIT :limit
     """
 )
 _CURSORS = text(
     """
     SELECT game_id, last_entry_id,
-           updated_at < to_timestamp(CAST(:cutoff_ms AS double precision) / 1000) AS quiet
+           updated_at < now() - make_interval(secs => CAST(:age_ms AS double precision) / 1000) AS quiet
     FROM gamemaster.health_event_cursors
     """
 )
@@ -60,15 +68,18 @@ class PostgresRedisOrderRepairStore:
         self._redis_url = redis_url
 
     def stalled_games(self, cutoff_ms: int, limit: int) -> list[StalledGame]:
+        age_ms = max(int(time.time() * 1000) - cutoff_ms, 0)  # what the caller means, free of its clock
         stalled: dict[str, StalledGame] = {}
         with pg_errors(self._db_url), self._engine.connect() as conn:
-            for row in conn.execute(_OLD_PARKED, {"cutoff_ms": cutoff_ms, "limit": limit}):
+            for row in conn.execute(_OLD_PARKED, {"age_ms": age_ms, "limit": limit}):
                 target = max(row.parked_ids, key=StreamId.parse)
                 stalled[row.game_id] = StalledGame(row.game_id, row.last_entry_id, target, "parked")
-            cursors = {row.game_id: row for row in conn.execute(_CURSORS, {"cutoff_ms": cutoff_ms})}
+            cursors = {row.game_id: row for row in conn.execute(_CURSORS, {"age_ms": age_ms})}
         with redis_errors(self._redis_url):
             handed_on: Any = self._r.hgetall(self._handed_on_key)
             first: Any = self._raw.xrange(self._stream, count=1)
+            seconds, micros = self._r.time()
+        cutoff_ms = int(seconds) * 1000 + int(micros) // 1000 - age_ms  # on Redis's clock, like the ids
         oldest = StreamId.parse(first[0][0].decode()) if first else None
         for game_id, last in sorted(handed_on.items()):
             if len(stalled) >= limit:
