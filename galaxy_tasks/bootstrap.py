@@ -28,7 +28,7 @@ from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStor
 from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, LOBBY_OUTBOX, health_events_outbox
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
-from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec, PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
@@ -95,14 +95,19 @@ class Resources:
             self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds, decode_responses=False
         )
 
+    def _outbox(self, spec: OutboxSpec) -> PostgresStreamOutbox:
+        s = self.settings
+        durable_after_ms = int(s.outbox_durable_after_seconds * 1000)
+        return PostgresStreamOutbox(self.engine, self.redis, s.redis_url, spec, durable_after_ms=durable_after_ms)
+
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:
-        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, LOBBY_OUTBOX)
+        return self._outbox(LOBBY_OUTBOX)
 
     @cached_property
     def health_events_outbox(self) -> PostgresStreamOutbox:
         spec = health_events_outbox(self.settings.health_stream_maxlen)
-        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, spec)
+        return self._outbox(spec)
 
     @cached_property
     def health_event_store(self) -> PostgresHealthEventStore:
@@ -118,7 +123,7 @@ class Resources:
 
     @cached_property
     def job_results_outbox(self) -> PostgresStreamOutbox:
-        return PostgresStreamOutbox(self.engine, self.redis, self.settings.redis_url, JOB_RESULT_OUTBOX)
+        return self._outbox(JOB_RESULT_OUTBOX)
 
     @cached_property
     def job_context(self) -> JobContext:

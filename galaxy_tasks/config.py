@@ -75,6 +75,9 @@ class Settings:
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
+    # An outbox row is deleted only this long after its entry was appended: by then Redis has it on
+    # disk (appendfsync everysec writes every second, at worst two).
+    outbox_durable_after_seconds: float = 3.0
     # Broker and clients.
     broker_visibility_timeout_seconds: int = 60
     broker_restore_interval_seconds: int = 5
@@ -222,6 +225,10 @@ class Settings:
         for name in limits:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{env_name(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
+        if self.outbox_durable_after_seconds < 0:
+            raise ConfigError(
+                f"GALAXY_OUTBOX_DURABLE_AFTER_SECONDS must be >= 0, got {self.outbox_durable_after_seconds}"
+            )
 
     def docker_host_names(self) -> list[str]:
         """``GALAXY_DOCKER_HOSTS`` as a list; empty with a single Docker host."""

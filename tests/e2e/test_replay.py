@@ -87,6 +87,7 @@ def test_a_replay_while_an_earlier_entry_of_the_game_is_still_in_flight_keeps_th
     """
     pipeline.add_games({"g1": "running"}, current_turn=3)
     queue = "gamemaster.health_events"
+    cluster.env.update(GALAXY_ORDER_REPAIR_AFTER_SECONDS="600")  # the held message is late, not lost
     cluster.pool_worker("control", concurrency=1, queues="galaxy.periodic")  # the supervisor, the relays
     cluster.long_running_worker()
     cluster.beat()

@@ -8,6 +8,8 @@ no supervisor, so no bridge either.  The worker here runs under libfaketime.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support.cluster import Cluster, wait_until
@@ -15,7 +17,13 @@ from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
-AHEAD = ["faketime", "-m", "-f", "+3s"]
+
+def _ahead(seconds: int) -> dict[str, str]:
+    """libfaketime preloaded into the worker itself (the ``faketime`` command would run the worker as
+    its child, out of reach of the test's stop by pid); ``scripts/test-tools.sh`` installs it."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
+    assert found, "libfaketime is missing: bash scripts/test-tools.sh installs Debian's faketime"
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": f"+{seconds}s"}
 
 
 def _succeeded(log: str, task: str) -> int:
@@ -26,7 +34,7 @@ def test_a_worker_three_seconds_ahead_of_beat_runs_the_supervisor_and_the_relays
     pipeline: Pipeline, cluster: Cluster
 ) -> None:
     pipeline.add_games({"g1": "running"})
-    pool = cluster.pool_worker("ahead", concurrency=2, wrapper=AHEAD)
+    pool = cluster.pool_worker("ahead", concurrency=2, environment=_ahead(3))
     cluster.long_running_worker()
     cluster.beat()
     ids = pipeline.xadd_health(

@@ -41,6 +41,7 @@ def test_a_row_held_for_three_visibility_timeouts_stops_no_other_game_and_applie
     pipeline: Pipeline, cluster: Cluster
 ) -> None:
     pipeline.add_games({"held": "running", **dict.fromkeys(OTHERS, "running")})
+    cluster.env.update(GALAXY_ORDER_REPAIR_AFTER_SECONDS="600")  # duplicates here can only be redeliveries
     pool = cluster.pool_worker("pool", concurrency=2)
     cluster.long_running_worker()
     cluster.beat()

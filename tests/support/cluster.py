@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ FAST_SETTINGS: dict[str, str] = {
     "GALAXY_SUPERVISOR_INTERVAL_SECONDS": "1",
     "GALAXY_BRIDGE_BLOCK_MS": "200",
     "GALAXY_OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
+    "GALAXY_OUTBOX_DURABLE_AFTER_SECONDS": "0.5",
     "GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS": "10",
     "GALAXY_TASK_SOFT_TIME_LIMIT_SECONDS": "6",
     "GALAXY_TASK_TIME_LIMIT_SECONDS": "8",
@@ -108,14 +109,14 @@ class Cluster:
         args: list[str],
         ready_marker: str | None,
         timeout: float = 60,
-        wrapper: Sequence[str] = (),
+        environment: Mapping[str, str] | None = None,
     ) -> CeleryProcess:
         log_path = self.log_dir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
-            [*wrapper, *celery_command(*args)],
+            celery_command(*args),
             cwd=REPO,
-            env=self._environ(),
+            env={**self._environ(), **(environment or {})},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -140,12 +141,12 @@ class Cluster:
         *,
         queues: str | None = None,
         pool: str = "prefork",
-        wrapper: Sequence[str] = (),
+        environment: Mapping[str, str] | None = None,
     ) -> CeleryProcess:
-        """``wrapper``: a command the worker runs under (``faketime -f +3s`` for a clock ahead)."""
+        """``environment``: extra variables of this worker alone (libfaketime's, for a clock ahead)."""
         chosen = DEFAULT_POOL_QUEUES if queues is None else tuple(queues.split(","))
         args = pool_worker_args(name, concurrency=concurrency, queues=chosen, pool=pool, extra=QUIET)
-        return self._spawn(name, args, ready_marker=" ready.", wrapper=wrapper)
+        return self._spawn(name, args, ready_marker=" ready.", environment=environment)
 
     def long_running_worker(self, name: str = "long-running") -> CeleryProcess:
         return self._spawn(name, long_running_worker_args(name, extra=QUIET), ready_marker=" ready.")

@@ -116,7 +116,12 @@ class OutboxSpec:
 class PostgresStreamOutbox:
     """``StreamOutbox`` for one :class:`OutboxSpec`."""
 
-    def __init__(self, engine: Engine, client: redis.Redis, redis_url: str, spec: OutboxSpec) -> None:
+    def __init__(
+        self, engine: Engine, client: redis.Redis, redis_url: str, spec: OutboxSpec, *, durable_after_ms: int = 3000
+    ) -> None:
+        """``durable_after_ms``: how long after an append Redis is trusted to have it on disk (rows wait that long)."""
+        self._durable_after_ms = durable_after_ms
+        self._durable_key = f"{spec.mark_key}:durable"
         self._engine = engine
         self._db_url = engine.url.render_as_string(hide_password=False)
         self._r = client
@@ -170,8 +175,39 @@ class PostgresStreamOutbox:
                 for row in rows
             ]
             appended = int(self._run_append("after", entries)[0])
-            conn.execute(self._delete_rows, {"ids": [row.id for row in rows]})
+            durable = self._durable_through(locked)
+            ids = [row.id for row in rows if int(row.seq) <= durable.get(row.game_id, 0)]
+            if ids:
+                conn.execute(self._delete_rows, {"ids": ids})
         return appended
+
+    def _durable_through(self, game_ids: Sequence[str]) -> dict[str, int]:
+        """Per game, the highest number whose append Redis has certainly made durable.
+
+        A row is deleted only once its entry is durable, or a Redis crash (with
+        ``appendfsync everysec``, up to a second of writes) could take the entry
+        while its row is gone.  Redis 7.0 has no ``WAITAOF``, so age stands in:
+        a checkpoint ``seq:time`` per game (Redis's own clock) records the mark
+        at a moment; once ``durable_after_ms`` has passed, everything up to that
+        mark is on disk, and the checkpoint moves on to the current mark.
+        """
+        with redis_errors(self._redis_url):
+            seconds, micros = self._r.time()
+            now = int(seconds) * 1000 + int(micros) // 1000
+            marks = self._r.hmget(self.spec.mark_key, list(game_ids))
+            checks = self._r.hmget(self._durable_key, list(game_ids))
+            durable: dict[str, int] = {}
+            moved: dict[Any, Any] = {}
+            for game_id, mark, check in zip(game_ids, marks, checks, strict=True):
+                seq, at = (int(part) for part in str(check).split(":")) if check else (0, 0)
+                due = check is None or at <= now - self._durable_after_ms
+                if check is not None and due:
+                    durable[game_id] = seq
+                if due:
+                    moved[game_id] = f"{int(mark or 0)}:{now}"
+            if moved:
+                self._r.hset(self._durable_key, mapping=moved)
+        return durable
 
     def pending_games(self, limit: int) -> list[str]:
         with pg_errors(self._db_url), self._engine.connect() as conn:
