@@ -23,6 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+MAX_GAME_ID_BYTES = 2048
+"""No record can have a longer game id (PostgreSQL's index keys hold about 2,700 bytes): the
+Game Master, the jobs' readers and the Docker events listener treat longer ones as nobody's."""
+
 UNUSABLE_FIELDS = "galaxy:unusable_fields"
 """Comma-separated names of the known fields whose values were dropped (not UTF-8 text)."""
 

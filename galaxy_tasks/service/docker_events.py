@@ -42,6 +42,7 @@ from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.rtmanager.convergence import death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent, EventPosition, Reaction, reaction_to
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, Lease, RunningRecords
 from galaxy_tasks.service.health_publisher import HealthPublisher, Published
@@ -62,6 +63,10 @@ class ListenerState(Protocol):
         ...
 
     def save(self, position: EventPosition) -> None: ...
+
+
+def _usable_game_id(game_id: str) -> bool:
+    return "\x00" not in game_id and len(game_id.encode()) <= MAX_GAME_ID_BYTES
 
 
 POSITION_MEMORY_NANOS = 86_400 * 1_000_000_000
@@ -190,6 +195,10 @@ class DockerEventsListener:
         """React to one Docker event (the loop calls it for every new one; simulations call it directly)."""
         reaction = reaction_to(event.action)
         if reaction is Reaction.IGNORED:
+            return
+        if not _usable_game_id(event.game_id):
+            # A label no record can carry (a NUL, kilobytes): anybody's container, never a game's.
+            log.warning("docker_event_unusable_game_label", container_id=event.container_id, action=event.action)
             return
         current = self._actions.records.running_container(event.game_id)
         if current != event.container_id:

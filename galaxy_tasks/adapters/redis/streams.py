@@ -36,10 +36,7 @@ class RedisStreamReader:
         if not reply:
             return []
         messages = reply[0][1] if isinstance(reply, list) else reply.get(self._stream.encode(), [[]])[0]
-        return [
-            StreamEntry(_text(entry_id), decode_entry_fields(fields or {}, self.known_fields))
-            for entry_id, fields in messages
-        ]
+        return _entries(self, messages)
 
     def info(self) -> StreamInfo | None:
         with translated_errors(self._url):

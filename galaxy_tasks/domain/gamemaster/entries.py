@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 from galaxy_tasks.domain.errors import MalformedEntry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
-from galaxy_tasks.domain.stream_fields import first_unusable
+from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES, first_unusable
 
 FIELD_GAME_ID = "game_id"
 FIELD_EVENT_TYPE = "event_type"
 FIELD_OCCURRED_AT_MS = "occurred_at_ms"
-MAX_GAME_ID_BYTES = 2048
 _CHECKED_ORDER = (FIELD_GAME_ID, FIELD_EVENT_TYPE, FIELD_OCCURRED_AT_MS, *sorted(HEALTH_EVENT_FIELDS))
 
 

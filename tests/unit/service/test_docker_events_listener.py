@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent, EventPosition
-from galaxy_tasks.service.docker_events import POSITION_MEMORY_NANOS, DockerEventsListener, ListenerActions
+from galaxy_tasks.service.docker_events import (
+    POSITION_MEMORY_NANOS,
+    DockerEventsListener,
+    ListenerActions,
+    ListenerReport,
+)
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.testing.docker import FakeDocker
 from galaxy_tasks.testing.store import FakeHealthStream, FakeInspectBaselines, FakeRuntimeStore
@@ -73,3 +78,26 @@ def test_a_position_older_than_the_idempotency_memory_is_dropped_and_the_reconci
     docker, asked = _run_once(EventPosition(NOW_NS - POSITION_MEMORY_NANOS - 1))
     assert asked == ["reconcile"]
     assert docker.reads == [NOW_NS], "re-reading events whose keys are pruned could publish them twice"
+
+
+class NoLookups(FakeRuntimeStore):
+    def running_container(self, game_id: str) -> str | None:
+        raise AssertionError(f"looked up a game id no record can have: {game_id[:20]!r}")
+
+
+def test_an_event_whose_game_label_no_record_can_carry_is_ignored_without_a_lookup() -> None:
+    docker = RecordingDocker()
+    store = NoLookups()
+    listener = DockerEventsListener(
+        source=docker,
+        runtime=docker,
+        state=SavedPosition(None),
+        lease=FakeLease(),
+        actions=ListenerActions(
+            HealthPublisher(store, FakeHealthStream()), store, FakeInspectBaselines(), lambda g, c: None, lambda: None
+        ),
+    )
+    report = ListenerReport("test")
+    for game_id in ("a\x00b", "g" * 5000):
+        listener.handle(ContainerEvent("c1", game_id, "die", NOW_NS, exit_code=1), report)
+    assert (report.published, store.events) == ({}, [])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from galaxy_tasks.domain.errors import MalformedEntry, PermanentError
-from galaxy_tasks.domain.gamemaster.entries import MAX_GAME_ID_BYTES, HealthEvent, decode_health_event, game_id_of
-from galaxy_tasks.domain.stream_fields import UNUSABLE_FIELDS
+from galaxy_tasks.domain.gamemaster.entries import HealthEvent, decode_health_event, game_id_of
+from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES, UNUSABLE_FIELDS
 
 VALID = {
     "game_id": "g-17",
