@@ -40,6 +40,7 @@ from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import EntryResult, consume
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
+from galaxy_tasks.service.outbox_relay import report_new_generation
 
 
 @dataclass
@@ -98,7 +99,14 @@ class Resources:
     def _outbox(self, spec: OutboxSpec) -> PostgresStreamOutbox:
         s = self.settings
         durable_after_ms = int(s.outbox_durable_after_seconds * 1000)
-        return PostgresStreamOutbox(self.engine, self.redis, s.redis_url, spec, durable_after_ms=durable_after_ms)
+        return PostgresStreamOutbox(
+            self.engine,
+            self.redis,
+            s.redis_url,
+            spec,
+            durable_after_ms=durable_after_ms,
+            on_new_generation=report_new_generation,
+        )
 
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:

@@ -83,6 +83,12 @@ BRIDGE_TRIM_GAPS = Counter(
     "Times a bridge found its stream trimmed past its stored offset (entries never handed on).",
     ["stream"],
 )
+OUTBOX_NEW_GENERATIONS = Counter(
+    "galaxy_outbox_new_generations",
+    "Games whose outbox rows were of another generation of the database than their stream's mark "
+    "(a restore, a failover, a downgrade): all their rows were appended, some perhaps a second time.",
+    ["stream"],
+)
 OUTBOX_BACKLOG = Gauge(
     "galaxy_outbox_backlog",
     "Rows waiting in an outbox for the relay.",

@@ -117,18 +117,29 @@ class HealthConsumerUnitOfWork(Protocol):
         """
         ...
 
-    def commit(self, writes: ConsumerWrites) -> None:
-        """Write records, cursors, outbox rows and parking changes, and commit them atomically."""
+    def commit(self, writes: ConsumerWrites) -> Sequence[OutboxEntry]:
+        """Write records, cursors, outbox rows and parking changes, and commit them atomically.
+
+        Returns the Lobby outbox rows committed (``writes.snapshots`` with their identities).
+        """
         ...
 
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """A committed outbox row: the ``seq``-th entry of its game for the outbox's stream."""
+    """A committed outbox row: the ``seq``-th entry of its game for the outbox's stream.
+
+    ``uid`` is the row's own identity and ``prev_uid`` that of the game's row
+    before it ("": the first of its chain, or a row that predates identities).
+    Numbers repeat when the database goes back in time (a restore, a failover
+    to a lagging standby); identities never do, so "next" is judged by them.
+    """
 
     game_id: str
     seq: int
     fields: Mapping[str, str]
+    uid: str = ""
+    prev_uid: str = ""
 
 
 class StreamOutbox(Protocol):

@@ -259,7 +259,7 @@ class FakeHealthConsumerUnitOfWork:
                 parked.setdefault(game_id, []).append(tx.parked[(game_id, entry_id)].handoff())
         return LockedGames(cursors, records, parked)
 
-    def commit(self, writes: ConsumerWrites) -> None:
+    def commit(self, writes: ConsumerWrites) -> list[OutboxEntry]:
         tx = self._active("commit")
         self.committed_writes.append(writes)
         self._write_rows(tx, writes)
@@ -277,6 +277,7 @@ class FakeHealthConsumerUnitOfWork:
         db.commits += 1
         tx.done = True
         self.commits += 1
+        return [OutboxEntry(q.game_id, q.seq, q.snapshot.to_fields()) for q in writes.snapshots]
 
     def _write_rows(self, tx: _Transaction, writes: ConsumerWrites) -> None:
         for record in writes.records:

@@ -8,7 +8,8 @@ service layer and the Celery tasks reason about two kinds only::
      ├── TransientError      the same call may succeed on a later try
      │    └── BackendUnavailable   Redis / PostgreSQL / broker unreachable
      └── PermanentError      retrying cannot help (bad input, broken contract)
-          └── MalformedEntry       a stream entry that fails validation
+          ├── MalformedEntry       a stream entry that fails validation
+          └── ValueRefused         the database refused a value the input carried
 
 Tasks retry ``TransientError`` with backoff and never retry ``PermanentError``.
 """
@@ -39,3 +40,13 @@ class PermanentError(GalaxyError):
 
 class MalformedEntry(PermanentError):
     """A stream entry whose fields break the contract (SPEC §3)."""
+
+
+class ValueRefused(PermanentError):
+    """The database refused a value (PostgreSQL SQLSTATE class 22 "data exception" or 23 "integrity
+    constraint violation"): the same statement with the same values fails again, so the input that
+    carried the value is what to skip, not something to retry."""
+
+    def __init__(self, sqlstate: str, detail: str) -> None:
+        super().__init__(f"postgresql {sqlstate}: {detail}")
+        self.sqlstate = sqlstate

@@ -22,13 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
-from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, game_id_of, no_game_reason
+from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
+from galaxy_tasks.domain.stream_fields import REFUSED_BY_DATABASE
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, StreamOutbox
+from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
 from galaxy_tasks.service.lobby_relay import publish_after_commit
 
 log = get_logger(__name__)
@@ -60,8 +62,8 @@ class BatchResult:
     """One result per entry handed in, in the order handed in."""
     released: list[EntryResult] = field(default_factory=list)
     """Parked entries (of earlier deliveries) this call applied or found already applied."""
-    snapshots: list[QueuedSnapshot] = field(default_factory=list)
-    """The Lobby snapshots this call committed to the outbox, in commit order."""
+    lobby_entries: list[OutboxEntry] = field(default_factory=list)
+    """The Lobby outbox rows this call committed, in commit order."""
 
     @property
     def parked(self) -> list[str]:
@@ -81,9 +83,9 @@ def consume(
     uow: HealthConsumerUnitOfWork, outbox: StreamOutbox, handoffs: Sequence[Handoff], *, now_ms: int
 ) -> BatchResult:
     """Apply, count, and publish right away what the transaction committed."""
-    batch = apply_entries(uow, handoffs, now_ms=now_ms)
+    batch = apply_isolating_refusals(uow, handoffs, now_ms=now_ms)
     record_outcomes(batch)
-    publish_after_commit(outbox, batch.snapshots)
+    publish_after_commit(outbox, batch.lobby_entries)
     return batch
 
 
@@ -100,6 +102,47 @@ def record_outcomes(batch: BatchResult) -> None:
             metrics.HEALTH_EVENTS_SKIPPED.labels(result.outcome.value).inc()
         if result.transition is not None:
             metrics.STATUS_TRANSITIONS.labels(result.transition.source.value, result.transition.target.value).inc()
+
+
+def apply_isolating_refusals(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:
+    """:func:`apply_entries`, where a value the database refuses costs only the entry that carried it.
+
+    The database refusing a value (:class:`ValueRefused`) fails the whole
+    transaction, other games' entries with it, and would again on every retry.
+    So a refused transaction is applied again one entry per transaction, in the
+    order handed in (parking keeps each game's order); an entry refused on its
+    own is applied as malformed — counted, skipped, its game's cursor moves past
+    it — and when even that is refused (its game id itself), it is skipped with
+    no state written at all.  Transient errors are raised as they are: retried,
+    never skipped.
+    """
+    try:
+        return apply_entries(uow, handoffs, now_ms=now_ms)
+    except ValueRefused as exc:
+        if len(handoffs) == 1:
+            return _apply_refused(uow, handoffs[0], exc, now_ms=now_ms)
+        log.warning("health_entries_refused_applying_one_by_one", entries=len(handoffs), error=str(exc))
+        merged = BatchResult()
+        for handoff in handoffs:
+            part = apply_isolating_refusals(uow, [handoff], now_ms=now_ms)
+            merged.results.extend(part.results)
+            merged.released.extend(part.released)
+            merged.lobby_entries.extend(part.lobby_entries)
+        return merged
+
+
+def _apply_refused(uow: HealthConsumerUnitOfWork, handoff: Handoff, exc: ValueRefused, *, now_ms: int) -> BatchResult:
+    reason = f"SQLSTATE {exc.sqlstate}"
+    log.warning("health_entry_refused_by_database", stream_entry_id=handoff.entry_id, error=str(exc))
+    game_id = game_id_of(handoff.fields)
+    marked = {FIELD_GAME_ID: game_id, REFUSED_BY_DATABASE: reason} if game_id is not None else {}
+    try:
+        return apply_entries(uow, [Handoff(handoff.entry_id, marked, handoff.prev_entry_id)], now_ms=now_ms)
+    except ValueRefused:
+        detail = f"refused by the database: {reason}"
+        result = EntryResult(handoff.entry_id, None, Outcome.SKIPPED_MALFORMED, detail=detail)
+        _log_result(result, None)
+        return BatchResult([result])
 
 
 def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:
@@ -120,7 +163,7 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
         if by_game[entry_id] is None
     }
     released: list[EntryResult] = []
-    snapshots: list[QueuedSnapshot] = []
+    lobby_entries: list[OutboxEntry] = []
     game_ids = sorted({g for g in by_game.values() if g is not None})
     if game_ids:
         with uow:
@@ -128,14 +171,13 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
             for game_id in game_ids:
                 mine = [h for h in unique.values() if by_game[h.entry_id] == game_id]
                 fold.game(game_id, mine, results, released)
-            if fold.write():
-                snapshots = fold.snapshots
+            lobby_entries = fold.write()
     ordered = [results[entry_id] for entry_id in unique]
     for handoff, result in zip(unique.values(), ordered, strict=True):
         _log_result(result, handoff.fields.get(FIELD_EVENT_TYPE))
     for result in released:
         _log_result(result, None)
-    return BatchResult(ordered, released, snapshots)
+    return BatchResult(ordered, released, lobby_entries)
 
 
 class _LockedFold:
@@ -207,21 +249,19 @@ class _LockedFold:
             detail=step.detail,
         )
 
-    def write(self) -> bool:
-        """Commit what changed; ``False`` (and nothing written) when nothing did."""
+    def write(self) -> list[OutboxEntry]:
+        """Commit what changed (nothing when nothing did); the Lobby outbox rows committed."""
         if not (self.moved_cursors or self.to_park or self.to_unpark):
-            return False
-        self.uow.commit(
-            ConsumerWrites(
-                now_ms=self.now_ms,
-                records=[self.changed_records[g] for g in sorted(self.changed_records)],
-                cursors=[self.cursors[g] for g in sorted(self.moved_cursors)],
-                snapshots=self.snapshots,
-                park=self.to_park,
-                unpark=self.to_unpark,
-            )
+            return []
+        writes = ConsumerWrites(
+            now_ms=self.now_ms,
+            records=[self.changed_records[g] for g in sorted(self.changed_records)],
+            cursors=[self.cursors[g] for g in sorted(self.moved_cursors)],
+            snapshots=self.snapshots,
+            park=self.to_park,
+            unpark=self.to_unpark,
         )
-        return True
+        return list(self.uow.commit(writes))
 
 
 def _log_result(result: EntryResult, event_type: str | None) -> None:

@@ -6,16 +6,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from galaxy_tasks import metrics
-from galaxy_tasks.domain.gamemaster.records import QueuedSnapshot
 from galaxy_tasks.ports import OutboxEntry, StreamOutbox
 from galaxy_tasks.service.outbox_relay import publish_entries_after_commit, relay_pending
 
 LOBBY_OUTBOX_LABEL = "gamemaster.lobby_outbox"
 
 
-def publish_after_commit(outbox: StreamOutbox, snapshots: Sequence[QueuedSnapshot]) -> int:
+def publish_after_commit(outbox: StreamOutbox, entries: Sequence[OutboxEntry]) -> int:
     """Append just-committed Lobby snapshots for low latency; a failure only delays them to the sweep."""
-    entries = [OutboxEntry(s.game_id, s.seq, s.snapshot.to_fields()) for s in snapshots]
     appended = publish_entries_after_commit(outbox, entries, label=LOBBY_OUTBOX_LABEL)
     metrics.LOBBY_EVENTS_PUBLISHED.inc(appended)
     return appended

@@ -22,7 +22,7 @@ from galaxy_tasks import metrics
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import Handoff, HealthConsumerUnitOfWork, StreamEntry
-from galaxy_tasks.service.health_consumer import apply_entries, record_outcomes
+from galaxy_tasks.service.health_consumer import apply_isolating_refusals, record_outcomes
 
 log = get_logger(__name__)
 
@@ -72,7 +72,7 @@ def repair_stalled_games(
     for game in store.stalled_games(now_ms - repair_after_ms, max_games):
         entries = store.entries_of_game(game.game_id, game.cursor, game.target)
         handoffs = rechain(game.game_id, game.cursor, entries, store.parked_of(game.game_id))
-        batch = apply_entries(new_uow(), handoffs, now_ms=now_ms)
+        batch = apply_isolating_refusals(new_uow(), handoffs, now_ms=now_ms)
         record_outcomes(batch)  # what the repair applied or skipped is done with: counted like any entry
         applied = sum(1 for r in (*batch.results, *batch.released) if r.outcome.consumes)
         metrics.ORDER_REPAIRS.inc()

@@ -57,13 +57,43 @@ def fresh_database_url(admin_url: str = POSTGRES_ADMIN_URL) -> str:
 
 
 def drop_database(database_url: str, admin_url: str = POSTGRES_ADMIN_URL) -> None:
-    name = make_url(database_url).database
+    _admin(admin_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
+
+
+def _admin(admin_url: str, statement: str) -> None:
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def _libpq_url(database_url: str) -> str:
+    """The URL as ``pg_dump`` and ``pg_restore`` take it (no SQLAlchemy driver name)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def dump_database(database_url: str, dump_file: Path) -> None:
+    """``pg_dump`` of the whole database (custom format), as a nightly backup takes it."""
+    subprocess.run(
+        ["pg_dump", "--format=custom", f"--file={dump_file}", _libpq_url(database_url)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def restore_database(database_url: str, dump_file: Path, admin_url: str = POSTGRES_ADMIN_URL) -> None:
+    """Drop the database and restore it from ``dump_file``, as an operator restores a backup."""
+    drop_database(database_url, admin_url)
+    _admin(admin_url, f'CREATE DATABASE "{make_url(database_url).database}"')
+    subprocess.run(
+        ["pg_restore", "--exit-on-error", f"--dbname={_libpq_url(database_url)}", str(dump_file)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 @contextmanager

@@ -15,6 +15,7 @@ thousand entries at the same handful of round trips.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, Engine
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
-from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames
+from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
 
 _TRANSACTION_STATUS_IDLE = 0
 """``psycopg2.extensions.TRANSACTION_STATUS_IDLE``: no transaction open on the connection."""
@@ -40,7 +41,7 @@ WITH cursors AS (
     INSERT INTO gamemaster.health_event_cursors (game_id)
     SELECT g FROM unnest(CAST(%(game_ids)s AS text[])) AS g ORDER BY g
     ON CONFLICT (game_id) DO UPDATE SET game_id = EXCLUDED.game_id
-    RETURNING game_id, last_entry_id, last_published_summary, lobby_seq, parked_count
+    RETURNING game_id, last_entry_id, last_published_summary, lobby_seq, parked_count, outbox_head
 ), records AS (
     SELECT r.game_id, r.status, r.engine_health, r.current_turn
     FROM gamemaster.runtime_records AS r
@@ -48,7 +49,7 @@ WITH cursors AS (
     ORDER BY r.game_id
     FOR UPDATE
 )
-SELECT c.game_id, c.last_entry_id, c.last_published_summary, c.lobby_seq, c.parked_count,
+SELECT c.game_id, c.last_entry_id, c.last_published_summary, c.lobby_seq, c.parked_count, c.outbox_head,
        r.game_id IS NOT NULL AS has_record, r.status, r.engine_health, r.current_turn
 FROM cursors AS c LEFT JOIN records AS r ON r.game_id = c.game_id
 ORDER BY c.game_id
@@ -89,17 +90,18 @@ WITH saved_records AS (
 ), saved_cursors AS (
     UPDATE gamemaster.health_event_cursors AS c
     SET last_entry_id = v.last_entry_id, last_published_summary = v.summary, lobby_seq = v.lobby_seq,
-        updated_at = now()
+        outbox_head = v.outbox_head, updated_at = now()
     FROM unnest(CAST(%(cursor_games)s AS text[]), CAST(%(entry_ids)s AS text[]), CAST(%(summaries)s AS text[]),
-                CAST(%(lobby_seqs)s AS bigint[]))
-         AS v(game_id, last_entry_id, summary, lobby_seq)
+                CAST(%(lobby_seqs)s AS bigint[]), CAST(%(outbox_heads)s AS uuid[]))
+         AS v(game_id, last_entry_id, summary, lobby_seq, outbox_head)
     WHERE c.game_id = v.game_id
 ), queued AS (
-    INSERT INTO gamemaster.lobby_outbox (game_id, seq, stream_entry_id, fields)
-    SELECT v.game_id, v.seq, v.entry_id, CAST(v.fields AS jsonb)
+    INSERT INTO gamemaster.lobby_outbox (game_id, seq, uid, prev_uid, stream_entry_id, fields)
+    SELECT v.game_id, v.seq, v.uid, v.prev_uid, v.entry_id, CAST(v.fields AS jsonb)
     FROM unnest(CAST(%(snapshot_games)s AS text[]), CAST(%(snapshot_seqs)s AS bigint[]),
+                CAST(%(snapshot_uids)s AS uuid[]), CAST(%(snapshot_prevs)s AS uuid[]),
                 CAST(%(snapshot_entries)s AS text[]), CAST(%(snapshot_fields)s AS text[]))
-         AS v(game_id, seq, entry_id, fields)
+         AS v(game_id, seq, uid, prev_uid, entry_id, fields)
 )
 SELECT 1;
 COMMIT
@@ -114,6 +116,8 @@ class SqlAlchemyHealthConsumerUnitOfWork:
         self._url = engine.url.render_as_string(hide_password=False)
         self._conn: Connection | None = None
         self._errors: AbstractContextManager[None] | None = None
+        self._outbox_heads: dict[str, str | None] = {}
+        """Per locked game, the uid of its last Lobby outbox row: the next row links to it."""
 
     def __enter__(self) -> Self:
         # __exit__ never runs when __enter__ raises: a refused connection is translated here.
@@ -182,6 +186,7 @@ class SqlAlchemyHealthConsumerUnitOfWork:
             cursors[row.game_id] = ConsumerCursor(
                 row.game_id, row.last_entry_id, row.last_published_summary, int(row.lobby_seq)
             )
+            self._outbox_heads[row.game_id] = None if row.outbox_head is None else str(row.outbox_head)
             if row.has_record:
                 records[row.game_id] = GameRecord(row.game_id, row.status, row.engine_health, row.current_turn)
             if row.parked_count:
@@ -193,7 +198,7 @@ class SqlAlchemyHealthConsumerUnitOfWork:
                 parked.setdefault(row.game_id, []).append(Handoff(row.entry_id, fields, row.prev_entry_id))
         return LockedGames(cursors, records, parked)
 
-    def commit(self, writes: ConsumerWrites) -> None:
+    def commit(self, writes: ConsumerWrites) -> list[OutboxEntry]:
         parking_changed = sorted({h.fields["game_id"] for h in writes.park} | {game_id for game_id, _ in writes.unpark})
         if writes.park:
             self._run(
@@ -212,6 +217,13 @@ class SqlAlchemyHealthConsumerUnitOfWork:
             )
         if parking_changed:
             self._run(_RECOUNT_PARKED, {"game_ids": parking_changed})
+        heads = dict(self._outbox_heads)
+        entries: list[OutboxEntry] = []
+        for snapshot in writes.snapshots:
+            uid = str(uuid.uuid4())
+            prev = heads.get(snapshot.game_id)
+            heads[snapshot.game_id] = uid
+            entries.append(OutboxEntry(snapshot.game_id, snapshot.seq, snapshot.snapshot.to_fields(), uid, prev or ""))
         self._run(
             _WRITE_AND_COMMIT,
             {
@@ -223,9 +235,14 @@ class SqlAlchemyHealthConsumerUnitOfWork:
                 "entry_ids": [c.last_entry_id for c in writes.cursors],
                 "summaries": [c.last_published_summary for c in writes.cursors],
                 "lobby_seqs": [c.lobby_seq for c in writes.cursors],
-                "snapshot_games": [s.game_id for s in writes.snapshots],
-                "snapshot_seqs": [s.seq for s in writes.snapshots],
+                "outbox_heads": [heads.get(c.game_id) for c in writes.cursors],
+                "snapshot_games": [e.game_id for e in entries],
+                "snapshot_seqs": [e.seq for e in entries],
+                "snapshot_uids": [e.uid for e in entries],
+                "snapshot_prevs": [e.prev_uid or None for e in entries],
                 "snapshot_entries": [s.stream_entry_id for s in writes.snapshots],
-                "snapshot_fields": [json.dumps(s.snapshot.to_fields()) for s in writes.snapshots],
+                "snapshot_fields": [json.dumps(e.fields) for e in entries],
             },
         )
+        self._outbox_heads = heads
+        return entries

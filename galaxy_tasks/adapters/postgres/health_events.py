@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Connection, Engine, Row, TextClause, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.health_events import HealthEventType
@@ -19,14 +20,17 @@ from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.ports import OutboxEntry
 
 # Every statement below inserts the same columns; the values differ only in where they come from.
-_COLUMNS = "(game_id, container_id, status, source, details, observed_at, event_seq, down_seq, recovery_failures)"
+_COLUMNS = (
+    "(game_id, container_id, status, source, details, observed_at, event_seq, down_seq, recovery_failures, outbox_head)"
+)
 _VALUES = """:container_id, :status, :source, CAST(:details AS jsonb),
                to_timestamp(CAST(:observed_at_ms AS double precision) / 1000), 1,
-               CASE WHEN :down THEN 1 ELSE 0 END, :down_failures"""
+               CASE WHEN :down THEN 1 ELSE 0 END, :down_failures, gen_random_uuid()"""
 
-# Shared tail: the snapshot upsert numbers the entry and moves the down period (a down event
-# begins a new one and forgets the evidence of the last; probe_recovered ends it), the outbox
-# insert takes the number.
+# Shared tail: the snapshot upsert numbers the entry, links it to the game's previous one (the
+# chain of outbox row identities, migration 0009) and moves the down period (a down event begins
+# a new one and forgets the evidence of the last; probe_recovered ends it), the outbox insert
+# takes the number and the link.
 _UPSERT_TAIL = """
         ON CONFLICT (game_id) DO UPDATE SET
             container_id = EXCLUDED.container_id, status = EXCLUDED.status, source = EXCLUDED.source,
@@ -35,12 +39,13 @@ _UPSERT_TAIL = """
             recovery_container = CASE WHEN :down OR :ends_down THEN '' ELSE s.recovery_container END,
             recovery_inspected = CASE WHEN :down OR :ends_down THEN false ELSE s.recovery_inspected END,
             recovery_probes = CASE WHEN :down OR :ends_down THEN 0 ELSE s.recovery_probes END,
-            recovery_failures = CASE WHEN :down OR :ends_down THEN :down_failures ELSE s.recovery_failures END
-        RETURNING game_id, event_seq
+            recovery_failures = CASE WHEN :down OR :ends_down THEN :down_failures ELSE s.recovery_failures END,
+            outbox_prev = s.outbox_head, outbox_head = gen_random_uuid()
+        RETURNING game_id, event_seq, outbox_head, outbox_prev
     )
-    INSERT INTO rtmanager.health_event_outbox (game_id, seq, fields)
-    SELECT game_id, event_seq, CAST(:fields AS jsonb) FROM snapshot
-    RETURNING seq
+    INSERT INTO rtmanager.health_event_outbox (game_id, seq, uid, prev_uid, fields)
+    SELECT game_id, event_seq, outbox_head, outbox_prev, CAST(:fields AS jsonb) FROM snapshot
+    RETURNING seq, uid, prev_uid
 """
 
 
@@ -115,8 +120,8 @@ class PostgresHealthEventStore:
     def record_once(self, event: HealthEvent, key: str) -> OutboxEntry | None:
         """Record ``event`` unless an event with the same idempotency ``key`` was recorded before."""
         with translated_errors(self._url), self._engine.begin() as conn:
-            seq = conn.execute(_RECORD_ONCE, {**_params(event), "event_key": key}).scalar_one_or_none()
-        return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+            row = conn.execute(_RECORD_ONCE, {**_params(event), "event_key": key}).one_or_none()
+        return None if row is None else _entry(event, row)
 
     def prune_keys(self, before_ms: int) -> int:
         with translated_errors(self._url), self._engine.begin() as conn:
@@ -132,8 +137,8 @@ class PostgresHealthEventStore:
 
     def _record_transition(self, event: HealthEvent, new_status: str) -> OutboxEntry | None:
         with translated_errors(self._url), self._engine.begin() as conn:
-            seq = conn.execute(_RECORD_TRANSITION, {**_params(event), "new_status": new_status}).scalar_one_or_none()
-        return None if seq is None else OutboxEntry(event.game_id, int(seq), event.to_fields())
+            row = conn.execute(_RECORD_TRANSITION, {**_params(event), "new_status": new_status}).one_or_none()
+        return None if row is None else _entry(event, row)
 
     def record_revival(self, game_id: str, container_id: str) -> bool:
         """``exited → running`` for this very container, in one compare-and-swap."""
@@ -175,8 +180,12 @@ class PostgresHealthEventStore:
 
 def record_health_event(conn: Connection, event: HealthEvent) -> OutboxEntry:
     """Upsert the snapshot and queue the entry inside the caller's transaction (a start job's commit)."""
-    seq = conn.execute(_RECORD, _params(event)).scalar_one()
-    return OutboxEntry(event.game_id, int(seq), event.to_fields())
+    return _entry(event, conn.execute(_RECORD, _params(event)).one())
+
+
+def _entry(event: HealthEvent, row: Row[Any]) -> OutboxEntry:
+    """The committed outbox row (``seq, uid, prev_uid``) of ``event``."""
+    return OutboxEntry(event.game_id, int(row.seq), event.to_fields(), str(row.uid), str(row.prev_uid or ""))
 
 
 def _params(event: HealthEvent) -> dict[str, object]:

@@ -61,12 +61,13 @@ _LOG = text(
 _RESULT = text(
     """
     WITH numbered AS (
-        UPDATE rtmanager.game_jobs SET result_seq = result_seq + 1, updated_at = now()
-        WHERE game_id = :game_id RETURNING game_id, result_seq
+        UPDATE rtmanager.game_jobs
+        SET result_seq = result_seq + 1, outbox_prev = outbox_head, outbox_head = gen_random_uuid(), updated_at = now()
+        WHERE game_id = :game_id RETURNING game_id, result_seq, outbox_head, outbox_prev
     )
-    INSERT INTO rtmanager.job_result_outbox (game_id, seq, fields)
-    SELECT game_id, result_seq, CAST(:fields AS jsonb) FROM numbered
-    RETURNING seq
+    INSERT INTO rtmanager.job_result_outbox (game_id, seq, uid, prev_uid, fields)
+    SELECT game_id, result_seq, outbox_head, outbox_prev, CAST(:fields AS jsonb) FROM numbered
+    RETURNING seq, uid, prev_uid
     """
 )
 
@@ -141,8 +142,9 @@ class PostgresJobTransaction:
                 },
             )
             fields = result.to_fields()
-            seq = conn.execute(_RESULT, {"game_id": self._game_id, "fields": json.dumps(fields)}).scalar_one()
-        return CommittedJob(OutboxEntry(self._game_id, int(seq), fields), health)
+            row = conn.execute(_RESULT, {"game_id": self._game_id, "fields": json.dumps(fields)}).one()
+        entry = OutboxEntry(self._game_id, int(row.seq), fields, str(row.uid), str(row.prev_uid or ""))
+        return CommittedJob(entry, health)
 
 
 class PostgresJobStore:

@@ -3,22 +3,32 @@
 A row is written in the same transaction as the change it reports, so a
 crash or a Redis outage can delay it but never lose it.  Rows carry a
 per-game sequence number (``seq``) given out under a per-game row lock (the
-*lock table*: the GM's cursor, the RTM's health snapshot), and Redis
-remembers per game the highest number already appended (the *mark*), in the
-same Lua script as the ``XADD``: so no entry is ever appended twice, and per
-game the stream order is the commit order.
+*lock table*: the GM's cursor, the RTM's health snapshot, the game's job
+row), a random identity (``uid``) and the identity of the game's row before
+(``prev_uid``): a chain.  Redis remembers per game the last row appended (the
+*mark*, ``seq:uid``), in the same Lua script as the ``XADD``: so no entry is
+ever appended twice, and per game the stream order is the commit order.
+
+Numbers alone would not do: a database restored from a dump, a failover to a
+standby that missed the newest commits, a downgrade that dropped the tables
+all give out numbers that were appended once already, and a new row would look
+published (and be deleted).  Identities never repeat: "next" is the row whose
+predecessor is the mark's row, and when the relay finds neither the mark's
+row nor its successor among a game's rows, those rows are of another
+generation of the database and all of them are appended (at least once: a
+row the old generation had appended may come again), and reported.
 
 Two ways out:
 
 * right after its commit a task appends its own entries *without a lock or a
-  database round trip*, but only those whose number is exactly the next one of
-  their game; anything else (an earlier commit of the game not out yet) is
-  left to the locked relay, so nothing overtakes;
+  database round trip*, but only those whose predecessor is the mark's row;
+  anything else (an earlier commit of the game not out yet) is left to the
+  locked relay, so nothing overtakes;
 * :meth:`PostgresStreamOutbox.relay_games` holds the games' lock-table rows (no
-  commit of theirs can happen meanwhile, so every number up to the newest is
-  committed), appends whatever is past the mark in order, and deletes the rows
-  it read.  The periodic relay calls it for every game with rows, which also
-  clears the rows the fast path published.
+  commit of theirs can happen meanwhile, so every row up to the newest is
+  committed), appends whatever follows the mark in order, and deletes the rows
+  it read once Redis has them on disk.  The periodic relay calls it for every
+  game with rows, which also clears the rows the fast path published.
 
 A stream may be bounded: after appending, the script trims it to about
 ``maxlen`` entries, but never past the id stored under ``guard_key`` (the
@@ -28,7 +38,7 @@ stored offset of the stream's consumer), so nothing unconsumed is trimmed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,27 +50,64 @@ from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.ports import OutboxEntry
 
 # KEYS: stream, mark hash, guard key and the consumer's progress hash (both may be absent).
-# ARGV: mode ("next" or "after"), maxlen
-# (0: unbounded), then groups of game_id, seq, field_count, k1, v1, ...  "next" appends an entry
-# only when it is its game's next number (unlocked fast path); "after" any number past the mark
-# (locked relay).  Returns the appended count followed by the games left out of turn.
+# ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
+# prev_uid, field_count, k1, v1, ...  A mark is "seq:uid" of the game's last appended row ("seq"
+# alone when written before rows had identities: then numbers are compared).  "next" (the
+# unlocked fast path) appends an entry only when its predecessor is the mark's row.  "after" (the
+# locked relay; a game's entries consecutive, in seq order, all its rows) appends what follows
+# the mark's row among them, or all of them when the first follows it; when neither (the mark is
+# of another generation of the database) it appends all of them and reports the game.  Returns
+# the appended count, the number of games left out of turn, those games, then the reported ones.
 _APPEND = """
-local strict = ARGV[1] == 'next'
-local maxlen = tonumber(ARGV[2])
-local appended = 0
-local out_of_turn = {}
+local function mark_of(value)
+  if not value then return 0, nil end
+  local seq, uid = string.match(value, '^(%d+):(.+)$')
+  if seq then return tonumber(seq), uid end
+  return tonumber(value), nil
+end
+local entries = {}
 local i = 3
 while i <= #ARGV do
-  local game, seq, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local high = tonumber(redis.call('HGET', KEYS[2], game) or '0')
-  if seq == high + 1 or (seq > high and not strict) then
-    redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 3, i + 2 + 2 * n))
-    redis.call('HSET', KEYS[2], game, seq)
-    appended = appended + 1
-  elseif seq > high then
-    out_of_turn[#out_of_turn + 1] = game
+  local n = tonumber(ARGV[i + 4])
+  entries[#entries + 1] = {game = ARGV[i], seq = tonumber(ARGV[i + 1]), uid = ARGV[i + 2], prev = ARGV[i + 3],
+                           first = i + 5, last = i + 4 + 2 * n}
+  i = i + 5 + 2 * n
+end
+local appended = 0
+local function append(e)
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, e.first, e.last))
+  local mark = e.uid ~= '' and (e.seq .. ':' .. e.uid) or tostring(e.seq)
+  redis.call('HSET', KEYS[2], e.game, mark)
+  appended = appended + 1
+end
+local out_of_turn, reported = {}, {}
+local maxlen = tonumber(ARGV[2])
+if ARGV[1] == 'next' then
+  for _, e in ipairs(entries) do
+    local high, head = mark_of(redis.call('HGET', KEYS[2], e.game))
+    local next_one
+    if head then next_one = e.uid ~= '' and e.prev == head else next_one = e.seq == high + 1 end
+    if next_one then append(e) elseif e.seq > high then out_of_turn[#out_of_turn + 1] = e.game end
   end
-  i = i + 3 + 2 * n
+else
+  local k = 1
+  while k <= #entries do
+    local game, last = entries[k].game, k
+    while last < #entries and entries[last + 1].game == game do last = last + 1 end
+    local high, head = mark_of(redis.call('HGET', KEYS[2], game))
+    local from = last + 1
+    if head then
+      for j = k, last do if entries[j].uid == head then from = j + 1 end end
+      if from > last and entries[last].uid ~= head then
+        from = k
+        if entries[k].prev ~= head then reported[#reported + 1] = game end
+      end
+    else
+      for j = last, k, -1 do if entries[j].seq > high then from = j end end
+    end
+    for j = from, last do append(entries[j]) end
+    k = last + 1
+  end
 end
 if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.floor(maxlen / 10) then
   -- Trim, never past the consumer's offset, at a cost that does not grow with its lag: no entry is
@@ -88,8 +135,10 @@ if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.f
     end
   end
 end
-table.insert(out_of_turn, 1, appended)
-return out_of_turn
+local reply = {appended, #out_of_turn}
+for _, game in ipairs(out_of_turn) do reply[#reply + 1] = game end
+for _, game in ipairs(reported) do reply[#reply + 1] = game end
+return reply
 """
 
 
@@ -103,7 +152,7 @@ class OutboxSpec:
     """Qualified table with one row per game, locked by every transaction that numbers rows."""
     stream: str
     mark_key: str
-    """Redis hash: per game, the highest number already appended."""
+    """Redis hash: per game, the last row appended (``seq:uid``)."""
     maxlen: int = 0
     """Trim the stream to about this many entries after appending (0: never)."""
     guard_key: str = ""
@@ -117,11 +166,24 @@ class PostgresStreamOutbox:
     """``StreamOutbox`` for one :class:`OutboxSpec`."""
 
     def __init__(
-        self, engine: Engine, client: redis.Redis, redis_url: str, spec: OutboxSpec, *, durable_after_ms: int = 3000
+        self,
+        engine: Engine,
+        client: redis.Redis,
+        redis_url: str,
+        spec: OutboxSpec,
+        *,
+        durable_after_ms: int = 3000,
+        on_new_generation: Callable[[str, Sequence[str]], None] | None = None,
     ) -> None:
-        """``durable_after_ms``: how long after an append Redis is trusted to have it on disk (rows wait that long)."""
+        """``durable_after_ms``: how long after an append Redis is trusted to have it on disk (rows wait that long).
+
+        ``on_new_generation(stream, games)`` hears of games whose rows are of
+        another generation of the database than their marks (a restore, a
+        failover, a downgrade): all their rows were appended, some perhaps again.
+        """
         self._durable_after_ms = durable_after_ms
-        self._durable_key = f"{spec.mark_key}:durable"
+        self._checkpoint_key = f"{spec.mark_key}:durable_checkpoint"
+        self._on_new_generation = on_new_generation
         self._engine = engine
         self._db_url = engine.url.render_as_string(hide_password=False)
         self._r = client
@@ -135,29 +197,33 @@ class PostgresStreamOutbox:
         self._lock_wait = text(lock)
         self._lock_skip = text(f"{lock} SKIP LOCKED")
         self._pending_rows = text(
-            f"SELECT id, game_id, seq, fields FROM {spec.table} "
+            f"SELECT id, game_id, seq, uid, prev_uid, fields FROM {spec.table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id, seq"
         )
         self._delete_rows = text(f"DELETE FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
         self._pending_games = text(f"SELECT game_id FROM {spec.table} GROUP BY game_id ORDER BY min(id) LIMIT :limit")
         self._seq_ranges = text(f"SELECT game_id, min(seq) AS low, max(seq) AS high FROM {spec.table} GROUP BY game_id")
 
-    def _run_append(self, mode: str, entries: Sequence[tuple[str, int, dict[str, str]]]) -> list[Any]:
+    def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> tuple[int, list[str], list[str]]:
+        """Run the script; the appended count, the games left out of turn, the games of another generation."""
         argv: list[Any] = [mode, self.spec.maxlen]
-        for game_id, seq, fields in entries:
-            argv.extend((game_id, seq, len(fields)))
-            for key, value in fields.items():
+        for entry in entries:
+            argv.extend((entry.game_id, entry.seq, entry.uid, entry.prev_uid, len(entry.fields)))
+            for key, value in entry.fields.items():
                 argv.extend((key, value))
         guards = [self.spec.guard_key, self.spec.guard_progress_key] if self.spec.guard_key else []
         keys = [self.spec.stream, self.spec.mark_key, *[key for key in guards if key]]
         with redis_errors(self._redis_url):
-            return list(self._append(keys=keys, args=argv))
+            reply = list(self._append(keys=keys, args=argv))
+        games = [_text(game) for game in reply[2:]]
+        out_of_turn = int(reply[1])
+        return int(reply[0]), games[:out_of_turn], games[out_of_turn:]
 
     def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
         if not entries:
             return 0, []
-        reply = self._run_append("next", [(e.game_id, e.seq, dict(e.fields)) for e in entries])
-        return int(reply[0]), sorted({str(game) for game in reply[1:]})
+        appended, out_of_turn, _ = self._run_append("next", entries)
+        return appended, sorted(set(out_of_turn))
 
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
         if not game_ids:
@@ -171,23 +237,30 @@ class PostgresStreamOutbox:
             if not rows:
                 return 0
             entries = [
-                (row.game_id, int(row.seq), row.fields if isinstance(row.fields, dict) else json.loads(row.fields))
+                OutboxEntry(
+                    row.game_id,
+                    int(row.seq),
+                    row.fields if isinstance(row.fields, dict) else json.loads(row.fields),
+                    str(row.uid),
+                    str(row.prev_uid or ""),
+                )
                 for row in rows
             ]
-            appended = int(self._run_append("after", entries)[0])
-            durable = self._durable_through(locked)
-            ids = [row.id for row in rows if int(row.seq) <= durable.get(row.game_id, 0)]
+            appended, _, other_generation = self._run_append("after", entries)
+            if other_generation and self._on_new_generation is not None:
+                self._on_new_generation(self.spec.stream, other_generation)
+            ids = _durable_rows(entries, [row.id for row in rows], self._durable_checkpoints(locked))
             if ids:
                 conn.execute(self._delete_rows, {"ids": ids})
         return appended
 
-    def _durable_through(self, game_ids: Sequence[str]) -> dict[str, int]:
-        """Per game, the highest number whose append Redis has certainly made durable.
+    def _durable_checkpoints(self, game_ids: Sequence[str]) -> dict[str, str]:
+        """Per game, a mark whose row and every row before it Redis has certainly made durable.
 
         A row is deleted only once its entry is durable, or a Redis crash (with
         ``appendfsync everysec``, up to a second of writes) could take the entry
         while its row is gone.  Redis 7.0 has no ``WAITAOF``, so age stands in:
-        a checkpoint ``seq:time`` per game (Redis's own clock) records the mark
+        a checkpoint ``time@mark`` per game (Redis's own clock) records the mark
         at a moment; once ``durable_after_ms`` has passed, everything up to that
         mark is on disk, and the checkpoint moves on to the current mark.
         """
@@ -195,18 +268,18 @@ class PostgresStreamOutbox:
             seconds, micros = self._r.time()
             now = int(seconds) * 1000 + int(micros) // 1000
             marks = self._r.hmget(self.spec.mark_key, list(game_ids))
-            checks = self._r.hmget(self._durable_key, list(game_ids))
-            durable: dict[str, int] = {}
+            checks = self._r.hmget(self._checkpoint_key, list(game_ids))
+            durable: dict[str, str] = {}
             moved: dict[Any, Any] = {}
             for game_id, mark, check in zip(game_ids, marks, checks, strict=True):
-                seq, at = (int(part) for part in str(check).split(":")) if check else (0, 0)
-                due = check is None or at <= now - self._durable_after_ms
-                if check is not None and due:
-                    durable[game_id] = seq
+                at, _, checked = _text(check).partition("@") if check else ("0", "", "")
+                due = check is None or int(at) <= now - self._durable_after_ms
+                if check is not None and due and checked:
+                    durable[game_id] = checked
                 if due:
-                    moved[game_id] = f"{int(mark or 0)}:{now}"
+                    moved[game_id] = f"{now}@{_text(mark) if mark else ''}"
             if moved:
-                self._r.hset(self._durable_key, mapping=moved)
+                self._r.hset(self._checkpoint_key, mapping=moved)
         return durable
 
     def pending_games(self, limit: int) -> list[str]:
@@ -226,6 +299,42 @@ class PostgresStreamOutbox:
         with redis_errors(self._redis_url):
             marks = self._r.hmget(self.spec.mark_key, [row.game_id for row in ranges])
         return sum(
-            max(0, int(row.high) - max(int(mark or 0), int(row.low) - 1))
+            max(0, int(row.high) - max(parse_mark(mark)[0], int(row.low) - 1))
             for row, mark in zip(ranges, marks, strict=True)
         )
+
+
+def parse_mark(value: str | bytes | None) -> tuple[int, str]:
+    """A mark's number and row identity: ``"seq:uid"``; ``"seq"`` (identity "") from before identities."""
+    if not value:
+        return 0, ""
+    seq, _, uid = _text(value).partition(":")
+    return int(seq), uid
+
+
+def _durable_rows(entries: Sequence[OutboxEntry], ids: Sequence[int], checkpoints: dict[str, str]) -> list[int]:
+    """The ids of the rows (``entries``: a game's in seq order) up to each game's durable checkpoint.
+
+    Up to the checkpoint's row when it is among them (none when it is not: it
+    was deleted already, or it is of another generation); by number for a
+    checkpoint from before identities.
+    """
+    by_game: dict[str, list[tuple[OutboxEntry, int]]] = {}
+    for entry, row_id in zip(entries, ids, strict=True):
+        by_game.setdefault(entry.game_id, []).append((entry, row_id))
+    durable: list[int] = []
+    for game_id, rows in by_game.items():
+        if game_id not in checkpoints:
+            continue
+        seq, uid = parse_mark(checkpoints[game_id])
+        if not uid:
+            durable.extend(row_id for entry, row_id in rows if entry.seq <= seq)
+            continue
+        uids = [entry.uid for entry, _ in rows]
+        if uid in uids:
+            durable.extend(row_id for _, row_id in rows[: uids.index(uid) + 1])
+    return durable
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

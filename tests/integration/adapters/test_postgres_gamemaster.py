@@ -16,12 +16,12 @@ from typing import cast
 
 import pytest
 import redis
-import sqlalchemy.exc
 from sqlalchemy import Engine, text
 
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, LOBBY_STREAM
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
 from tests.support.cluster import wait_until
@@ -127,8 +127,9 @@ def test_a_failed_write_commits_nothing_and_leaves_the_connection_usable(
                 )
             )
 
-    with pytest.raises(sqlalchemy.exc.IntegrityError):
+    with pytest.raises(ValueRefused) as refused:  # SQLSTATE class 23: the values, never the moment
         write_a_taken_snapshot_number()
+    assert refused.value.sqlstate == "23505"
     assert pipeline.rows() == before
     with pipeline.engine.connect() as conn:
         cursor = conn.execute(text("SELECT last_entry_id FROM gamemaster.health_event_cursors")).scalar_one()

@@ -6,8 +6,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot, QueuedSnapshot
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
+from galaxy_tasks.ports import Handoff, OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_entries
 from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_lobby_outbox
 from tests.fakes import FakeClock, FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, OutboxRow
@@ -112,8 +112,8 @@ def test_committed_health_changes_reach_the_lobby_stream_in_commit_order() -> No
     ]
 
 
-def _committed(db: FakeDatabase, *handoffs: Handoff) -> list[QueuedSnapshot]:
-    return apply_entries(FakeHealthConsumerUnitOfWork(db), list(handoffs), now_ms=1700000000000).snapshots
+def _committed(db: FakeDatabase, *handoffs: Handoff) -> list[OutboxEntry]:
+    return apply_entries(FakeHealthConsumerUnitOfWork(db), list(handoffs), now_ms=1700000000000).lobby_entries
 
 
 def _entry(entry_id: str, event_type: str, prev: str | None = None, game: str = "g1") -> Handoff:
