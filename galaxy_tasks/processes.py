@@ -11,12 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from galaxy_tasks.queues import POOL_QUEUES, Queue
+from galaxy_tasks.queues import LONG_RUNNING_QUEUES, POOL_QUEUES
 
 DEFAULT_POOL_QUEUES: tuple[str, ...] = tuple(queue.value for queue in POOL_QUEUES)
+LONG_RUNNING_WORKER_QUEUES: tuple[str, ...] = tuple(queue.value for queue in LONG_RUNNING_QUEUES)
 
-LONG_RUNNING_THREADS = 6
-"""Threads of the long-running worker: one per singleton (four), with room for take-overs."""
+LONG_RUNNING_THREADS = 9
+"""Threads of the long-running worker: one per singleton (four) with room for take-overs (two), and
+three for the control tasks of ``galaxy.periodic`` (supervisor, relays, order repair)."""
 
 
 def celery_command(*args: str) -> list[str]:
@@ -51,11 +53,12 @@ def pool_worker_args(
 
 
 def long_running_worker_args(name: str, *, loglevel: str = "INFO", extra: Sequence[str] = ()) -> list[str]:
-    """The worker of the long-running singletons: a thread pool, so they see the worker's shutdown."""
+    """The worker of the long-running singletons and the control tasks: a thread pool, so the
+    singletons see the worker's shutdown; no work on games reaches it."""
     return [
         "worker",
         "-Q",
-        Queue.LONG_RUNNING.value,
+        ",".join(LONG_RUNNING_WORKER_QUEUES),
         "-P",
         "threads",
         "-c",

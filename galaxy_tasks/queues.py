@@ -15,7 +15,11 @@ class Queue(StrEnum):
     """Bridges and listeners: consumed only by the thread-pool worker started with ``-P threads``."""
 
     PERIODIC = "galaxy.periodic"
-    """Supervisor, outbox relays, order repair: short, frequent, never behind a backlog; no Docker needed."""
+    """Supervisor, outbox relays, order repair: short, frequent, never behind a backlog; no Docker needed.
+
+    Consumed beside the singletons by the long-running worker, which takes no work on games: a
+    backlog of events, slow jobs or a row lock holding every pool slot cannot keep them waiting.
+    """
 
     GM_HEALTH_EVENTS = "gamemaster.health_events"
     """One CAS task per ``runtime:health_events`` entry, or one chunk of them in backlog mode."""
@@ -30,8 +34,11 @@ class Queue(StrEnum):
     """Start/stop jobs: seconds each (a container stop waits for the engine), kept off the sweeps' queue."""
 
 
-POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.RTM_JOBS, Queue.PERIODIC)
-"""Queues the prefork pool workers consume."""
+POOL_QUEUES: tuple[Queue, ...] = (Queue.GM_HEALTH_EVENTS, Queue.RTM_DOCKER, Queue.RTM_JOBS)
+"""Queues the prefork pool workers consume: the work on games."""
+
+LONG_RUNNING_QUEUES: tuple[Queue, ...] = (Queue.LONG_RUNNING, Queue.PERIODIC)
+"""Queues the long-running (thread-pool) worker consumes: the singletons and the control tasks."""
 
 
 HOST_BOUND: tuple[Queue, ...] = (Queue.RTM_DOCKER, Queue.RTM_JOBS, Queue.LONG_RUNNING)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 DEPLOY = REPO / "deploy"
 VENV = Path(sys.executable).parent.parent
-QUEUE_GROUPS = {"events": "gamemaster.health_events,galaxy.periodic", "rtm": "rtmanager.docker,rtmanager.jobs"}
+QUEUE_GROUPS = {"events": "gamemaster.health_events", "rtm": "rtmanager.docker,rtmanager.jobs"}
 
 
 def tool(name: str) -> str:
@@ -43,9 +43,9 @@ def test_the_compose_file_is_valid_and_runs_every_process_of_the_system(tmp_path
     assert "noeviction" in services["redis"]["command"]
     assert "--appendonly" in services["redis"]["command"]
     commands = {name: " ".join(map(str, s.get("command") or [])) for name, s in services.items()}
-    assert "-Q gamemaster.health_events,galaxy.periodic" in commands["worker-events"]
+    assert "-Q gamemaster.health_events " in commands["worker-events"]
     assert "-Q rtmanager.docker,rtmanager.jobs" in commands["worker-rtm"]
-    assert "-P threads" in commands["worker-long-running"]
+    assert "-Q galaxy.long_running,galaxy.periodic -P threads" in commands["worker-long-running"]
     assert services["beat"]["deploy"]["replicas"] == 2
     assert services["beat"]["environment"]["GALAXY_BEAT_SCHEDULER"] == "redbeat"
     assert "--basic-auth=operator:pw" in commands["flower"]

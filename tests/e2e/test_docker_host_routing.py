@@ -46,7 +46,7 @@ def hosts(
         GALAXY_PROBE_INTERVAL_SECONDS="60",
         GALAXY_RECONCILE_INTERVAL_SECONDS="60",
     )
-    cluster.pool_worker("shared", concurrency=2, queues="gamemaster.health_events,galaxy.periodic,rtmanager.jobs")
+    cluster.pool_worker("shared", concurrency=2, queues="gamemaster.health_events,rtmanager.jobs")
     cluster.long_running_worker("long-running-shared")
     workers: dict[str, CeleryProcess] = {}
     for host in HOSTS:

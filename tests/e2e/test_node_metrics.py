@@ -19,11 +19,11 @@ def test_a_worker_with_metrics_serve_exposes_what_its_pool_children_counted(
     port = free_loopback_port()
     cluster.env.update(GALAXY_METRICS_SERVE="1", GALAXY_METRICS_PORT=str(port))
     cluster.pool_worker("pool", concurrency=2)
-    pipeline.send_tasks("rtmanager.relay_job_results", [[]])
+    pipeline.send_tasks("gamemaster.apply_health_event", [["1-0", {"event_type": "probe_failed"}]])  # no game id
 
     def scraped() -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             body = response.read().decode()
-        return 'galaxy_outbox_backlog{outbox="rtmanager.job_result_outbox"} 0.0' in body
+        return 'galaxy_gm_health_events_skipped_total{reason="malformed"} 1.0' in body
 
     wait_until(scraped, timeout=30, what="the pool child's gauge on the worker's own endpoint")

@@ -1,9 +1,10 @@
-"""A pool worker whose clock runs 3 s ahead of beat's still runs the periodic work (issue 11, item 7).
+"""A worker whose clock runs 3 s ahead of beat's still runs the periodic work (issue 11, item 7).
 
 A message's ``expires`` is a time stamped by the sender and judged by the
 receiving worker's clock.  With an expiry of one interval (a relay's 1 s, the
 supervisor's 2 s) such a worker found every periodic message expired: no relay,
-no supervisor, so no bridge either.  The worker here runs under libfaketime.
+no supervisor, so no bridge either.  The worker that consumes ``galaxy.periodic`` (the long-running
+one, beside the bridges) runs here under libfaketime; so does the pool worker.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def test_a_worker_three_seconds_ahead_of_beat_runs_the_supervisor_and_the_relays
     pipeline: Pipeline, cluster: Cluster
 ) -> None:
     pipeline.add_games({"g1": "running"})
-    pool = cluster.pool_worker("ahead", concurrency=2, environment=_ahead(3))
-    cluster.long_running_worker()
+    cluster.pool_worker("ahead", concurrency=2, environment=_ahead(3))
+    control = cluster.long_running_worker(environment=_ahead(3))
     cluster.beat()
     ids = pipeline.xadd_health(
         [{"game_id": "g1", "container_id": "c", "event_type": "container_oom", "occurred_at_ms": "5", "details": "{}"}]
@@ -44,10 +45,10 @@ def test_a_worker_three_seconds_ahead_of_beat_runs_the_supervisor_and_the_relays
     assert pipeline.rows(["g1"])["g1"][:2] == ("engine_unreachable", "oom")
     wait_until(
         lambda: (
-            _succeeded(pool.log_text(), "gamemaster.relay_lobby_events") >= 3
-            and _succeeded(pool.log_text(), "rtmanager.relay_health_events") >= 3
+            _succeeded(control.log_text(), "gamemaster.relay_lobby_events") >= 3
+            and _succeeded(control.log_text(), "rtmanager.relay_health_events") >= 3
         ),
         timeout=20,
         what="the relays to run on the worker whose clock is ahead",
     )
-    assert _succeeded(pool.log_text(), "galaxy.supervise_long_running") >= 1
+    assert _succeeded(control.log_text(), "galaxy.supervise_long_running") >= 1

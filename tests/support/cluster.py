@@ -148,8 +148,12 @@ class Cluster:
         args = pool_worker_args(name, concurrency=concurrency, queues=chosen, pool=pool, extra=QUIET)
         return self._spawn(name, args, ready_marker=" ready.", environment=environment)
 
-    def long_running_worker(self, name: str = "long-running") -> CeleryProcess:
-        return self._spawn(name, long_running_worker_args(name, extra=QUIET), ready_marker=" ready.")
+    def long_running_worker(
+        self, name: str = "long-running", *, environment: Mapping[str, str] | None = None
+    ) -> CeleryProcess:
+        """The singletons' and the control tasks' worker; ``environment`` as for :meth:`pool_worker`."""
+        args = long_running_worker_args(name, extra=QUIET)
+        return self._spawn(name, args, ready_marker=" ready.", environment=environment)
 
     def beat(self, name: str = "beat") -> CeleryProcess:
         return self._spawn(name, beat_args(self.log_dir / f"{name}-schedule"), ready_marker="beat: Starting")
