@@ -83,6 +83,11 @@ BRIDGE_TRIM_GAPS = Counter(
     "Times a bridge found its stream trimmed past its stored offset (entries never handed on).",
     ["stream"],
 )
+HEALTH_EVENT_GAPS = Counter(
+    "galaxy_gm_health_event_gaps",
+    "Games found with runtime:health_events entries handed on to them but trimmed from the stream "
+    "before they were applied: what is left was applied over the gap (alert on any).",
+)
 OUTBOX_NEW_GENERATIONS = Counter(
     "galaxy_outbox_new_generations",
     "Games whose outbox rows were of another generation of the database than their stream's mark "

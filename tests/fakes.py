@@ -596,6 +596,7 @@ class FakeOrderRepairStore:
         self.stalled_calls: list[tuple[int, int]] = []
         self.entries_calls: list[tuple[str, str | None, str]] = []
         self.parked_calls: list[str] = []
+        self.floor: str | None = None
 
     def _cursor_entry(self, game_id: str) -> str | None:
         cursor = self.db.cursors.get(game_id)
@@ -609,13 +610,24 @@ class FakeOrderRepairStore:
                 break
             rows = self.db.parked_of(game_id)
             if min(row.parked_at_ms for row in rows) < cutoff_ms:
-                stalled[game_id] = StalledGame(game_id, self._cursor_entry(game_id), rows[-1].entry_id, "parked")
+                cursor_entry = self._cursor_entry(game_id)
+                waited = min(rows, key=lambda r: StreamId.parse(r.entry_id)).handoff().prev_entry_id
+                gap = (
+                    waited is not None
+                    and (cursor_entry is None or is_after(waited, cursor_entry))
+                    and self._gone(waited)
+                )
+                stalled[game_id] = StalledGame(game_id, cursor_entry, rows[-1].entry_id, "parked", gap=gap)
         for game_id, last in sorted(self.handed_on.items()):
             if len(stalled) >= limit:
                 break
             if game_id in stalled or StreamId.parse(last).ms >= cutoff_ms:
                 continue
             cursor = self.db.cursors.get(game_id)
+            applied = None if cursor is None else cursor.last_entry_id
+            if self._gone(last) and (applied is None or is_after(last, applied)):
+                stalled[game_id] = StalledGame(game_id, applied, last, "behind", gap=True)
+                continue
             if cursor is not None:
                 quiet = self.db.cursor_updated_at_ms.get(game_id, 0) < cutoff_ms
                 caught_up = cursor.last_entry_id is not None and not is_after(last, cursor.last_entry_id)
@@ -623,6 +635,30 @@ class FakeOrderRepairStore:
                     continue
             stalled[game_id] = StalledGame(game_id, self._cursor_entry(game_id), last, "behind")
         return list(stalled.values())
+
+    def _gone(self, entry_id: str) -> bool:
+        """Older than the stream's first entry: trimmed away."""
+        first = self.stream.entries[0].entry_id if self.stream.entries else None
+        return first is None or is_after(first, entry_id)
+
+    def protect_unapplied(self) -> str | None:
+        """The oldest entry a repair may re-read, as the adapter finds it (kept in ``floor``)."""
+        candidates: list[str] = []
+        parked_games = {game for game, _ in self.db.parked}
+        for game_id in set(self.handed_on) | parked_games:
+            cursor_entry, last = self._cursor_entry(game_id), self.handed_on.get(game_id)
+            caught_up = cursor_entry is not None and last is not None and not is_after(last, cursor_entry)
+            if caught_up and game_id not in parked_games:
+                continue
+            if cursor_entry is not None:
+                candidates.append(cursor_entry)
+                continue
+            rows = self.db.parked_of(game_id) if game_id in parked_games else []
+            known = [i for r in rows for i in (r.entry_id, r.handoff().prev_entry_id) if i] + ([last] if last else [])
+            if known:
+                candidates.append(min(known, key=StreamId.parse))
+        self.floor = min(candidates, key=StreamId.parse) if candidates else None
+        return self.floor
 
     def parked_of(self, game_id: str) -> list[Handoff]:
         self.parked_calls.append(game_id)

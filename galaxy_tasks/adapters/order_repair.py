@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -44,6 +45,11 @@ _CURSORS = text(
     FROM gamemaster.health_event_cursors
     """
 )
+_ALL_PARKED = text(
+    "SELECT game_id, array_agg(entry_id) AS entry_ids, array_agg(prev_entry_id) AS prev_ids "
+    "FROM gamemaster.health_event_parked GROUP BY game_id"
+)
+_ALL_CURSORS = text("SELECT game_id, last_entry_id FROM gamemaster.health_event_cursors")
 _PARKED_OF = text("SELECT entry_id, prev_entry_id, fields FROM gamemaster.health_event_parked WHERE game_id = :game_id")
 
 
@@ -57,8 +63,20 @@ class PostgresRedisOrderRepairStore:
         stream: str,
         handed_on_key: str,
         redis_url: str,
+        floor_key: str = "",
+        floor_ttl_ms: int = 0,
+        floor_count_limit: int = 0,
     ) -> None:
-        """``raw_client`` returns bytes: the stream is read with it, decoded per field (SPEC §5 "Bad input")."""
+        """``raw_client`` returns bytes: the stream is read with it, decoded per field (SPEC §5 "Bad input").
+
+        ``floor_key`` (a hash ``id``, ``entries_through``) is where :meth:`protect_unapplied` keeps the
+        oldest entry a repair may still need, for ``floor_ttl_ms``; counting the entries after it
+        reads at most ``floor_count_limit`` + 1 of them (the stream's trim length: past that the
+        trim cannot reach the floor by length anyway, only by its id).
+        """
+        self._floor_key = floor_key
+        self._floor_ttl_ms = floor_ttl_ms
+        self._floor_count_limit = floor_count_limit
         self._engine = engine
         self._db_url = engine.url.render_as_string(hide_password=False)
         self._r = client
@@ -81,14 +99,21 @@ class PostgresRedisOrderRepairStore:
             seconds, micros = self._r.time()
         cutoff_ms = int(seconds) * 1000 + int(micros) // 1000 - age_ms  # on Redis's clock, like the ids
         oldest = StreamId.parse(first[0][0].decode()) if first else None
+        for game_id, game in list(stalled.items()):
+            waited_for = self._waited_for(game)
+            if waited_for is not None and (oldest is None or waited_for < oldest):
+                stalled[game_id] = replace(game, gap=True)  # the entry its parked ones wait for is gone
         for game_id, last in sorted(handed_on.items()):
             if len(stalled) >= limit:
                 break
             if game_id in stalled or StreamId.parse(last).ms >= cutoff_ms:
                 continue
-            if oldest is None or StreamId.parse(last) < oldest:
-                continue  # trimmed away before it was applied: nothing left to repair from (the bridge said so)
             cursor = cursors.get(game_id)
+            applied = None if cursor is None else cursor.last_entry_id
+            gone = oldest is None or StreamId.parse(last) < oldest  # trimmed away before it was applied
+            if gone and (applied is None or StreamId.parse(applied) < StreamId.parse(last)):
+                stalled[game_id] = StalledGame(game_id, applied, last, "behind", gap=True)
+                continue
             if cursor is not None and (
                 not cursor.quiet
                 or (cursor.last_entry_id is not None and StreamId.parse(cursor.last_entry_id) >= StreamId.parse(last))
@@ -96,6 +121,65 @@ class PostgresRedisOrderRepairStore:
                 continue
             stalled[game_id] = StalledGame(game_id, None if cursor is None else cursor.last_entry_id, last, "behind")
         return list(stalled.values())
+
+    def _waited_for(self, game: StalledGame) -> StreamId | None:
+        """The entry the game's earliest parked entry names as its predecessor (not applied yet)."""
+        parked = self.parked_of(game.game_id)
+        if not parked:
+            return None
+        earliest = min(parked, key=lambda h: StreamId.parse(h.entry_id))
+        if earliest.prev_entry_id is None:
+            return None
+        waited = StreamId.parse(earliest.prev_entry_id)
+        if game.cursor is not None and waited <= StreamId.parse(game.cursor):
+            return None
+        return waited
+
+    def protect_unapplied(self) -> str | None:
+        """Keep, for the stream's trim, the oldest entry a repair may still re-read; ``None``: nothing.
+
+        Per game that is behind what the bridge handed on (or has parked entries):
+        the entry its cursor names (the repair re-reads after it), or without a
+        cursor the oldest it is known to wait for.  Stored with the stream's
+        entries-added count up to it (entries added minus those after it), so
+        the trim compares lengths without reading entries.
+        """
+        if not self._floor_key:
+            return None
+        with pg_errors(self._db_url), self._engine.connect() as conn:
+            cursors = {row.game_id: row.last_entry_id for row in conn.execute(_ALL_CURSORS)}
+            parked = {row.game_id: [*row.entry_ids, *row.prev_ids] for row in conn.execute(_ALL_PARKED)}
+        with redis_errors(self._redis_url):
+            handed_on: Any = self._r.hgetall(self._handed_on_key)
+        candidates: list[StreamId] = []
+        for game_id in set(handed_on) | set(parked):
+            cursor = cursors.get(game_id)
+            last = handed_on.get(game_id)
+            caught_up = cursor is not None and last is not None and StreamId.parse(cursor) >= StreamId.parse(last)
+            if caught_up and not parked.get(game_id):
+                continue
+            if cursor is not None:
+                candidates.append(StreamId.parse(cursor))
+                continue
+            known = [StreamId.parse(i) for i in [*parked.get(game_id, []), last] if i]
+            if known:
+                candidates.append(min(known))
+        with redis_errors(self._redis_url):
+            if not candidates:
+                self._r.delete(self._floor_key)
+                return None
+            floor = str(min(candidates))
+            pipe = self._raw.pipeline(transaction=True)
+            pipe.xrange(self._stream, min=f"({floor}", max="+", count=self._floor_count_limit + 1)
+            pipe.xinfo_stream(self._stream)
+            try:
+                after, info = pipe.execute()
+            except redis.exceptions.ResponseError:
+                return None  # no stream yet: nothing to trim
+            through = int(info["entries-added"]) - len(after) if len(after) <= self._floor_count_limit else 0
+            self._r.hset(self._floor_key, mapping={"id": floor, "entries_through": through})
+            self._r.pexpire(self._floor_key, self._floor_ttl_ms)
+        return floor
 
     def parked_of(self, game_id: str) -> list[Handoff]:
         with pg_errors(self._db_url), self._engine.connect() as conn:

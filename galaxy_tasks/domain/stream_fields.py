@@ -29,10 +29,11 @@ Game Master, the jobs' readers and the Docker events listener treat longer ones 
 
 UNUSABLE_FIELDS = "galaxy:unusable_fields"
 """Comma-separated names of the known fields whose values were dropped (not UTF-8 text)."""
-REFUSED_BY_DATABASE = "galaxy:refused_by_database"
-"""Set on an entry whose values the database refused (why): the consumer skips it as malformed.
-
-Like :data:`UNUSABLE_FIELDS` no producer can set it: only known fields are kept from a stream."""
+CANNOT_APPLY = "galaxy:cannot_apply"
+"""Set (to why) on an entry the consumer cannot apply although it was read: its values were refused by
+the database, or it was trimmed from the stream before it was applied.  The consumer skips it as
+malformed, so its game's cursor moves past it.  Like :data:`UNUSABLE_FIELDS` no producer can set it:
+only known fields are kept from a stream."""
 
 
 def decode_entry_fields(raw: Mapping[Any, Any], known: frozenset[str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
-from galaxy_tasks.domain.stream_fields import REFUSED_BY_DATABASE
+from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
@@ -132,14 +132,13 @@ def apply_isolating_refusals(uow: HealthConsumerUnitOfWork, handoffs: Sequence[H
 
 
 def _apply_refused(uow: HealthConsumerUnitOfWork, handoff: Handoff, exc: ValueRefused, *, now_ms: int) -> BatchResult:
-    reason = f"SQLSTATE {exc.sqlstate}"
+    detail = f"refused by the database: SQLSTATE {exc.sqlstate}"
     log.warning("health_entry_refused_by_database", stream_entry_id=handoff.entry_id, error=str(exc))
     game_id = game_id_of(handoff.fields)
-    marked = {FIELD_GAME_ID: game_id, REFUSED_BY_DATABASE: reason} if game_id is not None else {}
+    marked = {FIELD_GAME_ID: game_id, CANNOT_APPLY: detail} if game_id is not None else {}
     try:
         return apply_entries(uow, [Handoff(handoff.entry_id, marked, handoff.prev_entry_id)], now_ms=now_ms)
     except ValueRefused:
-        detail = f"refused by the database: {reason}"
         result = EntryResult(handoff.entry_id, None, Outcome.SKIPPED_MALFORMED, detail=detail)
         _log_result(result, None)
         return BatchResult([result])

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.gamemaster.entries import FIELD_GAME_ID
+from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import Handoff, HealthConsumerUnitOfWork, StreamEntry
@@ -33,9 +35,15 @@ class StalledGame:
     cursor: str | None
     target: str
     reason: str
+    gap: bool = False
+    """Entries it waits for are gone from the stream (trimmed before they were applied)."""
 
 
 class OrderRepairStore(Protocol):
+    def protect_unapplied(self) -> str | None:
+        """Keep the stream's trim from the entries a repair may still re-read; the oldest of them."""
+        ...
+
     def stalled_games(self, cutoff_ms: int, limit: int) -> list[StalledGame]: ...
 
     def parked_of(self, game_id: str) -> list[Handoff]: ...
@@ -59,6 +67,28 @@ def rechain(
     return handoffs
 
 
+def _about(game: StalledGame) -> dict[str, object]:
+    return {"game_id": game.game_id, "cursor": game.cursor, "target": game.target}
+
+
+def _over_the_gap(game: StalledGame, handoffs: list[Handoff]) -> list[Handoff]:
+    """A game whose missing entries are gone from the stream: loud, and then on with what is left.
+
+    What is left is applied in order over the gap; when even the last entry
+    handed on is gone, the cursor moves past it (skipped as malformed, with
+    why), so the game is not behind for ever.  Its record may now miss what
+    the gone entries said: only an alarm can tell.
+    """
+    metrics.HEALTH_EVENT_GAPS.inc()
+    detail = "entries handed on for this game were trimmed from the stream before they were applied"
+    log.error("health_event_gap", **_about(game), left_to_apply=len(handoffs), detail=detail)
+    if any(h.entry_id == game.target for h in handoffs):
+        return handoffs
+    prev = handoffs[-1].entry_id if handoffs else game.cursor
+    gone = {FIELD_GAME_ID: game.game_id, CANNOT_APPLY: "trimmed from the stream before it was applied"}
+    return [*handoffs, Handoff(game.target, gone, prev)]
+
+
 def repair_stalled_games(
     store: OrderRepairStore,
     new_uow: Callable[[], HealthConsumerUnitOfWork],
@@ -69,21 +99,18 @@ def repair_stalled_games(
 ) -> list[dict[str, object]]:
     """Repair up to ``max_games`` stalled games; report what was done for each."""
     report: list[dict[str, object]] = []
+    store.protect_unapplied()
     for game in store.stalled_games(now_ms - repair_after_ms, max_games):
         entries = store.entries_of_game(game.game_id, game.cursor, game.target)
         handoffs = rechain(game.game_id, game.cursor, entries, store.parked_of(game.game_id))
+        if game.gap:
+            handoffs = _over_the_gap(game, handoffs)
         batch = apply_isolating_refusals(new_uow(), handoffs, now_ms=now_ms)
         record_outcomes(batch)  # what the repair applied or skipped is done with: counted like any entry
         applied = sum(1 for r in (*batch.results, *batch.released) if r.outcome.consumes)
         metrics.ORDER_REPAIRS.inc()
         log.warning(
-            "health_event_order_repaired",
-            game_id=game.game_id,
-            reason=game.reason,
-            cursor=game.cursor,
-            target=game.target,
-            from_stream=len(entries),
-            applied=applied,
+            "health_event_order_repaired", **_about(game), reason=game.reason, from_stream=len(entries), applied=applied
         )
         report.append({"game_id": game.game_id, "reason": game.reason, "applied": applied})
     return report

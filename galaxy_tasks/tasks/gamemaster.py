@@ -91,6 +91,9 @@ def repair_health_event_order(self: Task) -> dict[str, Any]:
         stream=HEALTH_EVENTS_STREAM,
         handed_on_key=HEALTH_EVENTS_BRIDGE_KEYS.last_by_partition,
         redis_url=s.redis_url,
+        floor_key=HEALTH_EVENTS_BRIDGE_KEYS.repair_floor,
+        floor_ttl_ms=int(3 * s.order_repair_interval_seconds * 1000),
+        floor_count_limit=s.health_stream_maxlen,
     )
     repaired = repair_stalled_games(
         store,

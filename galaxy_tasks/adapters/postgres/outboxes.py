@@ -21,7 +21,8 @@ def health_events_outbox(maxlen: int) -> OutboxSpec:
     """RTM → GM health events, numbered under the game's health snapshot row.
 
     The stream is trimmed to about ``maxlen`` entries, never past the Game
-    Master bridge's stored offset.
+    Master bridge's stored offset nor past the oldest entry its order repair may
+    still re-read.
     """
     return OutboxSpec(
         table="rtmanager.health_event_outbox",
@@ -31,6 +32,7 @@ def health_events_outbox(maxlen: int) -> OutboxSpec:
         maxlen=maxlen,
         guard_key=HEALTH_EVENTS_BRIDGE_KEYS.offset,
         guard_progress_key=HEALTH_EVENTS_BRIDGE_KEYS.progress,
+        guard_floor_key=HEALTH_EVENTS_BRIDGE_KEYS.repair_floor,
     )
 
 

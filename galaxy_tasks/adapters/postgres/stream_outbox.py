@@ -49,7 +49,7 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.ports import OutboxEntry
 
-# KEYS: stream, mark hash, guard key and the consumer's progress hash (both may be absent).
+# KEYS: stream, mark hash, guard key, the consumer's progress hash and its repair floor (all may be absent).
 # ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
 # prev_uid, field_count, k1, v1, ...  A mark is "seq:uid" of the game's last appended row ("seq"
 # alone when written before rows had identities: then numbers are compared).  "next" (the
@@ -109,23 +109,41 @@ else
     k = last + 1
   end
 end
+local function id_before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if not am or not bm then return false end
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.floor(maxlen / 10) then
-  -- Trim, never past the consumer's offset, at a cost that does not grow with its lag: no entry is
-  -- read.  Entries after the offset = entries ever added - entries added up to the offset (the
-  -- consumer saves that count with its offset).  When they fit in maxlen, MAXLEN keeps the newest
-  -- maxlen, so all of them; otherwise MINID drops only what the consumer passed (it keeps the
-  -- offset's entry itself).  While the count is unknown (an offset set by hand, a replay before the
-  -- consumer's next save) nothing is trimmed.
+  -- Trim, never past the consumer's offset nor past its repair floor (the oldest entry its repair
+  -- may still re-read: handed on, not yet applied), at a cost that does not grow with its lag: no
+  -- entry is read.  Entries after the guard = entries ever added - entries added up to the guard
+  -- (the consumer saves that count with its offset, the repair with its floor).  When they fit in
+  -- maxlen, MAXLEN keeps the newest maxlen, so all of them; otherwise MINID drops only what is
+  -- before the guard (it keeps the guard's entry itself).  While the count is unknown (an offset
+  -- set by hand, a replay before the consumer's next save, a floor too far back to count) nothing
+  -- is trimmed.
   local guard = KEYS[3] and redis.call('GET', KEYS[3])
   if guard then  -- without an offset the consumer has not started: it has consumed nothing yet
-    local lag = nil
-    if KEYS[4] then
+    local through = nil
+    if KEYS[4] and KEYS[4] ~= '' then
       local progress = redis.call('HMGET', KEYS[4], 'offset', 'entries_through_offset')
-      if progress[1] == guard and progress[2] then
-        local info = redis.call('XINFO', 'STREAM', KEYS[1])
-        for j = 1, #info, 2 do
-          if info[j] == 'entries-added' then lag = info[j + 1] - tonumber(progress[2]) end
-        end
+      if progress[1] == guard and progress[2] then through = tonumber(progress[2]) end
+    end
+    if KEYS[5] and KEYS[5] ~= '' then
+      local floor = redis.call('HMGET', KEYS[5], 'id', 'entries_through')
+      if floor[1] and id_before(floor[1], guard) then
+        guard = floor[1]
+        through = floor[2] and tonumber(floor[2]) or nil
+      end
+    end
+    local lag = nil
+    if through then
+      local info = redis.call('XINFO', 'STREAM', KEYS[1])
+      for j = 1, #info, 2 do
+        if info[j] == 'entries-added' then lag = info[j + 1] - through end
       end
     end
     if lag ~= nil and lag <= maxlen then
@@ -160,6 +178,9 @@ class OutboxSpec:
     guard_progress_key: str = ""
     """Redis hash where the consumer keeps ``offset`` and ``entries_through_offset`` (the stream's
     entries-added count up to it): trimming learns the consumer's lag from it without reading entries."""
+    guard_floor_key: str = ""
+    """Redis hash ``id``, ``entries_through`` where the consumer's repair keeps the oldest entry it may
+    still re-read (handed on, not applied yet): trimming never passes it either."""
 
 
 class PostgresStreamOutbox:
@@ -211,8 +232,8 @@ class PostgresStreamOutbox:
             argv.extend((entry.game_id, entry.seq, entry.uid, entry.prev_uid, len(entry.fields)))
             for key, value in entry.fields.items():
                 argv.extend((key, value))
-        guards = [self.spec.guard_key, self.spec.guard_progress_key] if self.spec.guard_key else []
-        keys = [self.spec.stream, self.spec.mark_key, *[key for key in guards if key]]
+        guards = [self.spec.guard_key, self.spec.guard_progress_key, self.spec.guard_floor_key]
+        keys = [self.spec.stream, self.spec.mark_key, *(guards if self.spec.guard_key else [])]
         with redis_errors(self._redis_url):
             reply = list(self._append(keys=keys, args=argv))
         games = [_text(game) for game in reply[2:]]

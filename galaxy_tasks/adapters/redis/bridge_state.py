@@ -64,6 +64,9 @@ class BridgeKeys:
     progress: str
     replay_request: str
     """Set by ``galaxy-tasks replay`` to the offset to go back to; the bridge applies and deletes it."""
+    repair_floor: str
+    """Hash ``id``, ``entries_through``: the oldest entry a consumer's repair may still re-read, set by
+    the repair while some partition is behind what was handed on (expires when no repair refreshes it)."""
 
     @classmethod
     def for_stream(cls, owner: str, label: str) -> BridgeKeys:
@@ -74,6 +77,7 @@ class BridgeKeys:
             lease=f"{base}:lease",
             progress=f"{base}:progress",
             replay_request=f"{base}:replay_request",
+            repair_floor=f"{base}:repair_floor",
         )
 
 

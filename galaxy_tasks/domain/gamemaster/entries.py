@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from galaxy_tasks.domain.errors import MalformedEntry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
-from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES, REFUSED_BY_DATABASE, first_unusable
+from galaxy_tasks.domain.stream_fields import CANNOT_APPLY, MAX_GAME_ID_BYTES, first_unusable
 
 FIELD_GAME_ID = "game_id"
 FIELD_EVENT_TYPE = "event_type"
@@ -60,8 +60,8 @@ def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
     if problem is not None:
         raise MalformedEntry(problem)
     game_id = fields[FIELD_GAME_ID]
-    if REFUSED_BY_DATABASE in fields:
-        raise MalformedEntry(f"refused by the database: {fields[REFUSED_BY_DATABASE]}")
+    if CANNOT_APPLY in fields:
+        raise MalformedEntry(fields[CANNOT_APPLY])
     unusable = first_unusable(fields, _CHECKED_ORDER)
     if unusable is not None:
         raise MalformedEntry(f"{unusable} is not UTF-8 text")

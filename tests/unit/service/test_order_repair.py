@@ -287,3 +287,72 @@ def test_the_fake_store_reports_stalled_games_with_their_cursor_and_target() -> 
         StalledGame("g1", "3-0", "10-0", "parked"),
         StalledGame("g2", None, "4-0", "behind"),
     ]
+
+
+# --------------------------------------------------------------------------- gaps and the trim floor
+
+
+def _gaps() -> float:
+    return REGISTRY.get_sample_value("galaxy_gm_health_event_gaps_total") or 0.0
+
+
+def test_parked_entries_whose_predecessor_was_trimmed_are_applied_over_the_gap_with_an_alarm() -> None:
+    rig = Rig(
+        [("1-0", "g1", "probe_failed"), ("2-0", "g1", "container_oom"), ("3-0", "g2", "probe_failed")],
+        g1="running",
+        g2="running",
+    )
+    rig.deliver("2-0", "3-0")  # 1-0 is lost: 2-0 waits for it
+    rig.stream.trim(2)  # and 1-0 is trimmed before any repair
+    gaps = _gaps()
+
+    assert rig.repair() == [{"game_id": "g1", "reason": "parked", "applied": 1}]
+
+    assert _gaps() == gaps + 1
+    assert rig.db.cursors["g1"].last_entry_id == "2-0"
+    assert rig.db.records["g1"] == GameRecord("g1", "engine_unreachable", "oom", 7)
+
+
+def test_a_game_whose_every_handed_on_entry_was_trimmed_moves_past_them_once_with_an_alarm() -> None:
+    rig = Rig([("1-0", "g1", "container_oom"), ("2-0", "g2", "probe_failed")], g1="running", g2="running")
+    rig.deliver("2-0")  # 1-0 is lost
+    rig.stream.trim(1)  # and gone
+    gaps = _gaps()
+
+    assert rig.repair() == [{"game_id": "g1", "reason": "behind", "applied": 1}]
+
+    assert _gaps() == gaps + 1
+    assert rig.db.cursors["g1"].last_entry_id == "1-0", "its cursor moved past the gone entry"
+    assert rig.db.records["g1"] == GameRecord("g1", "running", "healthy", 7), "of which nothing is known"
+    assert rig.repair() == [], "not behind any more: one alarm, not one per run"
+    assert _gaps() == gaps + 1
+
+
+def test_a_lost_entry_still_in_the_stream_is_no_gap() -> None:
+    rig = Rig([("1-0", "g1", "probe_failed"), ("2-0", "g1", "container_oom")], g1="running")
+    rig.deliver("2-0")
+    gaps = _gaps()
+    rig.repair()
+    assert _gaps() == gaps
+    rig.assert_as_seed_001()
+
+
+def test_the_trim_floor_is_the_oldest_entry_a_repair_may_reread() -> None:
+    rig = Rig(
+        [
+            ("1-0", "g1", "probe_failed"),
+            ("2-0", "g2", "probe_failed"),
+            ("3-0", "g1", "container_oom"),
+            ("4-0", "g3", "probe_failed"),
+            ("5-0", "g3", "container_oom"),
+        ],
+        g1="running",
+        g2="running",
+        g3="running",
+    )
+    rig.deliver("1-0", "2-0", "4-0", "5-0")  # g1's 3-0 is in flight (or lost): g1 may need what follows 1-0
+    assert rig.store.protect_unapplied() == "1-0"
+    rig.deliver("3-0")
+    assert rig.store.protect_unapplied() is None, "everyone caught up: nothing to protect beyond the offset"
+    rig.store.handed_on["g4"] = "6-0"  # a game without a cursor yet: its first entry in flight
+    assert rig.store.protect_unapplied() == "6-0"
