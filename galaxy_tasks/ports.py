@@ -113,7 +113,11 @@ class HealthConsumerUnitOfWork(Protocol):
         """Create missing cursors; lock every cursor, then every existing record, in game-id order.
 
         The parked entries are read after the cursor locks are granted, so an
-        entry parked by the transaction that held a lock is seen.
+        entry parked by the transaction that held a lock is seen.  A cursor is
+        created only for an id that follows the game-id rule
+        (:mod:`galaxy_tasks.domain.game_ids`) or whose game has a record or a
+        cursor already: a game missing from the result has none of them, and
+        nothing may be written for it (junk ids leave no state behind).
         """
         ...
 
@@ -381,4 +385,8 @@ class JobTransaction(Protocol):
 class JobStore(Protocol):
     def hold(self, game_id: str) -> AbstractContextManager[JobTransaction]:
         """Wait for the game's other jobs to finish, then hold the game until the block ends."""
+        ...
+
+    def has_game(self, game_id: str) -> bool:
+        """Whether the game has a runtime record or job history (its id is served whatever the rule says)."""
         ...

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
@@ -242,6 +243,9 @@ class FakeHealthConsumerUnitOfWork:
         self.lock_requests.append(tuple(game_ids))
         cursors: dict[str, ConsumerCursor] = {}
         for game_id in wanted:
+            known = game_id in tx.cursors or game_id in tx.records
+            if not known and game_id_problem(game_id) is not None:
+                continue  # as the SQL: no cursor for a new id that breaks the game-id rule
             if game_id not in tx.cursors:
                 tx.cursors[game_id] = ConsumerCursor(game_id)
                 tx.cursor_updated_at_ms[game_id] = self.db.now_ms

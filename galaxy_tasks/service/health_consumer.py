@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import ValueRefused
+from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
@@ -199,6 +200,13 @@ class _LockedFold:
     def game(
         self, game_id: str, handed_in: list[Handoff], results: dict[str, EntryResult], released: list[EntryResult]
     ) -> None:
+        if game_id not in self.cursors:  # a new id that breaks the game-id rule: no state for it, ever
+            detail = game_id_problem(game_id) or "no cursor for the game"
+            for handoff in handed_in:
+                results[handoff.entry_id] = EntryResult(
+                    handoff.entry_id, game_id, Outcome.SKIPPED_MALFORMED, detail=detail
+                )
+            return
         parked = {h.entry_id: h for h in self.parked.get(game_id, [])}
         handed = {h.entry_id: h for h in handed_in}
         candidates = {**parked, **handed}

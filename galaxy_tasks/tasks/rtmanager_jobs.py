@@ -139,7 +139,8 @@ def _run_job(
 ) -> dict[str, Any]:
     """Decode, then run here — or, with several Docker hosts, on the worker of the game's host."""
     try:
-        job = decode_start_job(fields) if kind is JobKind.START else decode_stop_job(fields)
+        known = resources().job_context.store.has_game
+        job = decode_start_job(fields, known=known) if kind is JobKind.START else decode_stop_job(fields, known=known)
     except InvalidJob as exc:
         return _invalid(exc, kind, job_id=job_id, source_entry_id=source_entry_id, stream=stream)
     res = resources()

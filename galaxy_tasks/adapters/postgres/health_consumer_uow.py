@@ -25,6 +25,7 @@ import sqlalchemy.exc
 from sqlalchemy import Connection, Engine
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
+from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
 
@@ -39,7 +40,13 @@ _BEGIN_AND_LOCK = """
 BEGIN;
 WITH cursors AS (
     INSERT INTO gamemaster.health_event_cursors (game_id)
-    SELECT g FROM unnest(CAST(%(game_ids)s AS text[])) AS g ORDER BY g
+    SELECT g FROM (
+        SELECT g FROM unnest(CAST(%(game_ids)s AS text[])) AS g
+        UNION ALL
+        SELECT g FROM unnest(CAST(%(doubtful_ids)s AS text[])) AS g
+        WHERE EXISTS (SELECT 1 FROM gamemaster.runtime_records AS r WHERE r.game_id = g)
+           OR EXISTS (SELECT 1 FROM gamemaster.health_event_cursors AS c WHERE c.game_id = g)
+    ) AS wanted ORDER BY g
     ON CONFLICT (game_id) DO UPDATE SET game_id = EXCLUDED.game_id
     RETURNING game_id, last_entry_id, last_published_summary, lobby_seq, parked_count, outbox_head
 ), records AS (
@@ -167,7 +174,8 @@ class SqlAlchemyHealthConsumerUnitOfWork:
         restart is noticed here instead, before anything was done, so one
         reconnect is safe.  A second failure goes to the caller's retry.
         """
-        params = {"game_ids": list(game_ids)}
+        doubtful = [game_id for game_id in game_ids if game_id_problem(game_id) is not None]
+        params = {"game_ids": [g for g in game_ids if g not in set(doubtful)], "doubtful_ids": doubtful}
         try:
             return self._run(_BEGIN_AND_LOCK, params)
         except sqlalchemy.exc.DBAPIError as exc:

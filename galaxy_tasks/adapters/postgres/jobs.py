@@ -72,6 +72,12 @@ _RESULT = text(
 )
 
 
+_HAS_GAME = text(
+    "SELECT EXISTS (SELECT 1 FROM rtmanager.runtime_records WHERE game_id = :game_id) "
+    "OR EXISTS (SELECT 1 FROM rtmanager.game_jobs WHERE game_id = :game_id)"
+)
+
+
 class PostgresJobTransaction:
     def __init__(self, conn: Connection, engine: Engine, game_id: str, url: str) -> None:
         self._conn = conn
@@ -153,6 +159,10 @@ class PostgresJobStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._url = engine.url.render_as_string(hide_password=False)
+
+    def has_game(self, game_id: str) -> bool:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return bool(conn.execute(_HAS_GAME, {"game_id": game_id}).scalar_one())
 
     @contextmanager
     def hold(self, game_id: str) -> Iterator[PostgresJobTransaction]:

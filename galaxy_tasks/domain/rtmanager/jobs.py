@@ -7,18 +7,15 @@ the job result with every field the Lobby reads.  No I/O here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from galaxy_tasks.domain.stream_fields import first_unusable
+from galaxy_tasks.domain.game_ids import game_id_problem
+from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES, first_unusable
 
 CONTAINER_NAME_PREFIX = "galaxy-game-"
 """SPEC §5, fixed: an engine container is named ``galaxy-game-{game_id}``."""
-
-_GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-"""What Docker accepts in a container name (after the prefix), bounded."""
 
 _MAX_IMAGE_REF = 512
 
@@ -141,24 +138,31 @@ def engine_endpoint(template: str, game_id: str) -> str:
     return template.replace("{game_id}", game_id)
 
 
-def _game_id(fields: Mapping[str, str]) -> str:
+def _nobody(game_id: str) -> bool:
+    return False
+
+
+def _game_id(fields: Mapping[str, str], known: Callable[[str], bool]) -> str:
     if first_unusable(fields, ["game_id"]):
         raise InvalidJob("", "game_id is not UTF-8 text")
     game_id = str(fields.get("game_id") or "").strip()
     if not game_id:
         raise InvalidJob("", "game_id is missing or empty")
-    if not _GAME_ID.match(game_id):
-        raise InvalidJob(
-            game_id,
-            f"game_id {game_id!r} cannot name a container: use 1-128 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit",
-        )
+    if len(game_id.encode()) > MAX_GAME_ID_BYTES or "\x00" in game_id:
+        raise InvalidJob("", f"game_id longer than {MAX_GAME_ID_BYTES} bytes or with a NUL: no game can have it")
+    problem = game_id_problem(game_id)
+    if problem is not None and not known(game_id):  # a game with a record keeps its id
+        raise InvalidJob(game_id, problem)
     return game_id
 
 
-def decode_start_job(fields: Mapping[str, str]) -> StartJob:
-    """A ``runtime:start_jobs`` entry (``game_id``, ``image_ref``), or :class:`InvalidJob`."""
-    game_id = _game_id(fields)
+def decode_start_job(fields: Mapping[str, str], *, known: Callable[[str], bool] = _nobody) -> StartJob:
+    """A ``runtime:start_jobs`` entry (``game_id``, ``image_ref``), or :class:`InvalidJob`.
+
+    ``known(game_id)`` tells whether a game has a record: only then is an id
+    that breaks the game-id rule served (it is asked about no other id).
+    """
+    game_id = _game_id(fields, known)
     if first_unusable(fields, ["image_ref"]):
         raise InvalidJob(game_id, "image_ref is not UTF-8 text")
     image_ref = str(fields.get("image_ref") or "")
@@ -169,9 +173,12 @@ def decode_start_job(fields: Mapping[str, str]) -> StartJob:
     return StartJob(game_id, image_ref)
 
 
-def decode_stop_job(fields: Mapping[str, str]) -> StopJob:
-    """A ``runtime:stop_jobs`` entry (``game_id``, optional ``reason``), or :class:`InvalidJob`."""
-    game_id = _game_id(fields)
+def decode_stop_job(fields: Mapping[str, str], *, known: Callable[[str], bool] = _nobody) -> StopJob:
+    """A ``runtime:stop_jobs`` entry (``game_id``, optional ``reason``), or :class:`InvalidJob`.
+
+    ``known``: as for :func:`decode_start_job`.
+    """
+    game_id = _game_id(fields, known)
     if first_unusable(fields, ["reason"]):
         raise InvalidJob(game_id, "reason is not UTF-8 text")
     return StopJob(game_id, str(fields.get("reason") or ""))

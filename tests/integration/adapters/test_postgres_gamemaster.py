@@ -218,3 +218,15 @@ def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_the_rows_o
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
     assert (outbox.pending_games(10), outbox.backlog()) == ([], 0)
     assert outbox.publish_committed(_entries(*snapshots)) == (0, [])
+
+
+def test_lock_creates_no_cursor_for_a_new_id_breaking_the_game_id_rule_but_serves_one_with_a_record(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    pipeline.add_games({"legacy_game.1": "running", "g1": "running"})
+    with _uow(engines) as uow:
+        locked = uow.lock(["new_game.1", "legacy_game.1", "g1", "g2"])
+        uow.commit(ConsumerWrites(now_ms=1))
+    assert sorted(locked.cursors) == ["g1", "g2", "legacy_game.1"]
+    assert sorted(locked.records) == ["g1", "legacy_game.1"]
+    assert sorted(pipeline.cursors()) == ["g1", "g2", "legacy_game.1"], "a junk id leaves no row behind"

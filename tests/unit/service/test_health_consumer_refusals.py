@@ -90,3 +90,25 @@ def test_a_transient_error_is_raised_for_a_retry_never_taken_for_a_refusal() -> 
     with pytest.raises(BackendUnavailable):
         apply_isolating_refusals(uow, [_entry("1-0", "g1"), _entry("2-0", "g1")], now_ms=NOW)
     assert "g1" not in db.cursors
+
+
+# --------------------------------------------------------------------------- the game-id rule
+
+
+def test_an_entry_of_a_new_game_whose_id_breaks_the_rule_is_malformed_and_leaves_no_state() -> None:
+    db = _db("g1")
+    uow = FakeHealthConsumerUnitOfWork(db)
+    batch = apply_isolating_refusals(uow, [_entry("1-0", "new_game.1"), _entry("2-0", "g1")], now_ms=NOW)
+
+    outcomes = {r.entry_id: (r.outcome, r.detail) for r in batch.results}
+    assert outcomes["1-0"][0] is Outcome.SKIPPED_MALFORMED
+    assert "breaks the game-id rule" in outcomes["1-0"][1]
+    assert outcomes["2-0"][0] is Outcome.APPLIED
+    assert "new_game.1" not in db.cursors, "no cursor for a junk id"
+
+
+def test_an_entry_of_a_game_with_a_record_is_applied_whatever_its_id() -> None:
+    db = _db("legacy_game.1")
+    batch = apply_isolating_refusals(FakeHealthConsumerUnitOfWork(db), [_entry("1-0", "legacy_game.1")], now_ms=NOW)
+    assert [r.outcome for r in batch.results] == [Outcome.APPLIED]
+    assert db.records["legacy_game.1"].status == "engine_unreachable"

@@ -45,9 +45,12 @@ def test_a_stop_entry_decodes_with_an_optional_reason() -> None:
         ({"game_id": "  ", "image_ref": "img"}, "", "game_id is missing"),
         ({"game_id": "g", "image_ref": ""}, "g", "image_ref is missing"),
         ({"game_id": "g", "image_ref": "two words"}, "g", "not a Docker image reference"),
-        ({"game_id": "bad/id", "image_ref": "img"}, "bad/id", "cannot name a container"),
-        ({"game_id": "-lead", "image_ref": "img"}, "-lead", "cannot name a container"),
-        ({"game_id": "x" * 129, "image_ref": "img"}, "x" * 129, "cannot name a container"),
+        ({"game_id": "bad/id", "image_ref": "img"}, "bad/id", "breaks the game-id rule"),
+        ({"game_id": "-lead", "image_ref": "img"}, "-lead", "breaks the game-id rule"),
+        ({"game_id": "trail-", "image_ref": "img"}, "trail-", "breaks the game-id rule"),
+        ({"game_id": "under_score", "image_ref": "img"}, "under_score", "breaks the game-id rule"),
+        ({"game_id": "x" * 64, "image_ref": "img"}, "x" * 64, "breaks the game-id rule"),
+        ({"game_id": "x" * 3000, "image_ref": "img"}, "", "no game can have it"),
     ],
 )
 def test_a_malformed_start_entry_says_what_is_wrong_and_names_its_game_when_it_has_one(
@@ -57,6 +60,20 @@ def test_a_malformed_start_entry_says_what_is_wrong_and_names_its_game_when_it_h
         decode_start_job(fields)
     assert raised.value.game_id == game_id
     assert words in raised.value.message
+
+
+def test_an_id_breaking_the_rule_is_served_for_a_game_that_has_a_record_and_only_then() -> None:
+    asked: list[str] = []
+
+    def known(game_id: str) -> bool:
+        asked.append(game_id)
+        return game_id == "legacy_game.1"
+
+    assert decode_stop_job({"game_id": "legacy_game.1"}, known=known) == StopJob("legacy_game.1", "")
+    with pytest.raises(InvalidJob):
+        decode_stop_job({"game_id": "new_game.1"}, known=known)
+    assert decode_stop_job({"game_id": "x" * 63}, known=known) == StopJob("x" * 63, "")
+    assert asked == ["legacy_game.1", "new_game.1"], "only ids breaking the rule are looked up"
 
 
 def test_the_container_name_and_endpoint_follow_the_fixed_name_and_the_template() -> None:
