@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import redis
@@ -41,6 +41,10 @@ from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import EntryResult, consume
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
 from galaxy_tasks.service.outbox_relay import report_new_generation
+
+
+def hours_ms(hours: float) -> int:
+    return int(hours * 3_600_000)
 
 
 @dataclass
@@ -110,7 +114,7 @@ class Resources:
 
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:
-        return self._outbox(LOBBY_OUTBOX)
+        return self._outbox(replace(LOBBY_OUTBOX, retention_ms=hours_ms(self.settings.lobby_stream_retention_hours)))
 
     @cached_property
     def health_events_outbox(self) -> PostgresStreamOutbox:
@@ -131,7 +135,8 @@ class Resources:
 
     @cached_property
     def job_results_outbox(self) -> PostgresStreamOutbox:
-        return self._outbox(JOB_RESULT_OUTBOX)
+        retention_ms = hours_ms(self.settings.job_results_retention_hours)
+        return self._outbox(replace(JOB_RESULT_OUTBOX, retention_ms=retention_ms))
 
     @cached_property
     def job_context(self) -> JobContext:

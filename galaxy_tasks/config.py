@@ -78,6 +78,10 @@ class Settings:
     # An outbox row is deleted only this long after its entry was appended: by then Redis has it on
     # disk (appendfsync everysec writes every second, at worst two).
     outbox_durable_after_seconds: float = 3.0
+    # gm:lobby_events and runtime:job_results keep a week by default; never an entry a consumer
+    # group has not read.
+    lobby_stream_retention_hours: float = 168.0
+    job_results_retention_hours: float = 168.0
     # Broker and clients.
     broker_visibility_timeout_seconds: int = 60
     broker_restore_interval_seconds: int = 5
@@ -153,6 +157,8 @@ class Settings:
             "order_repair_interval_seconds",
             "order_repair_max_games",
             "outbox_relay_batch_size",
+            "lobby_stream_retention_hours",
+            "job_results_retention_hours",
             "broker_visibility_timeout_seconds",
             "broker_restore_interval_seconds",
             "worker_prefetch_multiplier",

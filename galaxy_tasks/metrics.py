@@ -94,6 +94,24 @@ OUTBOX_NEW_GENERATIONS = Counter(
     "(a restore, a failover, a downgrade): all their rows were appended, some perhaps a second time.",
     ["stream"],
 )
+STREAM_TRIMMED_BY_AGE = Counter(
+    "galaxy_stream_trimmed_by_age",
+    "Entries dropped from a stream kept for a retention period (gm:lobby_events, runtime:job_results).",
+    ["stream"],
+)
+STREAM_OLDEST_ENTRY_AGE = Gauge(
+    "galaxy_stream_oldest_entry_age_seconds",
+    "How far back a stream kept for a retention period goes.",
+    ["stream"],
+    multiprocess_mode="mostrecent",
+)
+STREAM_UNREAD_AT_RISK = Gauge(
+    "galaxy_stream_unread_at_risk",
+    "Consumer groups of a stream whose oldest unread entry is older than 80% of its retention: "
+    "the stream keeps it (it grows), but the consumer is that far behind (alert on any).",
+    ["stream"],
+    multiprocess_mode="mostrecent",
+)
 OUTBOX_BACKLOG = Gauge(
     "galaxy_outbox_backlog",
     "Rows waiting in an outbox for the relay.",

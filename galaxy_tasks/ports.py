@@ -165,6 +165,23 @@ class StreamOutbox(Protocol):
 
     def backlog(self) -> int: ...
 
+    def enforce_retention(self) -> RetentionReport | None:
+        """Drop the stream's entries older than its retention, never one a consumer group has not
+        read; ``None`` for a stream kept whole."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one retention pass over a stream did and saw."""
+
+    retention_seconds: float
+    trimmed: int
+    oldest_entry_age_seconds: float | None
+    """How far back the stream goes now (``None``: empty)."""
+    unread_ages_seconds: Mapping[str, float]
+    """Per consumer group with entries it has not read (or not acknowledged): how old the oldest is."""
+
 
 class StreamReader(Protocol):
     def read_after(self, offset: str, count: int, block_ms: int) -> list[StreamEntry]: ...

@@ -27,6 +27,7 @@ from galaxy_tasks.ports import (
     ListedContainer,
     LockedGames,
     OutboxEntry,
+    RetentionReport,
     RunningRecord,
     StreamEntry,
     StreamInfo,
@@ -342,6 +343,9 @@ class FakeLobbyOutbox:
         self.relay_calls: list[tuple[tuple[str, ...], bool]] = []
         self.publish_calls: list[tuple[str, ...]] = []
         self.pending_calls: list[int] = []
+        self.retention: RetentionReport | None = None
+        """What :meth:`enforce_retention` reports (set by a test)."""
+        self.retention_calls = 0
 
     def _fail_if_asked(self) -> None:
         if self.fail_times > 0:
@@ -389,6 +393,10 @@ class FakeLobbyOutbox:
 
     def backlog(self) -> int:
         return sum(1 for row in self.db.outbox if row.seq > self.published_seq.get(row.game_id, 0))
+
+    def enforce_retention(self) -> RetentionReport | None:
+        self.retention_calls += 1
+        return self.retention
 
     def stream_of(self, game_id: str) -> list[dict[str, str]]:
         return [fields for fields in self.stream if fields["game_id"] == game_id]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import OutboxEntry, StreamOutbox
+from galaxy_tasks.ports import OutboxEntry, RetentionReport, StreamOutbox
 
 log = get_logger(__name__)
 
@@ -58,7 +58,8 @@ def relay_pending(
     time_budget_seconds: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Relay (and clear) the outbox game batch by game batch until it is empty, locked, or time is up."""
+    """Relay (and clear) the outbox game batch by game batch until it is empty, locked, or time is up;
+    then hold the stream to its retention, if it has one."""
     deadline = clock() + time_budget_seconds
     appended = 0
     previous: list[str] | None = None
@@ -72,4 +73,34 @@ def relay_pending(
     metrics.OUTBOX_BACKLOG.labels(label).set(backlog)
     if appended:
         log.info("outbox_relayed", outbox=label, appended=appended, backlog=backlog)
+    retention = outbox.enforce_retention()
+    if retention is not None:
+        report_retention(label, retention)
     return appended
+
+
+AT_RISK_SHARE = 0.8
+"""A consumer group whose oldest unread entry is older than this share of the retention is alarmed."""
+
+
+def report_retention(label: str, report: RetentionReport) -> None:
+    """Count what retention trimmed; alarm on consumer groups close to losing what they have not read.
+
+    Retention never trims an entry a consumer group has not read, so such a
+    group makes the stream grow instead; it is still the operator's to know.
+    A consumer reading without a group (plain ``XREAD``) is invisible here:
+    the retention must be longer than any of its outages.
+    """
+    metrics.STREAM_TRIMMED_BY_AGE.labels(label).inc(report.trimmed)
+    metrics.STREAM_OLDEST_ENTRY_AGE.labels(label).set(report.oldest_entry_age_seconds or 0.0)
+    limit = AT_RISK_SHARE * report.retention_seconds
+    at_risk = {group: age for group, age in report.unread_ages_seconds.items() if age > limit}
+    metrics.STREAM_UNREAD_AT_RISK.labels(label).set(len(at_risk))
+    for group, age in sorted(at_risk.items()):
+        log.warning(
+            "stream_unread_near_retention",
+            stream=label,
+            group=group,
+            unread_age_s=round(age),
+            retention_s=report.retention_seconds,
+        )

@@ -19,7 +19,7 @@ from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, HealthSnapshot
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
 from galaxy_tasks.domain.rtmanager.probe import ProbeState
-from galaxy_tasks.ports import ListedContainer, OutboxEntry, RunningRecord
+from galaxy_tasks.ports import ListedContainer, OutboxEntry, RetentionReport, RunningRecord
 
 
 @dataclass
@@ -165,6 +165,9 @@ class FakeHealthStream:
 
     def backlog(self) -> int:
         return 0
+
+    def enforce_retention(self) -> RetentionReport | None:
+        return None  # kept whole, like runtime:health_events (trimmed by length as it is appended)
 
     def of_game(self, game_id: str) -> list[tuple[str, dict[str, object]]]:
         """``(event_type, details)`` of the game's entries, in stream order."""

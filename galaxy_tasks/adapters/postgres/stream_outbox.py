@@ -47,7 +47,7 @@ from sqlalchemy import Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
-from galaxy_tasks.ports import OutboxEntry
+from galaxy_tasks.ports import OutboxEntry, RetentionReport
 
 # KEYS: stream, mark hash, guard key, the consumer's progress hash and its repair floor (all may be absent).
 # ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
@@ -160,6 +160,50 @@ return reply
 """
 
 
+# KEYS: stream.  ARGV: retention (ms).  Trims, on Redis's clock, what is older than the retention
+# but never an entry a consumer group has not read (after its last-delivered id) or not
+# acknowledged (its pending list).  Returns the trimmed count, the age of the oldest entry left
+# (-1: none), then per group with something unread: its name and the age of its oldest unread.
+_RETAIN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, -1} end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local floor = tostring(now - tonumber(ARGV[1])) .. '-0'
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local newest = '0-0'
+for j = 1, #info, 2 do if info[j] == 'last-generated-id' then newest = info[j + 1] end end
+local reply = {0, -1}
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, last
+  for j = 1, #group, 2 do
+    if group[j] == 'name' then name = group[j + 1] elseif group[j] == 'last-delivered-id' then last = group[j + 1] end
+  end
+  local oldest = nil
+  if before(last, newest) then oldest = last end
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 and (oldest == nil or before(pending[2], oldest)) then oldest = pending[2] end
+  if oldest then
+    if before(oldest, floor) then floor = oldest end
+    reply[#reply + 1] = name
+    reply[#reply + 1] = now - parse(oldest)
+  end
+end
+reply[1] = redis.call('XTRIM', KEYS[1], 'MINID', floor)
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if first then reply[2] = now - parse(first[1]) end
+return reply
+"""
+
+
 @dataclass(frozen=True)
 class OutboxSpec:
     """Where one outbox lives and where it goes."""
@@ -178,6 +222,9 @@ class OutboxSpec:
     guard_progress_key: str = ""
     """Redis hash where the consumer keeps ``offset`` and ``entries_through_offset`` (the stream's
     entries-added count up to it): trimming learns the consumer's lag from it without reading entries."""
+    retention_ms: int = 0
+    """Entries older than this are trimmed (by the periodic relay), never one a consumer group has not
+    read (0: kept whole)."""
     guard_floor_key: str = ""
     """Redis hash ``id``, ``entries_through`` where the consumer's repair keeps the oldest entry it may
     still re-read (handed on, not applied yet): trimming never passes it either."""
@@ -211,6 +258,7 @@ class PostgresStreamOutbox:
         self._redis_url = redis_url
         self.spec = spec
         self._append = client.register_script(_APPEND)
+        self._retain = client.register_script(_RETAIN)
         lock = (
             f"SELECT game_id FROM {spec.lock_table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id FOR UPDATE"
@@ -302,6 +350,15 @@ class PostgresStreamOutbox:
             if moved:
                 self._r.hset(self._checkpoint_key, mapping=moved)
         return durable
+
+    def enforce_retention(self) -> RetentionReport | None:
+        if self.spec.retention_ms <= 0:
+            return None
+        with redis_errors(self._redis_url):
+            reply = list(self._retain(keys=[self.spec.stream], args=[self.spec.retention_ms]))
+        unread = {_text(reply[i]): int(reply[i + 1]) / 1000 for i in range(2, len(reply), 2)}
+        oldest = None if int(reply[1]) < 0 else int(reply[1]) / 1000
+        return RetentionReport(self.spec.retention_ms / 1000, int(reply[0]), oldest, unread)
 
     def pending_games(self, limit: int) -> list[str]:
         with pg_errors(self._db_url), self._engine.connect() as conn:
