@@ -165,6 +165,10 @@ class StreamOutbox(Protocol):
 
     def backlog(self) -> int: ...
 
+    def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
+        """Append an entry that belongs to no game's sequence, once per ``key`` (remembered for a day)."""
+        ...
+
     def enforce_retention(self) -> RetentionReport | None:
         """Drop the stream's entries older than its retention, never one a consumer group has not
         read; ``None`` for a stream kept whole."""
@@ -406,4 +410,11 @@ class JobStore(Protocol):
 
     def has_game(self, game_id: str) -> bool:
         """Whether the game has a runtime record or job history (its id is served whatever the rule says)."""
+        ...
+
+    def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
+        """Log a job that holds no game (an invalid request of a game without history), once per job id.
+
+        Returns the result as logged (an earlier run's, when there was one) and whether this call logged it.
+        """
         ...

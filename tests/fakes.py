@@ -346,6 +346,7 @@ class FakeLobbyOutbox:
         self.retention: RetentionReport | None = None
         """What :meth:`enforce_retention` reports (set by a test)."""
         self.retention_calls = 0
+        self.once_keys: set[str] = set()
 
     def _fail_if_asked(self) -> None:
         if self.fail_times > 0:
@@ -393,6 +394,13 @@ class FakeLobbyOutbox:
 
     def backlog(self) -> int:
         return sum(1 for row in self.db.outbox if row.seq > self.published_seq.get(row.game_id, 0))
+
+    def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
+        if key in self.once_keys:
+            return False
+        self.once_keys.add(key)
+        self.stream.append(dict(fields))
+        return True
 
     def enforce_retention(self) -> RetentionReport | None:
         self.retention_calls += 1

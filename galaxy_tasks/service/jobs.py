@@ -263,12 +263,45 @@ def _run(
 def record_invalid_job(
     ctx: JobContext, kind: JobKind, game_id: str, message: str, *, job_id: str, source_entry_id: str | None
 ) -> JobRun:
-    """A malformed job that names its game: one ``invalid_request`` result and one log row, nothing else."""
+    """A malformed job that names its game: one ``invalid_request`` result and one log row, nothing else.
+
+    A game with history gets it in its own sequence of results, under its
+    hold.  A game without any (a new id, junk included) gets no per-game
+    state for it (SPEC §3): the log row, and the result appended once by job
+    id outside every game's sequence.
+    """
+    if not ctx.store.has_game(game_id):
+        return _invalid_outside_game(ctx, kind, game_id, message, job_id=job_id, source_entry_id=source_entry_id)
 
     def body(hold: _Hold, docker: DockerRetry) -> _Outcome:
         return _Outcome(JobResult.failure(game_id, JobErrorCode.INVALID_REQUEST, message))
 
     return _run(ctx, kind, game_id, body, job_id=job_id, source_entry_id=source_entry_id)
+
+
+def _invalid_outside_game(
+    ctx: JobContext, kind: JobKind, game_id: str, message: str, *, job_id: str, source_entry_id: str | None
+) -> JobRun:
+    now = _ms(ctx)
+    result = JobResult.failure(game_id, JobErrorCode.INVALID_REQUEST, message)
+    finished = FinishedJob(job_id, kind, result, now, now, source_entry_id)
+    stored, logged = ctx.store.log_outside_game(finished)
+    appended = ctx.results_outbox.append_once(f"job:{job_id}", stored.to_fields())
+    if not logged and not appended:
+        return _already_done(job_id, game_id, stored)
+    metrics.JOBS_FINISHED.labels(kind.value, stored.outcome.value, stored.error_code or "").inc()
+    log.info(
+        "job_finished",
+        job=kind.value,
+        job_id=job_id,
+        game_id=game_id,
+        stream_entry_id=source_entry_id,
+        outcome=stored.outcome.value,
+        error_code=stored.error_code,
+        error_message=stored.error_message,
+        outside_game=True,
+    )
+    return JobRun(job_id, stored)
 
 
 def _spec(settings: EngineSettings, job: StartJob, endpoint: str) -> EngineSpec:

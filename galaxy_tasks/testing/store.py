@@ -11,7 +11,7 @@ outbox and the stream behind it: a committed entry is on the stream at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from galaxy_tasks.domain.health_events import HealthEventType
@@ -152,6 +152,7 @@ class FakeHealthStream:
 
     def __init__(self) -> None:
         self.entries: list[dict[str, str]] = []
+        self.once_keys: set[str] = set()
 
     def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
         self.entries.extend(dict(e.fields) for e in entries)
@@ -165,6 +166,13 @@ class FakeHealthStream:
 
     def backlog(self) -> int:
         return 0
+
+    def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
+        if key in self.once_keys:
+            return False
+        self.once_keys.add(key)
+        self.entries.append(dict(fields))
+        return True
 
     def enforce_retention(self) -> RetentionReport | None:
         return None  # kept whole, like runtime:health_events (trimmed by length as it is appended)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import replace
 
 import redis
+from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, health_events_outbox
@@ -218,6 +219,23 @@ def test_a_malformed_job_with_a_game_is_one_invalid_request_result(jobs: JobRig)
     assert result["error_message"] == "image_ref is missing or empty"
     (row,) = jobs.operation_log("g-bad")
     assert (row["operation"], row["source_entry_id"]) == ("start", "1-0")
+
+
+def test_an_invalid_job_of_a_game_without_history_leaves_no_game_state_and_is_answered_once(jobs: JobRig) -> None:
+    for _ in range(2):  # a redelivery: nothing twice
+        record_invalid_job(jobs.ctx, JobKind.STOP, "x_junk.1", "breaks the rule", job_id="x:2", source_entry_id="2-0")
+    (result,) = jobs.results("x_junk.1")
+    assert (result["outcome"], result["error_code"]) == ("failure", "invalid_request")
+    assert len(jobs.operation_log("x_junk.1")) == 1
+    with jobs.pipeline.engine.connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM rtmanager.game_jobs WHERE game_id = 'x_junk.1'")).scalar_one()
+    assert rows == 0, "no per-game row for a game nobody knows"
+
+
+def test_an_invalid_job_of_a_game_with_history_comes_in_its_sequence_of_results(jobs: JobRig) -> None:
+    stop(jobs, "g-known")  # a replay: the game now has job history
+    record_invalid_job(jobs.ctx, JobKind.START, "g-known", "image_ref is missing", job_id="x:3", source_entry_id=None)
+    assert [r["error_code"] for r in jobs.results("g-known")] == ["replay_no_op", "invalid_request"]
 
 
 class StatusDuringDocker:

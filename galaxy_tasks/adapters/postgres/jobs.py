@@ -58,6 +58,8 @@ _LOG = text(
             to_timestamp(CAST(:finished_at_ms AS double precision) / 1000), :duration_ms)
     """
 )
+_LOG_ONCE = text(f"{_LOG.text}    ON CONFLICT (job_id) WHERE job_id IS NOT NULL DO NOTHING")
+"""The log row of a job outside every game's hold (an invalid request of a game without history)."""
 _RESULT = text(
     """
     WITH numbered AS (
@@ -78,6 +80,35 @@ _HAS_GAME = text(
 )
 
 
+def _finished(conn: Connection, job_id: str) -> JobResult | None:
+    row = conn.execute(_FINISHED, {"job_id": job_id}).one_or_none()
+    if row is None:
+        return None
+    return JobResult(
+        row.game_id, JobOutcome(row.outcome), row.container_id, row.engine_endpoint, row.error_code, row.error_message
+    )
+
+
+def _log_params(game_id: str, job: FinishedJob) -> dict[str, object]:
+    result = job.result
+    return {
+        "game_id": game_id,
+        "operation": job.kind.value,
+        "outcome": result.outcome.value,
+        "error_code": result.error_code,
+        "error_message": result.error_message,
+        "container_id": result.container_id,
+        "image_ref": job.image_ref,
+        "engine_endpoint": result.engine_endpoint,
+        "source_entry_id": job.source_entry_id,
+        "job_id": job.job_id,
+        "reason": job.reason,
+        "started_at_ms": job.started_at_ms,
+        "finished_at_ms": job.finished_at_ms,
+        "duration_ms": job.finished_at_ms - job.started_at_ms,
+    }
+
+
 class PostgresJobTransaction:
     def __init__(self, conn: Connection, engine: Engine, game_id: str, url: str) -> None:
         self._conn = conn
@@ -87,17 +118,7 @@ class PostgresJobTransaction:
 
     def finished_result(self, job_id: str) -> JobResult | None:
         with translated_errors(self._url):
-            row = self._conn.execute(_FINISHED, {"job_id": job_id}).one_or_none()
-        if row is None:
-            return None
-        return JobResult(
-            row.game_id,
-            JobOutcome(row.outcome),
-            row.container_id,
-            row.engine_endpoint,
-            row.error_code,
-            row.error_message,
-        )
+            return _finished(self._conn, job_id)
 
     def record(self) -> RecordView | None:
         with translated_errors(self._url):
@@ -128,25 +149,7 @@ class PostgresJobTransaction:
                     },
                 )
             health = None if job.health_event is None else record_health_event(conn, job.health_event)
-            conn.execute(
-                _LOG,
-                {
-                    "game_id": self._game_id,
-                    "operation": job.kind.value,
-                    "outcome": result.outcome.value,
-                    "error_code": result.error_code,
-                    "error_message": result.error_message,
-                    "container_id": result.container_id,
-                    "image_ref": job.image_ref,
-                    "engine_endpoint": result.engine_endpoint,
-                    "source_entry_id": job.source_entry_id,
-                    "job_id": job.job_id,
-                    "reason": job.reason,
-                    "started_at_ms": job.started_at_ms,
-                    "finished_at_ms": job.finished_at_ms,
-                    "duration_ms": job.finished_at_ms - job.started_at_ms,
-                },
-            )
+            conn.execute(_LOG, _log_params(self._game_id, job))
             fields = result.to_fields()
             row = conn.execute(_RESULT, {"game_id": self._game_id, "fields": json.dumps(fields)}).one()
         entry = OutboxEntry(self._game_id, int(row.seq), fields, str(row.uid), str(row.prev_uid or ""))
@@ -159,6 +162,13 @@ class PostgresJobStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._url = engine.url.render_as_string(hide_password=False)
+
+    def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            logged = conn.execute(_LOG_ONCE, _log_params(job.result.game_id, job)).rowcount
+            stored = _finished(conn, job.job_id)
+        assert stored is not None  # just inserted, or there before
+        return stored, bool(logged)
 
     def has_game(self, game_id: str) -> bool:
         with translated_errors(self._url), self._engine.connect() as conn:

@@ -38,7 +38,7 @@ stored offset of the stream's consumer), so nothing unconsumed is trimmed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,6 +204,16 @@ return reply
 """
 
 
+# KEYS: stream, the once-key.  ARGV: how long the key is remembered (s), then k1, v1, ...
+_APPEND_ONCE = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return 1
+"""
+APPEND_ONCE_MEMORY_SECONDS = 86_400
+"""How long :meth:`PostgresStreamOutbox.append_once` remembers a key (redeliveries come within minutes)."""
+
+
 @dataclass(frozen=True)
 class OutboxSpec:
     """Where one outbox lives and where it goes."""
@@ -259,6 +269,7 @@ class PostgresStreamOutbox:
         self.spec = spec
         self._append = client.register_script(_APPEND)
         self._retain = client.register_script(_RETAIN)
+        self._append_once = client.register_script(_APPEND_ONCE)
         lock = (
             f"SELECT game_id FROM {spec.lock_table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id FOR UPDATE"
@@ -350,6 +361,14 @@ class PostgresStreamOutbox:
             if moved:
                 self._r.hset(self._checkpoint_key, mapping=moved)
         return durable
+
+    def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
+        argv: list[Any] = [APPEND_ONCE_MEMORY_SECONDS]
+        for name, value in fields.items():
+            argv.extend((name, value))
+        once_key = f"{self.spec.mark_key}:once:{key}"
+        with redis_errors(self._redis_url):
+            return bool(self._append_once(keys=[self.spec.stream, once_key], args=argv))
 
     def enforce_retention(self) -> RetentionReport | None:
         if self.spec.retention_ms <= 0:
