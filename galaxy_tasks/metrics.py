@@ -88,6 +88,13 @@ HEALTH_EVENT_GAPS = Counter(
     "Games found with runtime:health_events entries handed on to them but trimmed from the stream "
     "before they were applied: what is left was applied over the gap (alert on any).",
 )
+BRIDGE_PARTITIONS = Gauge(
+    "galaxy_bridge_partitions",
+    "Partitions (games) a bridge remembers the last entry handed on of (partitions trimmed away long ago "
+    "are forgotten).",
+    ["stream"],
+    multiprocess_mode="mostrecent",
+)
 OUTBOX_NEW_GENERATIONS = Counter(
     "galaxy_outbox_new_generations",
     "Games whose outbox rows were of another generation of the database than their stream's mark "

@@ -49,6 +49,8 @@ class StreamInfo:
     last_entry_id: str
     entries_added: int
     max_deleted_entry_id: str
+    first_entry_id: str | None = None
+    """The oldest entry still in the stream (``None``: empty)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,10 @@ class BridgeStateStore(Protocol):
 
     def save(self, offset: str, last_by_partition: Mapping[str, str], *, lag: int, entries_through_offset: int) -> bool:
         """Store progress only while the lease is still ours; ``False`` if it was not."""
+        ...
+
+    def forget(self, last_by_partition: Mapping[str, str]) -> bool:
+        """Forget partitions whose last entry handed on is still the one given (only while the lease is ours)."""
         ...
 
     def apply_replay_request(self) -> str | None:

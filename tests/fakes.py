@@ -480,6 +480,7 @@ class FakeStreamReader:
             last_entry_id=self.last_entry_id,
             entries_added=self.entries_added,
             max_deleted_entry_id=self.max_deleted_entry_id,
+            first_entry_id=self.entries[0].entry_id if self.entries else None,
         )
 
     def count_after(self, offset: str, limit: int) -> int:
@@ -583,6 +584,14 @@ class FakeBridgeStateStore:
         self.entries_through_offset = entries_through_offset
         self._progress_offset = offset
         self.saves.append((offset, dict(last_by_partition), lag))
+        return True
+
+    def forget(self, last_by_partition: Mapping[str, str]) -> bool:
+        if self.lease is not None and not self.lease.held:
+            return False
+        for partition, entry_id in last_by_partition.items():
+            if self.last_by_partition.get(partition) == entry_id:
+                del self.last_by_partition[partition]
         return True
 
     def apply_replay_request(self) -> str | None:

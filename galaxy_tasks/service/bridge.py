@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.handoffs import PartitionOf, chunk_by_partition, plan_handoffs
-from galaxy_tasks.domain.stream_ids import BEGINNING, is_after
+from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import BridgeState, BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
 from galaxy_tasks.service.leased import run_leased
@@ -46,6 +46,10 @@ class BridgeTuning:
     error_backoff_seconds: float = 0.5
     replay_check_seconds: float = 1.0
     """How often to look for a ``galaxy-tasks replay`` request: a round trip kept off every batch."""
+    forget_after_ms: int = 3_600_000
+    """A partition whose last entry handed on is trimmed from the stream and this much older than its
+    newest entry is forgotten (its next entry names no predecessor): the map does not grow for ever."""
+    forget_check_seconds: float = 60.0
 
 
 @dataclass
@@ -102,6 +106,7 @@ class StreamBridge:
         offset: str | None = None
         last: dict[str, str] = {}
         next_replay_check = 0.0
+        next_forget_check = self._clock() + self._tuning.forget_check_seconds
         while not should_stop():
             try:
                 if not self._lease.renew():
@@ -123,6 +128,9 @@ class StreamBridge:
                     log.info("bridge_resumed", stream=self._stream, offset=offset, entries_before_offset=self._position)
                 info = self._reader.info()
                 self._check_trim(offset, info)
+                if self._clock() >= next_forget_check:
+                    next_forget_check = self._clock() + self._tuning.forget_check_seconds
+                    self._forget_gone_partitions(last, info)
                 added = 0 if info is None else info.entries_added
                 moved = self._step(offset, last, added, report)
                 if moved is None:
@@ -174,6 +182,28 @@ class StreamBridge:
             "bridge_batch", stream=self._stream, mode=mode, entries=len(entries), offset=new_offset, lag=remaining
         )
         return True
+
+    def _forget_gone_partitions(self, last: dict[str, str], info: StreamInfo | None) -> None:
+        """Drop partitions whose last entry handed on was trimmed away long ago.
+
+        Such an entry was applied long ago or its loss raised the order repair's
+        gap alarm (the trim never passes an entry the repair may still need, and
+        the repair judges a game only ``forget_after_ms`` after its last entry),
+        so its partition's next entry needs no predecessor.  Junk partitions go
+        the same way as finished games.
+        """
+        if info is None or info.first_entry_id is None:
+            return
+        first = StreamId.parse(info.first_entry_id)
+        horizon = StreamId.parse(info.last_entry_id).ms - self._tuning.forget_after_ms
+        gone = {p: e for p, e in last.items() if StreamId.parse(e) < first and StreamId.parse(e).ms < horizon}
+        if not gone or not self._state.forget(gone):
+            metrics.BRIDGE_PARTITIONS.labels(self._stream).set(len(last))
+            return
+        for partition in gone:
+            del last[partition]
+        metrics.BRIDGE_PARTITIONS.labels(self._stream).set(len(last))
+        log.info("bridge_partitions_forgotten", stream=self._stream, forgotten=len(gone), kept=len(last))
 
     def _replay_predecessors(self, offset: str, handed_on: dict[str, str]) -> dict[str, str]:
         """Each partition's last entry at or before a replay's offset: what its first replayed entry names.

@@ -47,8 +47,13 @@ def build_stream_bridge(
     entry_task: TaskName,
     known_fields: frozenset[str],
     chunk_task: TaskName | None = None,
+    forget_after_ms: int = BridgeTuning.forget_after_ms,
 ) -> StreamBridge:
-    """A bridge from ``stream`` to ``entry_task``; without a ``chunk_task`` it never switches to chunks."""
+    """A bridge from ``stream`` to ``entry_task``; without a ``chunk_task`` it never switches to chunks.
+
+    ``forget_after_ms``: how much older than the stream's newest entry a partition's trimmed last
+    entry must be before the bridge forgets the partition.
+    """
     res = resources()
     s = res.settings
     lease = RedisLease(res.redis, keys.lease, s.lease_ttl_seconds, s.redis_url)
@@ -67,5 +72,6 @@ def build_stream_bridge(
             backlog_threshold=s.backlog_threshold if chunk_task is not None else NEVER,
             backlog_batch_size=s.backlog_batch_size,
             backlog_partitions=s.backlog_partitions,
+            forget_after_ms=forget_after_ms,
         ),
     )

@@ -118,6 +118,7 @@ def health_events_bridge(self: Task, max_seconds: float | None = None) -> dict[s
 
 
 def build_health_events_bridge() -> StreamBridge:
+    s = resources().settings
     return build_stream_bridge(
         stream=HEALTH_EVENTS_STREAM,
         keys=HEALTH_EVENTS_BRIDGE_KEYS,
@@ -125,6 +126,8 @@ def build_health_events_bridge() -> StreamBridge:
         entry_task=TaskName.GM_APPLY_HEALTH_EVENT,
         chunk_task=TaskName.GM_APPLY_HEALTH_EVENTS_CHUNK,
         known_fields=HEALTH_EVENT_FIELDS,
+        # Forgotten only once the order repair has judged the game (and raised a gap alarm if it must).
+        forget_after_ms=int(3 * (s.order_repair_after_seconds + s.order_repair_interval_seconds) * 1000),
     )
 
 

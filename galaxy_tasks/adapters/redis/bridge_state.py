@@ -37,6 +37,18 @@ return 1
 """
 
 
+# KEYS: lease, last_by_partition.  ARGV: holder, then partition, expected last entry, ...
+_FORGET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+
 # KEYS: lease, offset, last_by_partition, progress, replay request.  ARGV: holder.
 _REPLAY = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -91,6 +103,7 @@ class RedisBridgeStateStore:
         self._url = url
         self._save = client.register_script(_SAVE)
         self._replay = client.register_script(_REPLAY)
+        self._forget = client.register_script(_FORGET)
 
     def load(self) -> BridgeState:
         with translated_errors(self._url):
@@ -114,6 +127,14 @@ class RedisBridgeStateStore:
                 args=[self._holder, offset, lag, int(time.time() * 1000), entries_through_offset, *pairs],
             )
         return bool(saved)
+
+    def forget(self, last_by_partition: Mapping[str, str]) -> bool:
+        pairs: list[str] = []
+        for partition, entry_id in last_by_partition.items():
+            pairs.extend((partition, entry_id))
+        with translated_errors(self._url):
+            done = self._forget(keys=[self._keys.lease, self._keys.last_by_partition], args=[self._holder, *pairs])
+        return bool(done)
 
     def apply_replay_request(self) -> str | None:
         k = self._keys

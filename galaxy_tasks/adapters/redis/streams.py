@@ -46,11 +46,13 @@ class RedisStreamReader:
                 if "no such key" in str(exc).lower():
                     return None
                 raise
+        first = raw.get("first-entry")
         return StreamInfo(
             length=int(raw["length"]),
             last_entry_id=_text(raw.get("last-generated-id") or BEGINNING),
             entries_added=int(raw.get("entries-added", raw["length"])),
             max_deleted_entry_id=_text(raw.get("max-deleted-entry-id") or BEGINNING),
+            first_entry_id=_text(first[0]) if first else None,
         )
 
     def count_after(self, offset: str, limit: int) -> int:

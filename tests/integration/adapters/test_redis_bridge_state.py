@@ -40,3 +40,17 @@ def test_a_bridge_that_lost_its_lease_leaves_the_request_for_the_holder(pipeline
     assert store(pipeline, "me").apply_replay_request() is None
     assert r.get(KEYS.offset) == "9-0"
     assert r.get(KEYS.replay_request) == "3-0"
+
+
+def test_forgetting_drops_a_partition_only_while_its_entry_is_the_one_named_and_the_lease_is_held(
+    pipeline: Pipeline,
+) -> None:
+    r = pipeline.r
+    r.set(KEYS.lease, "me")
+    mine = store(pipeline, "me")
+    assert mine.save("9-0", {"g1": "5-0", "g2": "7-0", "g3": "9-0"}, lag=0, entries_through_offset=9)
+    assert mine.forget({"g1": "5-0", "g2": "6-0"})  # g2 was handed a newer entry since: kept
+    assert mine.load().last_by_partition == {"g2": "7-0", "g3": "9-0"}
+    r.set(KEYS.lease, "someone-else")
+    assert not mine.forget({"g3": "9-0"})
+    assert mine.load().last_by_partition == {"g2": "7-0", "g3": "9-0"}

@@ -42,6 +42,8 @@ class Rig:
         state: FakeBridgeStateStore | None = None,
         lease: FakeLease | None = None,
         dispatcher: FakeEntryDispatcher | None = None,
+        forget_after_ms: int = BridgeTuning.forget_after_ms,
+        forget_check_seconds: float = BridgeTuning.forget_check_seconds,
     ) -> None:
         self.stream = f"test:stream:{next(_stream_names)}"
         self.reader = reader or FakeStreamReader()
@@ -57,6 +59,8 @@ class Rig:
             backlog_batch_size=backlog_batch_size,
             backlog_partitions=backlog_partitions,
             error_backoff_seconds=0.25,
+            forget_after_ms=forget_after_ms,
+            forget_check_seconds=forget_check_seconds,
         )
         self.bridge = StreamBridge(
             stream=self.stream,
@@ -488,3 +492,37 @@ def test_just_before_an_entry_is_the_offset_from_which_that_entry_is_read_next()
     assert just_before("5-3") == "5-2"
     assert just_before("5-0") == "4-18446744073709551615"
     assert just_before("0-0") == "0-0"
+
+
+# --------------------------------------------------------------------------- forgetting finished partitions
+
+
+def test_a_partition_whose_last_entry_was_trimmed_long_ago_is_forgotten_and_its_next_entry_names_none() -> None:
+    rig = Rig(forget_after_ms=10, forget_check_seconds=0)
+    rig.add("old", *["busy"] * 12, "recent", *["busy"] * 6)  # ms 1, 2-13, 14, 15-20
+    rig.run(3)
+    assert set(rig.state.last_by_partition) == {"old", "busy", "recent"}
+    rig.reader.trim(5)  # 16..20 left: "old" (ms 1) and "recent" (ms 14) are trimmed away
+    rig.run(2)
+    assert set(rig.state.last_by_partition) == {"busy", "recent"}, "only what is older than the horizon goes"
+    assert rig.metric("galaxy_bridge_partitions") == 2
+    (again,) = rig.add("old")
+    rig.run(3)
+    assert (again, None) in _prevs(rig.dispatcher.delivered), "nothing of it is left to wait for"
+
+
+def test_partitions_are_kept_while_their_last_entry_is_still_in_the_stream() -> None:
+    rig = Rig(forget_after_ms=0, forget_check_seconds=0)
+    rig.add("g1", "g2", "g1")
+    rig.run(3)
+    assert set(rig.state.last_by_partition) == {"g1", "g2"}
+
+
+def test_a_bridge_that_lost_its_lease_forgets_nothing() -> None:
+    rig = Rig(forget_after_ms=0, forget_check_seconds=0)
+    rig.add("g1", "g2", "g2")
+    rig.run(2)
+    rig.reader.trim(1)
+    rig.lease.held = False
+    assert not rig.state.forget({"g1": "1-0"})
+    assert "g1" in rig.state.last_by_partition
