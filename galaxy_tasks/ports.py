@@ -167,6 +167,13 @@ class StreamOutbox(Protocol):
 
     def backlog(self) -> int: ...
 
+    def forget_idle_games(self, idle_ms: int, batch: int) -> int:
+        """Forget the marks of up to ``batch`` games with no rows left and none relayed for ``idle_ms``.
+
+        Their next row is then appended under its game's lock like a first one. Returns how many.
+        """
+        ...
+
     def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
         """Append an entry that belongs to no game's sequence, once per ``key`` (remembered for a day)."""
         ...

@@ -347,6 +347,7 @@ class FakeLobbyOutbox:
         """What :meth:`enforce_retention` reports (set by a test)."""
         self.retention_calls = 0
         self.once_keys: set[str] = set()
+        self.forget_calls = 0
 
     def _fail_if_asked(self) -> None:
         if self.fail_times > 0:
@@ -401,6 +402,14 @@ class FakeLobbyOutbox:
         self.once_keys.add(key)
         self.stream.append(dict(fields))
         return True
+
+    def forget_idle_games(self, idle_ms: int, batch: int) -> int:
+        """Forgets the marks of games with no rows left (``idle_ms`` is not modelled)."""
+        self.forget_calls += 1
+        idle = [g for g in self.published_seq if all(row.game_id != g for row in self.db.outbox)][:batch]
+        for game_id in idle:
+            del self.published_seq[game_id]
+        return len(idle)
 
     def enforce_retention(self) -> RetentionReport | None:
         self.retention_calls += 1

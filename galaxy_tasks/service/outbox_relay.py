@@ -73,12 +73,19 @@ def relay_pending(
     metrics.OUTBOX_BACKLOG.labels(label).set(backlog)
     if appended:
         log.info("outbox_relayed", outbox=label, appended=appended, backlog=backlog)
+    forgotten = outbox.forget_idle_games(IDLE_GAME_MS, IDLE_SCAN_BATCH)
+    if forgotten:
+        log.info("outbox_idle_games_forgotten", outbox=label, games=forgotten)
     retention = outbox.enforce_retention()
     if retention is not None:
         report_retention(label, retention)
     return appended
 
 
+IDLE_GAME_MS = 24 * 3_600_000
+"""A game nothing was relayed for in a day (and no row left) has its per-game marks in Redis forgotten."""
+IDLE_SCAN_BATCH = 200
+"""Marks looked at per relay run (a scan over all of them, a step at a time)."""
 AT_RISK_SHARE = 0.8
 """A consumer group whose oldest unread entry is older than this share of the retention is alarmed."""
 

@@ -167,6 +167,9 @@ class FakeHealthStream:
     def backlog(self) -> int:
         return 0
 
+    def forget_idle_games(self, idle_ms: int, batch: int) -> int:
+        return 0  # it keeps no marks
+
     def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
         if key in self.once_keys:
             return False

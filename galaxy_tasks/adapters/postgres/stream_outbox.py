@@ -204,6 +204,20 @@ return reply
 """
 
 
+# KEYS: mark hash, checkpoint hash.  ARGV: game, checkpoint, game, checkpoint, ...  Forgets a game's
+# mark and checkpoint only if the checkpoint is still the one read (no relay visited it since).
+_FORGET_MARKS = """
+local forgotten = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+"""
+
 # KEYS: stream, the once-key.  ARGV: how long the key is remembered (s), then k1, v1, ...
 _APPEND_ONCE = """
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
@@ -270,6 +284,11 @@ class PostgresStreamOutbox:
         self._append = client.register_script(_APPEND)
         self._retain = client.register_script(_RETAIN)
         self._append_once = client.register_script(_APPEND_ONCE)
+        self._forget_marks = client.register_script(_FORGET_MARKS)
+        self._scan_cursor_key = f"{spec.mark_key}:idle_scan_cursor"
+        self._games_with_rows = text(
+            f"SELECT DISTINCT game_id FROM {spec.table} WHERE game_id = ANY(CAST(:game_ids AS text[]))"
+        )
         lock = (
             f"SELECT game_id FROM {spec.lock_table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id FOR UPDATE"
@@ -361,6 +380,38 @@ class PostgresStreamOutbox:
             if moved:
                 self._r.hset(self._checkpoint_key, mapping=moved)
         return durable
+
+    def forget_idle_games(self, idle_ms: int, batch: int) -> int:
+        """One step of a scan over the checkpoints (the scan's cursor kept in Redis between calls).
+
+        A checkpoint moves every time the relay visits its game, and the relay
+        visits every game with rows: one older than ``idle_ms`` belongs to a
+        game nothing was published for since.  Its lock row is held while the
+        outbox is checked for rows and the marks go (no commit can slip in),
+        and the marks go only if the checkpoint is unchanged.
+        """
+        with redis_errors(self._redis_url):
+            seconds, _ = self._r.time()
+            cursor = int(self._r.get(self._scan_cursor_key) or 0)
+            scanned: Any = self._r.hscan(self._checkpoint_key, cursor, count=batch)
+            cursor, found = scanned
+            self._r.set(self._scan_cursor_key, cursor)
+        cutoff = int(seconds) * 1000 - idle_ms
+        idle = {_text(g): _text(c) for g, c in found.items() if int(_text(c).partition("@")[0]) < cutoff}
+        if not idle:
+            return 0
+        with pg_errors(self._db_url), self._engine.connect() as conn, conn.begin():
+            locked = [row.game_id for row in conn.execute(self._lock_skip, {"game_ids": sorted(idle)})]
+            busy = {row.game_id for row in conn.execute(self._games_with_rows, {"game_ids": locked})}
+            argv: list[str] = []
+            for game_id in locked:
+                if game_id not in busy:
+                    argv.extend((game_id, idle[game_id]))
+            if not argv:
+                return 0
+            with redis_errors(self._redis_url):
+                forgotten = int(self._forget_marks(keys=[self.spec.mark_key, self._checkpoint_key], args=argv))
+        return forgotten
 
     def append_once(self, key: str, fields: Mapping[str, str]) -> bool:
         argv: list[Any] = [APPEND_ONCE_MEMORY_SECONDS]

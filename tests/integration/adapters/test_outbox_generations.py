@@ -162,3 +162,30 @@ def test_rows_still_waiting_when_the_database_went_back_are_appended_at_least_on
     rtm.publish(3)
     rtm.relay_until_empty()
     assert _stream_codes(pipeline) == [0, 1, 2, 0, 1, 3]
+
+
+def test_the_marks_of_a_game_idle_for_a_day_are_forgotten_and_its_next_row_still_comes_once(
+    rtm: RuntimeManagerSide, pipeline: Pipeline
+) -> None:
+    spec = rtm.outbox.spec
+    checkpoints = f"{spec.mark_key}:durable_checkpoint"
+    rtm.publish(0, 1)
+    publish_health_event(rtm.store, rtm.outbox, HealthEvent.container_exited("g2", "c1", AT, exit_code=50))
+    rtm.relay_until_empty()
+    publish_health_event(rtm.store, rtm.outbox, HealthEvent.container_exited("g3", "c1", AT, exit_code=60))
+    rtm.relay()  # g3's row is out but still in the outbox (its checkpoint is new)
+    for game in ("g1", "g3"):  # a day passes for g1 and g3, not for g2
+        mark = pipeline.r.hget(checkpoints, game)
+        assert mark is not None
+        pipeline.r.hset(checkpoints, game, f"1@{str(mark).partition('@')[2]}")
+    assert rtm.rows_left() == 1
+
+    assert rtm.outbox.forget_idle_games(idle_ms=3_600_000, batch=100) == 1
+    assert pipeline.r.hget(spec.mark_key, "g1") is None, "g1: idle, no rows: forgotten"
+    assert pipeline.r.hget(spec.mark_key, "g2") is not None, "g2: not idle"
+    assert pipeline.r.hget(spec.mark_key, "g3") is not None, "g3: a row is left"
+
+    rtm.publish(7)
+    rtm.relay_until_empty()
+    assert [c for c in _stream_codes(pipeline) if c < 50] == [0, 1, 7], "the next row came, once, nothing again"
+    assert rtm.reports == []
