@@ -425,6 +425,10 @@ class JobStore(Protocol):
         """Whether the game has a runtime record or job history (its id is served whatever the rule says)."""
         ...
 
+    def finished_result(self, job_id: str) -> JobResult | None:
+        """The result of ``job_id`` if it finished before, read without holding its game."""
+        ...
+
     def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
         """Log a job that holds no game (an invalid request of a game without history), once per job id.
 

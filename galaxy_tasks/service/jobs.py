@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from galaxy_tasks import metrics
-from galaxy_tasks.domain.errors import BackendUnavailable, TransientError
+from galaxy_tasks.domain.errors import BackendUnavailable, TransientError, ValueRefused
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.domain.rtmanager.jobs import (
     JobErrorCode,
@@ -219,7 +219,36 @@ def _run(
     image_ref: str = "",
     reason: str = "",
 ) -> JobRun:
-    """Hold the game, skip a job done before, run ``body``, commit whatever it ended in (failures too)."""
+    """Hold the game, skip a job done before, run ``body``, commit whatever it ended in (failures too).
+
+    A value the database refuses (:class:`ValueRefused`: the job's own values,
+    never the moment) would fail the job again on every try: it ends in an
+    ``invalid_request`` result outside the game's hold instead of in no result.
+    """
+    done = ctx.store.finished_result(job_id)
+    if done is not None:  # a redelivery: answered before (held or not), and it holds nothing now
+        return _already_done(job_id, game_id, done)
+    try:
+        return _run_held(
+            ctx, kind, game_id, body, job_id=job_id, source_entry_id=source_entry_id, image_ref=image_ref, reason=reason
+        )
+    except ValueRefused as exc:
+        log.warning("job_refused_by_database", job=kind.value, job_id=job_id, game_id=game_id, error=str(exc))
+        message = f"refused by the database: SQLSTATE {exc.sqlstate}"
+        return _invalid_outside_game(ctx, kind, game_id, message, job_id=job_id, source_entry_id=source_entry_id)
+
+
+def _run_held(
+    ctx: JobContext,
+    kind: JobKind,
+    game_id: str,
+    body: Body,
+    *,
+    job_id: str,
+    source_entry_id: str | None,
+    image_ref: str,
+    reason: str,
+) -> JobRun:
     started_ms = _ms(ctx)
     with ctx.store.hold(game_id) as tx:
         done = tx.finished_result(job_id)
@@ -285,7 +314,10 @@ def _invalid_outside_game(
     now = _ms(ctx)
     result = JobResult.failure(game_id, JobErrorCode.INVALID_REQUEST, message)
     finished = FinishedJob(job_id, kind, result, now, now, source_entry_id)
-    stored, logged = ctx.store.log_outside_game(finished)
+    try:
+        stored, logged = ctx.store.log_outside_game(finished)
+    except ValueRefused:  # the values of the job itself (its game id): the result is all that can go out
+        stored, logged = result, False
     appended = ctx.results_outbox.append_once(f"job:{job_id}", stored.to_fields())
     if not logged and not appended:
         return _already_done(job_id, game_id, stored)

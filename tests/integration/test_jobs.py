@@ -296,3 +296,24 @@ def test_with_redis_down_the_job_commits_and_the_relay_appends_its_result_exactl
     (result,) = jobs.results("g-noredis")
     assert result["container_id"] == run.result.container_id
     assert live.backlog() == 0
+
+
+def test_a_job_whose_values_the_database_refuses_ends_in_one_invalid_request_result_not_in_none(
+    jobs: JobRig,
+) -> None:
+    with jobs.pipeline.engine.begin() as conn:  # PostgreSQL refusing what this job would write (SQLSTATE 23514)
+        conn.execute(
+            text(
+                "ALTER TABLE rtmanager.operation_log ADD CONSTRAINT refuse_g_refused "
+                "CHECK (game_id <> 'g-refused' OR error_code <> 'replay_no_op')"
+            )
+        )
+    for _ in range(2):  # a redelivery: nothing twice
+        run = run_stop_job(jobs.ctx, StopJob("g-refused", "finished"), job_id="x:4", source_entry_id="4-0")
+    (result,) = jobs.results("g-refused")
+    assert (result["outcome"], result["error_code"]) == ("failure", "invalid_request")
+    assert result["error_message"] == "refused by the database: SQLSTATE 23514"
+    assert run.result.error_code == "invalid_request"
+    with jobs.pipeline.engine.connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM rtmanager.game_jobs WHERE game_id = 'g-refused'")).scalar_one()
+    assert rows == 0, "the refused transaction left nothing of the game behind"

@@ -163,6 +163,10 @@ class PostgresJobStore:
         self._engine = engine
         self._url = engine.url.render_as_string(hide_password=False)
 
+    def finished_result(self, job_id: str) -> JobResult | None:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return _finished(conn, job_id)
+
     def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
         with translated_errors(self._url), self._engine.begin() as conn:
             logged = conn.execute(_LOG_ONCE, _log_params(job.result.game_id, job)).rowcount
