@@ -44,7 +44,6 @@ DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 NO_BACKLOG = 1_000_000_000
 
 TARGET_C_OVER_A = 4.0
-TARGET_B_OVER_D = 0.8
 TARGET_P99_MS = 100.0
 
 SCENARIOS = ("a", "b", "c", "d", "latency")
@@ -546,7 +545,9 @@ def targets(results: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
     ratios = {"c_over_a": _round(c_over_a, 2), "b_over_d": _round(b_over_d, 2)}
     rows = [
         ("(c)/(a) throughput", c_over_a, f">= {TARGET_C_OVER_A:g}", c_over_a >= TARGET_C_OVER_A, "x"),
-        ("(b)/(d) throughput", b_over_d, f">= {TARGET_B_OVER_D:g}", b_over_d >= TARGET_B_OVER_D, "x"),
+        # (b)/(d) is a reported figure, not a target (issue 12): the per-event task does a durable, ordered,
+        # exactly-once commit that a no-op does not, and on two cores both are CPU-bound.
+        ("(b)/(d) throughput", b_over_d, "reported", None, "x"),
         ("p99 XADD → commit", p99, f"< {TARGET_P99_MS:g} ms", p99 < TARGET_P99_MS, " ms"),
     ]
     return ratios, [
@@ -554,7 +555,7 @@ def targets(results: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
             "target": name,
             "value": _round(value, 2),
             "goal": goal,
-            "result": "n/a" if math.isnan(value) else ("PASS" if ok else "MISS"),
+            "result": "n/a" if math.isnan(value) else ("-" if ok is None else "PASS" if ok else "MISS"),
             "unit": unit.strip(),
         }
         for name, value, goal, ok, unit in rows

@@ -20,7 +20,7 @@ from galaxy_tasks.config import Settings
 from galaxy_tasks.demo.local import DEMO_ENGINE_ENV
 from galaxy_tasks.queues import Queue
 from tests.support.browser import rendered_page
-from tests.support.cluster import REPO, wait_until
+from tests.support.cluster import REPO, spawn_in_repo, wait_until
 from tests.support.docker_engine import free_loopback_port
 from tests.support.pipeline import Pipeline, now_ms
 
@@ -67,13 +67,8 @@ def test_run_starts_everything_status_shows_the_bridge_and_sigint_stops_every_pr
     env.pop("GALAXY_METRICS_DIR")  # `run` puts them under its run dir
     env.update(GALAXY_METRICS_PORT=str(metrics_port), GALAXY_SUPERVISOR_INTERVAL_SECONDS="1")
     log = (tmp_path / "run.log").open("wb")
-    run = subprocess.Popen(
-        [GALAXY_TASKS, "run", "--run-dir", str(tmp_path / "run"), "--flower-port", str(flower_port)],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    run = spawn_in_repo(
+        [GALAXY_TASKS, "run", "--run-dir", str(tmp_path / "run"), "--flower-port", str(flower_port)], env, log
     )
     try:
         wait_until(
@@ -152,13 +147,10 @@ def test_the_readme_run_command_starts_docker_and_demo_games_shows_a_killed_engi
     env.update(GALAXY_METRICS_PORT=str(free_loopback_port()), GALAXY_SUPERVISOR_INTERVAL_SECONDS="1")
     output = tmp_path / "run.out"
     log = output.open("wb")
-    run = subprocess.Popen(
+    run = spawn_in_repo(
         ["bash", "scripts/run-local.sh", "--demo", "2", "--watch", "--no-flower", "--run-dir", str(tmp_path / "run")],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env,
+        log,
     )
     started: list[int] = []
     try:

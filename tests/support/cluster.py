@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -28,6 +29,15 @@ from galaxy_tasks.processes import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def spawn_in_repo(command: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """A command of the repository as an operator runs it: from its root, output to ``log``, in a session
+    of its own (so the caller stops it, and only it, by its pid)."""
+    return subprocess.Popen(
+        command, env=dict(env), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
 
 FAST_SETTINGS: dict[str, str] = {
     "GALAXY_LEASE_TTL_SECONDS": "3",

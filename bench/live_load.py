@@ -1,0 +1,306 @@
+"""Live load (issue 12): XADD → ``gm:lobby_events`` latency from a trickle to a burst.
+
+What a newcomer gets: ``galaxy-tasks run --no-flower`` with default settings,
+fed while it runs — steady rates (50, 200, 500, 1,000, 2,000 entries/s, 20 s
+each) then a burst (20,000 entries at once) — compared in the same run with the
+one-at-a-time loop of seed ``001`` fed the same way.  Every timed entry is a
+``container_exited`` of a distinct running game, so every one must produce a
+Lobby entry (a transition); latency is the Lobby entry's id minus the health
+entry's id (both stamped by Redis: one clock).  For galaxy_tasks it also prints
+the share of entries the bridge handed on as per-event tasks (the rest went in
+chunks).  Reports; never fails the build::
+
+    .venv/bin/python bench/live_load.py [--rates 50,200,500] [--seconds 20] [--burst 20000] [--skip-seed]
+
+Redis database 13 of ``127.0.0.1:6379`` (flushed) and a fresh PostgreSQL
+database per system (dropped at the end); the ``galaxy-tasks run`` process
+group is stopped by its pid (SIGINT, then SIGKILL), also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+from sqlalchemy import create_engine
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.seed_loop import SeedConsumer  # noqa: E402
+from bench.stores import HEALTH_STREAM, LOBBY_STREAM, OFFSET_KEY, Stores, database_url_for  # noqa: E402
+from bench.workload import entry  # noqa: E402
+from galaxy_tasks.adapters.postgres.migrate import upgrade  # noqa: E402
+from tests.support.cluster import spawn_in_repo  # noqa: E402
+from tests.support.docker_engine import free_loopback_port  # noqa: E402
+from tests.support.services import drop_database  # noqa: E402
+
+ADMIN_URL = os.environ.get("GALAXY_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("GALAXY_BENCH_LIVE_REDIS_URL", "redis://127.0.0.1:6379/13")
+GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
+TARGET_P99_MS = 250.0
+TICK_SECONDS = 0.005
+BRIDGE_LEASE = "gamemaster:stream_bridge:health_events:lease"
+
+
+@dataclass
+class RateResult:
+    label: str
+    target_rate: float
+    timed: int
+    achieved_rate: float
+    p50_ms: float
+    p99_ms: float
+    done_seconds: float
+    per_event_share: float | None = None
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+def _ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+def feed(r: redis.Redis, games: Sequence[str], rate: float | None, rng: random.Random) -> tuple[dict[str, str], float]:
+    """XADD one ``container_exited`` per game, paced at ``rate`` (``None``: all at once); ids and achieved rate."""
+    ids: dict[str, str] = {}
+    started = time.perf_counter()
+    sent = 0
+    while sent < len(games):
+        due = len(games) if rate is None else min(len(games), int((time.perf_counter() - started) * rate) + 1)
+        if due <= sent:
+            time.sleep(TICK_SECONDS)
+            continue
+        pipe = r.pipeline(transaction=False)
+        batch = games[sent:due]
+        for game in batch:
+            pipe.xadd(HEALTH_STREAM, cast(Any, entry(game, "container_exited", rng)))
+        for game, entry_id in zip(batch, pipe.execute(), strict=True):
+            ids[game] = str(entry_id)
+        sent = due
+    return ids, len(games) / max(time.perf_counter() - started, 1e-9)
+
+
+def wait_lobby(r: redis.Redis, health_ids: dict[str, str], after: str, timeout: float) -> dict[str, str]:
+    """The first Lobby entry of each game, read from ``after`` on, until all are there or ``timeout``."""
+    found: dict[str, str] = {}
+    cursor = after
+    deadline = time.monotonic() + timeout
+    while len(found) < len(health_ids) and time.monotonic() < deadline:
+        reply = cast(Any, r.xread({LOBBY_STREAM: cursor}, count=5000, block=500))
+        for _stream, messages in reply or []:
+            for entry_id, fields in messages:
+                cursor = entry_id
+                game = fields.get("game_id", "")
+                if game in health_ids and game not in found:
+                    found[game] = entry_id
+    return found
+
+
+def measure(r: redis.Redis, label: str, games: Sequence[str], rate: float | None, timeout: float) -> RateResult:
+    lobby_tail = cast(Any, r.xrevrange(LOBBY_STREAM, count=1))
+    after = lobby_tail[0][0] if lobby_tail else "0-0"
+    started = time.monotonic()
+    ids, achieved = feed(r, games, rate, random.Random(len(games)))
+    lobby = wait_lobby(r, ids, after, timeout)
+    latencies = [_ms(lobby[g]) - _ms(ids[g]) for g in games if g in lobby]
+    missing = len(games) - len(lobby)
+    if missing:
+        print(f"  {label}: {missing} of {len(games)} entries had no Lobby entry within {timeout:.0f}s", flush=True)
+    return RateResult(
+        label=label,
+        target_rate=rate or 0.0,
+        timed=len(latencies),
+        achieved_rate=achieved,
+        p50_ms=percentile(latencies, 50) if not missing else float("inf"),
+        p99_ms=percentile(latencies, 99) if not missing else float("inf"),
+        done_seconds=time.monotonic() - started,
+    )
+
+
+# --------------------------------------------------------------------------- the two systems
+
+
+@contextmanager
+def fresh_stores(label: str) -> Iterator[Stores]:
+    database_url = database_url_for(ADMIN_URL, label)
+    upgrade(database_url)
+    stores = Stores(REDIS_URL, database_url)
+    stores.r.flushdb()
+    try:
+        yield stores
+    finally:
+        stores.close()
+        drop_database(database_url, ADMIN_URL)
+
+
+@contextmanager
+def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[int]:
+    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port."""
+    port = free_loopback_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
+    env.update(
+        GALAXY_REDIS_URL=stores.redis_url,
+        GALAXY_BROKER_URL=stores.redis_url,
+        GALAXY_DATABASE_URL=stores.database_url,
+        GALAXY_METRICS_PORT=str(port),
+    )
+    log = (run_dir / "run.log").open("wb")
+    run = spawn_in_repo([GALAXY_TASKS, "run", "--no-flower", "--run-dir", str(run_dir)], env, log)
+    try:
+        deadline = time.monotonic() + 120
+        while not stores.r.exists(BRIDGE_LEASE):
+            if time.monotonic() > deadline or run.poll() is not None:
+                raise RuntimeError(f"galaxy-tasks run did not start its bridge; see {run_dir / 'run.log'}")
+            time.sleep(0.5)
+        yield port
+    finally:
+        run.send_signal(signal.SIGINT)
+        try:
+            run.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+        log.close()
+
+
+def dispatched_by_mode(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in body.splitlines():
+        if line.startswith("galaxy_bridge_entries_dispatched_total{") and 'stream="runtime:health_events"' in line:
+            mode = line.split('mode="', 1)[1].split('"', 1)[0]
+            counts[mode] = counts.get(mode, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+@contextmanager
+def seed_loop(stores: Stores) -> Iterator[None]:
+    """Seed ``001``'s consumer loop in a thread, reading from the stored offset until told to stop."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        client = redis.Redis.from_url(stores.redis_url, decode_responses=True, socket_timeout=10)
+        engine = create_engine(stores.database_url, isolation_level="AUTOCOMMIT", pool_size=1)
+        try:
+            with engine.connect() as conn:
+                consumer = SeedConsumer(client, conn)
+                last = str(client.get(OFFSET_KEY) or "0-0")
+                while not stop.is_set():
+                    reply = cast(Any, client.xread({HEALTH_STREAM: last}, count=1, block=200))
+                    for _stream, messages in reply or []:
+                        for entry_id, fields in messages:
+                            consumer.handle(entry_id, fields)
+                            client.set(OFFSET_KEY, entry_id)
+                            last = entry_id
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+        finally:
+            client.close()
+            engine.dispose()
+
+    thread = threading.Thread(target=run, name="seed-001-loop", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        if errors:
+            raise RuntimeError(f"the seed loop failed: {errors[0]!r}")
+
+
+def sweep(
+    stores: Stores, system: str, *, rates: Sequence[float], seconds: float, burst: int, port: int | None
+) -> list[RateResult]:
+    results: list[RateResult] = []
+    plan: list[tuple[str, float | None, int]] = [(f"{rate:g}/s", rate, int(rate * seconds)) for rate in rates]
+    if burst:
+        plan.append((f"burst {burst}", None, burst))
+    for label, rate, count in plan:
+        games = [f"{system}-{label.replace('/', '').replace(' ', '')}-{n}" for n in range(count)]
+        stores.add_games(games, status="running", current_turn=3)
+        before = dispatched_by_mode(port) if port else {}
+        timeout = max(300.0, 10 * count / rate) if rate else 900.0  # a collapse shows as latency, not a timeout
+        result = measure(stores.r, label, games, rate, timeout)
+        if port:
+            after = dispatched_by_mode(port)
+            delta = {mode: after.get(mode, 0.0) - before.get(mode, 0.0) for mode in after}
+            total = sum(delta.values())
+            result.per_event_share = delta.get("event", 0.0) / total if total else None
+        print(f"  {system:<12} {describe(result)}", flush=True)
+        results.append(result)
+    return results
+
+
+def describe(result: RateResult) -> str:
+    share = "" if result.per_event_share is None else f"  per-event {100 * result.per_event_share:.0f}%"
+    return (
+        f"{result.label:>12}: {result.timed:>6} timed at {result.achieved_rate:>7.0f}/s  "
+        f"p50 {result.p50_ms:>9.1f} ms  p99 {result.p99_ms:>9.1f} ms  all done in {result.done_seconds:.1f}s{share}"
+    )
+
+
+def highest_sustained(results: Sequence[RateResult]) -> float:
+    steady = [r for r in results if r.target_rate and r.p99_ms < TARGET_P99_MS]
+    return max((r.target_rate for r in steady), default=0.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--rates", default="50,200,500,1000,2000", help="steady rates, entries/s")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each steady rate")
+    p.add_argument("--burst", type=int, default=20000, help="entries appended at once after the rates (0: none)")
+    p.add_argument("--skip-seed", action="store_true", help="galaxy_tasks only")
+    p.add_argument("--json", default=str(REPO / "bench" / "results" / "live_load.json"))
+    args = p.parse_args(argv)
+    rates = [float(r) for r in args.rates.split(",") if r]
+    report: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
+    print(f"galaxy_tasks (galaxy-tasks run --no-flower, defaults): {args.rates} /s x {args.seconds:g}s", flush=True)
+    shape: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
+    with (
+        fresh_stores("live_galaxy") as stores,
+        tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
+        galaxy_tasks_run(stores, Path(run_dir)) as port,
+    ):
+        galaxy = sweep(stores, "galaxy", port=port, **shape)
+    report["galaxy_tasks"] = [asdict(r) for r in galaxy]
+    if not args.skip_seed:
+        print("seed 001 loop (one process, one entry at a time):", flush=True)
+        with fresh_stores("live_seed") as stores, seed_loop(stores):
+            seed = sweep(stores, "seed-001", port=None, **shape)
+        report["seed_001"] = [asdict(r) for r in seed]
+    print(f"\nhighest steady rate with p99 < {TARGET_P99_MS:.0f} ms:")
+    print(f"  galaxy_tasks {highest_sustained(galaxy):g}/s")
+    if not args.skip_seed:
+        print(f"  seed 001     {highest_sustained(seed):g}/s")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    print(f"figures in {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
