@@ -41,6 +41,11 @@ class Settings:
     backlog_threshold: int = 500
     backlog_batch_size: int = 2000
     backlog_partitions: int = 8
+    # Flow control: while this many handed-on messages wait in the broker, the bridge hands on
+    # nothing more (entries wait in the stream, where they are safe) and then hands on what waited
+    # in ordered per-partition chunks; a read of at most twice this many entries goes per event.
+    # 0: off (only the lag threshold above switches to chunks).
+    dispatch_window: int = 4
     # Per-event tasks running at once in one worker process share a transaction (thread pools).
     group_commit_max_batch: int = 100
     # Per-game order repair (a handed-on entry the broker lost).
@@ -231,6 +236,8 @@ class Settings:
         for name in limits:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{env_name(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
+        if self.dispatch_window < 0:
+            raise ConfigError(f"GALAXY_DISPATCH_WINDOW must be >= 0 (0: off), got {self.dispatch_window}")
         if self.outbox_durable_after_seconds < 0:
             raise ConfigError(
                 f"GALAXY_OUTBOX_DURABLE_AFTER_SECONDS must be >= 0, got {self.outbox_durable_after_seconds}"

@@ -254,6 +254,10 @@ class EntryDispatcher(Protocol):
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None: ...
 
+    def waiting(self) -> int:
+        """Messages handed on that no worker has taken yet (the pools' backlog in the broker)."""
+        ...
+
 
 # --------------------------------------------------------------------------- Runtime Manager
 

@@ -731,6 +731,9 @@ class FakeEntryDispatcher:
         self.delivered: list[Handoff] = []
         self.modes: list[str] = []
         self.chunks: list[list[Handoff]] = []
+        self.queued: list[int] = []
+        """Successive answers of :meth:`waiting` (then 0)."""
+        self.waiting_checks = 0
 
     def _accept(self, handoffs: list[Handoff]) -> None:
         self.attempts.append(handoffs)
@@ -744,6 +747,11 @@ class FakeEntryDispatcher:
     def send_each(self, handoffs: Sequence[Handoff]) -> None:
         self._accept(list(handoffs))
         self.modes.append("each")
+
+    def waiting(self) -> int:
+        """What the broker holds that no worker took: ``queued`` when set, else none."""
+        self.waiting_checks += 1
+        return self.queued.pop(0) if self.queued else 0
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
         self._accept([h for chunk in chunks for h in chunk])

@@ -17,6 +17,7 @@ from celery import Celery
 
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.ports import Handoff
+from galaxy_tasks.task_names import ROUTES, TaskName
 
 
 @contextmanager
@@ -33,11 +34,20 @@ class CeleryEntryDispatcher:
         self._app = app
         self._entry_task = entry_task
         self._chunk_task = chunk_task
+        self._queue = ROUTES[TaskName(entry_task)].value
 
     def send_each(self, handoffs: Sequence[Handoff]) -> None:
         with _broker_errors(), self._app.producer_or_acquire() as producer:
             for handoff in handoffs:
                 self._app.send_task(self._entry_task, args=handoff.as_args(), producer=producer, ignore_result=True)
+
+    def waiting(self) -> int:
+        with _broker_errors(), self._app.pool.acquire(block=True, timeout=10) as connection:
+            try:
+                declared = connection.default_channel.queue_declare(queue=self._queue, passive=True)
+            except connection.channel_errors:
+                return 0  # not declared yet: nothing was sent
+        return int(declared.message_count)
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
         if self._chunk_task is None:

@@ -46,10 +46,15 @@ class BridgeTuning:
     error_backoff_seconds: float = 0.5
     replay_check_seconds: float = 1.0
     """How often to look for a ``galaxy-tasks replay`` request: a round trip kept off every batch."""
+    dispatch_window: int = 0
+    """Flow control (0: off): while this many handed-on messages still wait in the broker, hand on
+    nothing more; then hand on what waited in chunks when it is more than twice this many entries."""
     forget_after_ms: int = 3_600_000
     """A partition whose last entry handed on is trimmed from the stream and this much older than its
     newest entry is forgotten (its next entry names no predecessor): the map does not grow for ever."""
     forget_check_seconds: float = 60.0
+    hold_seconds: float = 0.01
+    """How long the bridge waits before looking at the broker again while the window is full."""
 
 
 @dataclass
@@ -150,12 +155,20 @@ class StreamBridge:
         """
         tuning = self._tuning
         lag = max(added - self._position, 0)
+        window = tuning.dispatch_window
+        if window and self._dispatcher.waiting() >= window:
+            # The pools are behind: hand on nothing now.  What arrives meanwhile waits in the
+            # stream and goes next in ordered chunks, so a burst never piles up per-event messages.
+            metrics.BRIDGE_LAG.labels(self._stream).set(lag)
+            self._sleep(tuning.hold_seconds)
+            return False
         backlog = lag >= tuning.backlog_threshold
-        count = tuning.backlog_batch_size if backlog else tuning.batch_size
+        count = tuning.backlog_batch_size if backlog or window else tuning.batch_size
         entries = self._reader.read_after(offset, count, tuning.block_ms)
         if not entries:
             metrics.BRIDGE_LAG.labels(self._stream).set(lag)
             return False
+        backlog = backlog or bool(window and len(entries) > 2 * window)
         handoffs, moved = plan_handoffs(entries, last, self._partition_of)
         if backlog:
             chunk_size = max(1, -(-len(handoffs) // tuning.backlog_partitions))

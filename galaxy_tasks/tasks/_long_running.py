@@ -73,5 +73,6 @@ def build_stream_bridge(
             backlog_batch_size=s.backlog_batch_size,
             backlog_partitions=s.backlog_partitions,
             forget_after_ms=forget_after_ms,
+            dispatch_window=s.dispatch_window if chunk_task is not None else 0,
         ),
     )

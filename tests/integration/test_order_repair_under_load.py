@@ -31,7 +31,9 @@ def test_a_lost_entry_is_repaired_while_the_queue_is_still_full_of_other_games_w
     pipeline: Pipeline, cluster: Cluster
 ) -> None:
     pipeline.add_games({"lost": "running", **dict.fromkeys(LOAD_GAMES, "running")})
-    cluster.env.update(GALAXY_BACKLOG_THRESHOLD="1000000")  # one task per entry: a long queue
+    cluster.env.update(
+        GALAXY_BACKLOG_THRESHOLD="1000000", GALAXY_DISPATCH_WINDOW="0"
+    )  # one task per entry: a long queue
     cluster.pool_worker("control", concurrency=1, queues="galaxy.periodic")  # supervisor, relays, repair
     cluster.long_running_worker()
     cluster.beat()

@@ -82,7 +82,7 @@ def rtm(pipeline: Pipeline) -> Iterator[RuntimeManager]:
 def _lose_the_handoff_of_one_entry(pipeline: Pipeline, cluster: Cluster, rtm: RuntimeManager) -> str:
     """The system without pool workers; "lost"'s entry handed on, then taken out of the broker."""
     pipeline.add_games({"lost": "running", **dict.fromkeys(BUSY, "running")})
-    cluster.env.update(GALAXY_BACKLOG_THRESHOLD="1000000")  # one task per entry
+    cluster.env.update(GALAXY_BACKLOG_THRESHOLD="1000000", GALAXY_DISPATCH_WINDOW="0")  # one task per entry
     cluster.long_running_worker()  # the bridge, and the control tasks: the order repair among them
     cluster.beat()
     rtm.publish("lost", "container_oom")

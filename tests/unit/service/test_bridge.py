@@ -42,6 +42,7 @@ class Rig:
         state: FakeBridgeStateStore | None = None,
         lease: FakeLease | None = None,
         dispatcher: FakeEntryDispatcher | None = None,
+        dispatch_window: int = 0,
         forget_after_ms: int = BridgeTuning.forget_after_ms,
         forget_check_seconds: float = BridgeTuning.forget_check_seconds,
     ) -> None:
@@ -61,6 +62,8 @@ class Rig:
             error_backoff_seconds=0.25,
             forget_after_ms=forget_after_ms,
             forget_check_seconds=forget_check_seconds,
+            dispatch_window=dispatch_window,
+            hold_seconds=0.01,
         )
         self.bridge = StreamBridge(
             stream=self.stream,
@@ -526,3 +529,36 @@ def test_a_bridge_that_lost_its_lease_forgets_nothing() -> None:
     rig.lease.held = False
     assert not rig.state.forget({"g1": "1-0"})
     assert "g1" in rig.state.last_by_partition
+
+
+# --------------------------------------------------------------------------- flow control
+
+
+def test_a_trickle_goes_per_event_while_the_pools_keep_up() -> None:
+    rig = Rig(dispatch_window=4, backlog_threshold=10**9)
+    rig.add("g1", "g2", "g1")
+    rig.run(3)
+    assert set(rig.dispatcher.modes) == {"each"}
+    assert _prevs(rig.dispatcher.delivered) == [("1-0", None), ("2-0", None), ("3-0", "1-0")]
+
+
+def test_while_the_window_is_full_nothing_is_handed_on_and_what_waited_then_goes_in_ordered_chunks() -> None:
+    rig = Rig(dispatch_window=4, backlog_threshold=10**9, backlog_partitions=2)
+    rig.dispatcher.queued = [4, 7, 5]  # three looks at a broker still holding the window or more
+    rig.add(*[f"g{n % 5}" for n in range(20)])
+    rig.run(5)
+    assert rig.sleeps[:3] == [0.01, 0.01, 0.01], "held while the pools were behind"
+    assert set(rig.dispatcher.modes) == {"chunks"}, "20 entries waited: more than twice the window"
+    handed = {h.entry_id: h.prev_entry_id for chunk in rig.dispatcher.chunks for h in chunk}
+    assert handed["6-0"] == "1-0", "each game's entries still name their predecessor"
+    assert handed["20-0"] == "15-0"
+    assert rig.state.offset == "20-0"
+
+
+def test_without_a_window_only_the_lag_threshold_switches_to_chunks() -> None:
+    rig = Rig(dispatch_window=0, backlog_threshold=10**9, batch_size=100)
+    rig.dispatcher.queued = [100]
+    rig.add(*[f"g{n % 5}" for n in range(20)])
+    rig.run(2)
+    assert set(rig.dispatcher.modes) == {"each"}
+    assert rig.dispatcher.waiting_checks == 0, "the broker is not even asked"
