@@ -229,63 +229,49 @@ def _run(
     if done is not None:  # a redelivery: answered before (held or not), and it holds nothing now
         return _already_done(job_id, game_id, done)
     try:
-        return _run_held(
-            ctx, kind, game_id, body, job_id=job_id, source_entry_id=source_entry_id, image_ref=image_ref, reason=reason
-        )
+        started_ms = _ms(ctx)
+        with ctx.store.hold(game_id) as tx:
+            done = tx.finished_result(job_id)
+            if done is not None:
+                return _already_done(job_id, game_id, done)
+            hold = _Hold(tx, tx.record())
+            check_docker_host(hold.record, ctx.settings.docker_host)  # before anything is done or written
+            docker = DockerRetry(ctx, game_id=game_id, job_id=job_id)
+            try:
+                outcome = body(hold, docker)
+            except JobFailed as exc:
+                outcome = _Outcome(JobResult.failure(game_id, exc.code, exc.message))
+            except BackendUnavailable as exc:
+                if exc.backend != "docker":
+                    raise  # PostgreSQL or Redis: the task retries the whole job
+                outcome = _Outcome(_docker_unavailable(ctx, game_id, exc))
+            except TransientError:
+                raise
+            except Exception as exc:  # a bug must still end in a result, not a lost job
+                log.exception("job_internal_error", job=kind.value, job_id=job_id, game_id=game_id)
+                outcome = _Outcome(
+                    JobResult.failure(game_id, JobErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                )
+            if outcome.result.outcome is JobOutcome.FAILURE and hold.marked:
+                outcome = _Outcome(outcome.result, hold.record)  # put back the status the mark replaced
+            record = hold.record
+            finished = FinishedJob(
+                job_id=job_id,
+                kind=kind,
+                result=outcome.result,
+                started_at_ms=started_ms,
+                finished_at_ms=_ms(ctx),
+                source_entry_id=source_entry_id,
+                image_ref=image_ref or (record.image_ref if record else ""),
+                reason=reason,
+                record=outcome.record,
+                health_event=outcome.health_event,
+            )
+            committed = tx.finish(finished)
     except ValueRefused as exc:
         log.warning("job_refused_by_database", job=kind.value, job_id=job_id, game_id=game_id, error=str(exc))
         message = f"refused by the database: SQLSTATE {exc.sqlstate}"
         return _invalid_outside_game(ctx, kind, game_id, message, job_id=job_id, source_entry_id=source_entry_id)
-
-
-def _run_held(
-    ctx: JobContext,
-    kind: JobKind,
-    game_id: str,
-    body: Body,
-    *,
-    job_id: str,
-    source_entry_id: str | None,
-    image_ref: str,
-    reason: str,
-) -> JobRun:
-    started_ms = _ms(ctx)
-    with ctx.store.hold(game_id) as tx:
-        done = tx.finished_result(job_id)
-        if done is not None:
-            return _already_done(job_id, game_id, done)
-        hold = _Hold(tx, tx.record())
-        check_docker_host(hold.record, ctx.settings.docker_host)  # before anything is done or written
-        docker = DockerRetry(ctx, game_id=game_id, job_id=job_id)
-        try:
-            outcome = body(hold, docker)
-        except JobFailed as exc:
-            outcome = _Outcome(JobResult.failure(game_id, exc.code, exc.message))
-        except BackendUnavailable as exc:
-            if exc.backend != "docker":
-                raise  # PostgreSQL or Redis: the task retries the whole job
-            outcome = _Outcome(_docker_unavailable(ctx, game_id, exc))
-        except TransientError:
-            raise
-        except Exception as exc:  # a bug must still end in a result, not a lost job
-            log.exception("job_internal_error", job=kind.value, job_id=job_id, game_id=game_id)
-            outcome = _Outcome(JobResult.failure(game_id, JobErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
-        if outcome.result.outcome is JobOutcome.FAILURE and hold.marked:
-            outcome = _Outcome(outcome.result, hold.record)  # put back the status the mark replaced
-        record = hold.record
-        finished = FinishedJob(
-            job_id=job_id,
-            kind=kind,
-            result=outcome.result,
-            started_at_ms=started_ms,
-            finished_at_ms=_ms(ctx),
-            source_entry_id=source_entry_id,
-            image_ref=image_ref or (record.image_ref if record else ""),
-            reason=reason,
-            record=outcome.record,
-            health_event=outcome.health_event,
-        )
-        committed = tx.finish(finished)
     return _published(ctx, committed, finished, docker.attempts)
 
 

@@ -174,8 +174,8 @@ class SqlAlchemyHealthConsumerUnitOfWork:
         restart is noticed here instead, before anything was done, so one
         reconnect is safe.  A second failure goes to the caller's retry.
         """
-        doubtful = [game_id for game_id in game_ids if game_id_problem(game_id) is not None]
-        params = {"game_ids": [g for g in game_ids if g not in set(doubtful)], "doubtful_ids": doubtful}
+        doubtful = {game_id for game_id in game_ids if game_id_problem(game_id) is not None}
+        params = {"game_ids": [g for g in game_ids if g not in doubtful], "doubtful_ids": sorted(doubtful)}
         try:
             return self._run(_BEGIN_AND_LOCK, params)
         except sqlalchemy.exc.DBAPIError as exc:
