@@ -239,8 +239,8 @@ def sweep(
     plan: list[tuple[str, float | None, int]] = [(f"{rate:g}/s", rate, int(rate * seconds)) for rate in rates]
     if burst:
         plan.append((f"burst {burst}", None, burst))
-    for label, rate, count in plan:
-        games = [f"{system}-{label.replace('/', '').replace(' ', '')}-{n}" for n in range(count)]
+    for phase, (label, rate, count) in enumerate(plan):
+        games = [f"{system}-{phase}-{label.replace('/', '').replace(' ', '')}-{n}" for n in range(count)]
         stores.add_games(games, status="running", current_turn=3)
         before = dispatched_by_mode(port) if port else {}
         timeout = max(300.0, 10 * count / rate) if rate else 900.0  # a collapse shows as latency, not a timeout

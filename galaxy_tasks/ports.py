@@ -163,9 +163,13 @@ class StreamOutbox(Protocol):
         """Under the games' locks, append their rows not yet appended, in order, then delete the rows."""
         ...
 
-    def pending_games(self, limit: int) -> list[str]: ...
+    def scan_page(self, after: int, limit: int) -> OutboxPage:
+        """Read the ``limit`` rows after id ``after`` (no locks): the games :meth:`relay_games` would change."""
+        ...
 
-    def backlog(self) -> int: ...
+    def backlog(self) -> int:
+        """Rows not appended yet, counted over the whole outbox (for ``galaxy-tasks status``)."""
+        ...
 
     def forget_idle_games(self, idle_ms: int, batch: int) -> int:
         """Forget the marks of up to ``batch`` games with no rows left and none relayed for ``idle_ms``.
@@ -182,6 +186,18 @@ class StreamOutbox(Protocol):
         """Drop the stream's entries older than its retention, never one a consumer group has not
         read; ``None`` for a stream kept whole."""
         ...
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    """One page of an outbox, read by the periodic sweep."""
+
+    games: list[str]
+    """Games a locked visit would change: rows to append, or rows old enough to delete."""
+    unappended: int
+    """Rows of the page not on the stream yet."""
+    next_after: int
+    """The id the next page starts after; 0 once the page reached the end of the outbox."""
 
 
 @dataclass(frozen=True)

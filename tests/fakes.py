@@ -27,6 +27,7 @@ from galaxy_tasks.ports import (
     ListedContainer,
     LockedGames,
     OutboxEntry,
+    OutboxPage,
     RetentionReport,
     RunningRecord,
     StreamEntry,
@@ -342,7 +343,7 @@ class FakeLobbyOutbox:
         self.published_seq: dict[str, int] = {}
         self.relay_calls: list[tuple[tuple[str, ...], bool]] = []
         self.publish_calls: list[tuple[str, ...]] = []
-        self.pending_calls: list[int] = []
+        self.scan_calls: list[tuple[int, int]] = []
         self.retention: RetentionReport | None = None
         """What :meth:`enforce_retention` reports (set by a test)."""
         self.retention_calls = 0
@@ -385,13 +386,16 @@ class FakeLobbyOutbox:
         self.db.outbox = [row for row in self.db.outbox if row.id not in relayed]
         return appended
 
-    def pending_games(self, limit: int) -> list[str]:
-        self.pending_calls.append(limit)
+    def scan_page(self, after: int, limit: int) -> OutboxPage:
+        """Every game with rows on the page is one to visit (this relay deletes rows as it appends them)."""
+        self.scan_calls.append((after, limit))
+        page = sorted((row for row in self.db.outbox if row.id > after), key=lambda r: r.id)[:limit]
         games: list[str] = []
-        for row in sorted(self.db.outbox, key=lambda r: r.id):
+        for row in page:
             if row.game_id not in games:
                 games.append(row.game_id)
-        return games[:limit]
+        unappended = sum(1 for row in page if row.seq > self.published_seq.get(row.game_id, 0))
+        return OutboxPage(games, unappended, page[-1].id if len(page) == limit else 0)
 
     def backlog(self) -> int:
         return sum(1 for row in self.db.outbox if row.seq > self.published_seq.get(row.game_id, 0))

@@ -58,18 +58,26 @@ def relay_pending(
     time_budget_seconds: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Relay (and clear) the outbox game batch by game batch until it is empty, locked, or time is up;
-    then hold the stream to its retention, if it has one."""
+    """One sweep of the outbox, page by page in row order, until its end or the time budget.
+
+    Each page is read without locks; only the games it shows rows to append
+    or rows durable enough to delete are visited under their locks (skipping
+    games whose tasks hold them: those publish their own rows).  Then the
+    stream is held to its retention, if it has one.
+    """
     deadline = clock() + time_budget_seconds
     appended = 0
-    previous: list[str] | None = None
+    unappended = 0
+    after = 0
     while clock() < deadline:
-        games = outbox.pending_games(batch_games)
-        if not games or games == previous:
-            break  # empty, or only games whose tasks hold their locks (they publish themselves)
-        appended += outbox.relay_games(games, wait_for_locks=False)
-        previous = games
-    backlog = outbox.backlog()
+        page = outbox.scan_page(after, batch_games)
+        unappended += page.unappended
+        if page.games:
+            appended += outbox.relay_games(page.games, wait_for_locks=False)
+        if not page.next_after:
+            break
+        after = page.next_after
+    backlog = max(unappended - appended, 0)
     metrics.OUTBOX_BACKLOG.labels(label).set(backlog)
     if appended:
         log.info("outbox_relayed", outbox=label, appended=appended, backlog=backlog)

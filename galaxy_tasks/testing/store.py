@@ -19,7 +19,7 @@ from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, HealthSnapshot
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
 from galaxy_tasks.domain.rtmanager.probe import ProbeState
-from galaxy_tasks.ports import ListedContainer, OutboxEntry, RetentionReport, RunningRecord
+from galaxy_tasks.ports import ListedContainer, OutboxEntry, OutboxPage, RetentionReport, RunningRecord
 
 
 @dataclass
@@ -161,8 +161,8 @@ class FakeHealthStream:
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
         return 0
 
-    def pending_games(self, limit: int) -> list[str]:
-        return []
+    def scan_page(self, after: int, limit: int) -> OutboxPage:
+        return OutboxPage([], 0, 0)
 
     def backlog(self) -> int:
         return 0

@@ -27,8 +27,11 @@ Two ways out:
 * :meth:`PostgresStreamOutbox.relay_games` holds the games' lock-table rows (no
   commit of theirs can happen meanwhile, so every row up to the newest is
   committed), appends whatever follows the mark in order, and deletes the rows
-  it read once Redis has them on disk.  The periodic relay calls it for every
-  game with rows, which also clears the rows the fast path published.
+  it read once Redis has them on disk.  The periodic sweep reads the outbox a
+  page at a time without locks (:meth:`PostgresStreamOutbox.scan_page`) and
+  calls it only for the games with rows to append or rows durable enough to
+  delete: a row the fast path published costs the sweep a read until its
+  checkpoint is due, then one locked visit that deletes it.
 
 A stream may be bounded: after appending, the script trims it to about
 ``maxlen`` entries, but never past the id stored under ``guard_key`` (the
@@ -43,11 +46,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
-from galaxy_tasks.ports import OutboxEntry, RetentionReport
+from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
 
 # KEYS: stream, mark hash, guard key, the consumer's progress hash and its repair floor (all may be absent).
 # ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
@@ -295,12 +298,15 @@ class PostgresStreamOutbox:
         )
         self._lock_wait = text(lock)
         self._lock_skip = text(f"{lock} SKIP LOCKED")
-        self._pending_rows = text(
-            f"SELECT id, game_id, seq, uid, prev_uid, fields FROM {spec.table} "
+        self._row_keys = text(
+            f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id, seq"
         )
+        self._row_fields = text(f"SELECT id, fields FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
+        self._page_rows = text(
+            f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} WHERE id > :after ORDER BY id LIMIT :limit"
+        )
         self._delete_rows = text(f"DELETE FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
-        self._pending_games = text(f"SELECT game_id FROM {spec.table} GROUP BY game_id ORDER BY min(id) LIMIT :limit")
         self._seq_ranges = text(f"SELECT game_id, min(seq) AS low, max(seq) AS high FROM {spec.table} GROUP BY game_id")
 
     def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> tuple[int, list[str], list[str]]:
@@ -332,29 +338,77 @@ class PostgresStreamOutbox:
             locked = [row.game_id for row in conn.execute(lock, {"game_ids": sorted(set(game_ids))})]
             if not locked:
                 return 0
-            rows = conn.execute(self._pending_rows, {"game_ids": locked}).all()
+            rows = _by_game(conn.execute(self._row_keys, {"game_ids": locked}).all())
             if not rows:
                 return 0
-            entries = [
-                OutboxEntry(
-                    row.game_id,
-                    int(row.seq),
-                    row.fields if isinstance(row.fields, dict) else json.loads(row.fields),
-                    str(row.uid),
-                    str(row.prev_uid or ""),
-                )
-                for row in rows
-            ]
-            appended, _, other_generation = self._run_append("after", entries)
-            if other_generation and self._on_new_generation is not None:
-                self._on_new_generation(self.spec.stream, other_generation)
-            ids = _durable_rows(entries, [row.id for row in rows], self._durable_checkpoints(locked))
+            view = self._redis_view(list(rows))
+            behind = [game for game, keys in rows.items() if not _all_appended(keys, view.marks[game])]
+            appended = 0
+            if behind:
+                appended = self._append_after(conn, [key for game in behind for key in rows[game]])
+                view = self._redis_view(list(rows))  # the marks moved: checkpoints record the new ones
+            ids = self._durable_row_ids(rows, view)
             if ids:
                 conn.execute(self._delete_rows, {"ids": ids})
         return appended
 
-    def _durable_checkpoints(self, game_ids: Sequence[str]) -> dict[str, str]:
-        """Per game, a mark whose row and every row before it Redis has certainly made durable.
+    def scan_page(self, after: int, limit: int) -> OutboxPage:
+        """The next ``limit`` rows by id, without locks: which games a locked visit would change.
+
+        A game whose rows are all appended (the mark's row among them, none past
+        it) and whose durability checkpoint is not due yet is left alone: the
+        rows the fast path published wait for their checkpoint at the cost of
+        this read, not of a lock, a script and a delete on every sweep.
+        """
+        with pg_errors(self._db_url), self._engine.connect() as conn:
+            page = conn.execute(self._page_rows, {"after": after, "limit": limit}).all()
+        if not page:
+            return OutboxPage([], 0, 0)
+        rows = _by_game(page)
+        view = self._redis_view(list(rows))
+        games: list[str] = []
+        unappended = 0
+        for game, keys in rows.items():
+            mark = view.marks[game]
+            if not _all_appended(keys, mark):
+                games.append(game)
+                seq = parse_mark(mark)[0] if mark else 0
+                unappended += sum(1 for key in keys if key.seq > seq)
+            elif self._due(view.checks[game], view.now):
+                games.append(game)
+        return OutboxPage(games, unappended, int(page[-1].id) if len(page) == limit else 0)
+
+    def _append_after(self, conn: Connection, keys: Sequence[_RowKey]) -> int:
+        """Append, under the games' locks, what follows each game's mark among its rows (``keys``)."""
+        fields = {
+            int(row.id): row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+            for row in conn.execute(self._row_fields, {"ids": [key.id for key in keys]})
+        }
+        entries = [OutboxEntry(k.game_id, k.seq, fields[k.id], k.uid, k.prev_uid) for k in keys]
+        appended, _, other_generation = self._run_append("after", entries)
+        if other_generation and self._on_new_generation is not None:
+            self._on_new_generation(self.spec.stream, other_generation)
+        return appended
+
+    def _redis_view(self, game_ids: list[str]) -> _RedisView:
+        """Redis's clock, the games' marks and durability checkpoints, read at one moment."""
+        with redis_errors(self._redis_url):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.time()
+            pipe.hmget(self.spec.mark_key, game_ids)
+            pipe.hmget(self._checkpoint_key, game_ids)
+            (seconds, micros), marks, checks = pipe.execute()
+        return _RedisView(
+            int(seconds) * 1000 + int(micros) // 1000,
+            dict(zip(game_ids, marks, strict=True)),
+            dict(zip(game_ids, checks, strict=True)),
+        )
+
+    def _due(self, check: str | bytes | None, now: int) -> bool:
+        return check is None or int(_text(check).partition("@")[0]) <= now - self._durable_after_ms
+
+    def _durable_row_ids(self, rows: Mapping[str, Sequence[_RowKey]], view: _RedisView) -> list[int]:
+        """The rows Redis has certainly made durable; the due checkpoints move on to the current marks.
 
         A row is deleted only once its entry is durable, or a Redis crash (with
         ``appendfsync everysec``, up to a second of writes) could take the entry
@@ -363,21 +417,19 @@ class PostgresStreamOutbox:
         at a moment; once ``durable_after_ms`` has passed, everything up to that
         mark is on disk, and the checkpoint moves on to the current mark.
         """
-        with redis_errors(self._redis_url):
-            seconds, micros = self._r.time()
-            now = int(seconds) * 1000 + int(micros) // 1000
-            marks = self._r.hmget(self.spec.mark_key, list(game_ids))
-            checks = self._r.hmget(self._checkpoint_key, list(game_ids))
-            durable: dict[str, str] = {}
-            moved: dict[Any, Any] = {}
-            for game_id, mark, check in zip(game_ids, marks, checks, strict=True):
-                at, _, checked = _text(check).partition("@") if check else ("0", "", "")
-                due = check is None or int(at) <= now - self._durable_after_ms
-                if check is not None and due and checked:
-                    durable[game_id] = checked
-                if due:
-                    moved[game_id] = f"{now}@{_text(mark) if mark else ''}"
-            if moved:
+        durable: list[int] = []
+        moved: dict[Any, Any] = {}
+        for game_id, keys in rows.items():
+            check = view.checks[game_id]
+            if not self._due(check, view.now):
+                continue
+            checked = _text(check).partition("@")[2] if check is not None else ""
+            if checked:
+                durable.extend(_rows_through(keys, checked))
+            mark = view.marks[game_id]
+            moved[game_id] = f"{view.now}@{_text(mark) if mark else ''}"
+        if moved:
+            with redis_errors(self._redis_url):
                 self._r.hset(self._checkpoint_key, mapping=moved)
         return durable
 
@@ -430,10 +482,6 @@ class PostgresStreamOutbox:
         oldest = None if int(reply[1]) < 0 else int(reply[1]) / 1000
         return RetentionReport(self.spec.retention_ms / 1000, int(reply[0]), oldest, unread)
 
-    def pending_games(self, limit: int) -> list[str]:
-        with pg_errors(self._db_url), self._engine.connect() as conn:
-            return [row.game_id for row in conn.execute(self._pending_games, {"limit": limit})]
-
     def backlog(self) -> int:
         """Rows not appended yet (rows appended right after commit stay until the relay clears them).
 
@@ -460,28 +508,60 @@ def parse_mark(value: str | bytes | None) -> tuple[int, str]:
     return int(seq), uid
 
 
-def _durable_rows(entries: Sequence[OutboxEntry], ids: Sequence[int], checkpoints: dict[str, str]) -> list[int]:
-    """The ids of the rows (``entries``: a game's in seq order) up to each game's durable checkpoint.
+@dataclass(frozen=True)
+class _RowKey:
+    """An outbox row without its fields (the relay reads those only for rows it appends)."""
+
+    id: int
+    game_id: str
+    seq: int
+    uid: str
+    prev_uid: str
+
+
+@dataclass(frozen=True)
+class _RedisView:
+    now: int
+    marks: Mapping[str, str | bytes | None]
+    checks: Mapping[str, str | bytes | None]
+
+
+def _by_game(rows: Sequence[Any]) -> dict[str, list[_RowKey]]:
+    """Rows grouped by game, each game's in the order read (by seq, or by id, which follows seq)."""
+    grouped: dict[str, list[_RowKey]] = {}
+    for row in rows:
+        key = _RowKey(int(row.id), row.game_id, int(row.seq), str(row.uid), str(row.prev_uid or ""))
+        grouped.setdefault(key.game_id, []).append(key)
+    return grouped
+
+
+def _all_appended(keys: Sequence[_RowKey], mark: str | bytes | None) -> bool:
+    """Whether the mark says every one of these rows is on the stream: its row among them, none past it.
+
+    Conservative: anything else (no mark, a mark from before identities, a mark
+    of another generation, the mark's row not among them) counts as not
+    appended, and the locked relay's script decides.
+    """
+    if not mark:
+        return False
+    seq, uid = parse_mark(mark)
+    if not uid or any(key.seq > seq for key in keys):
+        return False
+    return any(key.seq == seq and key.uid == uid for key in keys)
+
+
+def _rows_through(keys: Sequence[_RowKey], checkpoint: str) -> list[int]:
+    """The ids of a game's rows (in seq order) up to its durable checkpoint.
 
     Up to the checkpoint's row when it is among them (none when it is not: it
     was deleted already, or it is of another generation); by number for a
     checkpoint from before identities.
     """
-    by_game: dict[str, list[tuple[OutboxEntry, int]]] = {}
-    for entry, row_id in zip(entries, ids, strict=True):
-        by_game.setdefault(entry.game_id, []).append((entry, row_id))
-    durable: list[int] = []
-    for game_id, rows in by_game.items():
-        if game_id not in checkpoints:
-            continue
-        seq, uid = parse_mark(checkpoints[game_id])
-        if not uid:
-            durable.extend(row_id for entry, row_id in rows if entry.seq <= seq)
-            continue
-        uids = [entry.uid for entry, _ in rows]
-        if uid in uids:
-            durable.extend(row_id for _, row_id in rows[: uids.index(uid) + 1])
-    return durable
+    seq, uid = parse_mark(checkpoint)
+    if not uid:
+        return [key.id for key in keys if key.seq <= seq]
+    uids = [key.uid for key in keys]
+    return [key.id for key in keys[: uids.index(uid) + 1]] if uid in uids else []
 
 
 def _text(value: str | bytes) -> str:

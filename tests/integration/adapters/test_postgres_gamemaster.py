@@ -23,7 +23,7 @@ from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, LOBBY_STREAM
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
-from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
+from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry, OutboxPage
 from tests.support.cluster import wait_until
 from tests.support.pipeline import Pipeline
 
@@ -172,14 +172,14 @@ def outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> Iterator[Postg
     client.close()
 
 
-def _commit_snapshots(engines: tuple[Engine, Engine], *snapshots: QueuedSnapshot) -> None:
+def _commit_snapshots(engines: tuple[Engine, Engine], *snapshots: QueuedSnapshot) -> list[OutboxEntry]:
     games = sorted({s.game_id for s in snapshots})
     with _uow(engines) as uow:
         locked = uow.lock(games)
         cursors = [
             ConsumerCursor(g, None, None, max(s.seq for s in snapshots if s.game_id == g)) for g in locked.cursors
         ]
-        uow.commit(ConsumerWrites(now_ms=1, cursors=cursors, snapshots=snapshots))
+        return uow.commit(ConsumerWrites(now_ms=1, cursors=cursors, snapshots=snapshots))
 
 
 def _entries(*snapshots: QueuedSnapshot) -> list[OutboxEntry]:
@@ -211,13 +211,39 @@ def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_the_rows_o
     snapshots = [_snapshot("g1", "running", f"s{n}", n, f"{n}-0") for n in (1, 2, 3)]
     _commit_snapshots(engines, *snapshots)
     outbox.publish_committed(_entries(*snapshots[:1]))
-    assert outbox.pending_games(10) == ["g1"]
+    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 2, 0)
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 2
     assert _lobby(pipeline) == [("g1", "s1"), ("g1", "s2"), ("g1", "s3")]
-    assert (outbox.pending_games(10), outbox.backlog()) == (["g1"], 0), "kept until a checkpoint says durable"
+    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "all appended: visited to be cleared"
+    assert (_outbox_rows(engines), outbox.backlog()) == (3, 0), "kept until a checkpoint says durable"
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
-    assert (outbox.pending_games(10), outbox.backlog()) == ([], 0)
+    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0)
+    assert _outbox_rows(engines) == 0
     assert outbox.publish_committed(_entries(*snapshots)) == (0, [])
+
+
+def test_the_sweep_leaves_games_alone_while_their_rows_are_appended_and_not_durable_yet(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=60_000)
+    first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g2", "running", "t1", 1, "2-0")
+    committed = _commit_snapshots(engines, first, second)
+    assert outbox.publish_committed([e for e in committed if e.game_id == "g1"]) == (1, [])
+    page = outbox.scan_page(0, 1)
+    assert (page.games, page.unappended) == (["g1"], 0), "no checkpoint yet: visited once to start one"
+    page = outbox.scan_page(page.next_after, 1)
+    assert (page.games, page.unappended) == (["g2"], 1)
+    assert outbox.scan_page(page.next_after, 1) == OutboxPage([], 0, 0), "the end of the outbox: next_after 0"
+    assert outbox.relay_games(["g1", "g2"], wait_for_locks=False) == 1
+    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "both appended, checkpoints not due: no locked visit"
+    assert _outbox_rows(engines) == 2
+    client.close()
+
+
+def _outbox_rows(engines: tuple[Engine, Engine]) -> int:
+    with engines[1].connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM gamemaster.lobby_outbox")).scalar_one())
 
 
 def test_lock_creates_no_cursor_for_a_new_id_breaking_the_game_id_rule_but_serves_one_with_a_record(

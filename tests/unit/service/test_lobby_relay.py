@@ -55,12 +55,20 @@ def test_relay_stops_when_only_locked_games_are_pending() -> None:
     assert len(outbox.relay_calls) == 1
 
 
-def test_relay_works_game_batch_by_game_batch() -> None:
+def test_relay_works_page_by_page_in_row_order() -> None:
     db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
     outbox = FakeLobbyOutbox(db)
     assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
     assert [games for games, _ in outbox.relay_calls] == [("g1", "g2"), ("g3", "g4"), ("g5",)]
-    assert outbox.pending_calls == [2, 2, 2, 2]
+    assert outbox.scan_calls == [(0, 2), (2, 2), (4, 2)]
+
+
+def test_relay_goes_past_a_page_of_locked_games_to_the_rest_of_the_outbox() -> None:
+    db = _db_with_pending("g1", "g2", "g3")
+    outbox = FakeLobbyOutbox(db, locked_games={"g1", "g2"})
+    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 1
+    assert [f["game_id"] for f in outbox.stream] == ["g3"]
+    assert _backlog_gauge() == 2
 
 
 def test_relay_stops_when_its_time_budget_is_spent() -> None:
