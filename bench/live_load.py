@@ -1,16 +1,19 @@
 """Live load (issue 12): XADD → ``gm:lobby_events`` latency from a trickle to a burst.
 
 What a newcomer gets: ``galaxy-tasks run --no-flower`` with default settings,
-fed while it runs — steady rates (50, 200, 500, 1,000, 2,000 entries/s, 20 s
-each) then a burst (20,000 entries at once) — compared in the same run with the
-one-at-a-time loop of seed ``001`` fed the same way.  Every timed entry is a
+started with a backlog waiting (20,000 entries: scenario (c) of ``bench/run.py``
+in this layout), then fed while it runs — steady rates (50, 100, 200, 500,
+1,000, 2,000 entries/s, 20 s each) and a burst (20,000 entries at once) —
+compared in the same run with the one-at-a-time loop of seed ``001`` fed the
+same way.  Every timed entry is a
 ``container_exited`` of a distinct running game, so every one must produce a
 Lobby entry (a transition); latency is the Lobby entry's id minus the health
 entry's id (both stamped by Redis: one clock).  For galaxy_tasks it also prints
 the share of entries the bridge handed on as per-event tasks (the rest went in
-chunks).  Reports; never fails the build::
+chunks), and how fast the burst and the backlog were applied.  Reports; never
+fails the build::
 
-    .venv/bin/python bench/live_load.py [--rates 50,200,500] [--seconds 20] [--burst 20000] [--skip-seed]
+    .venv/bin/python bench/live_load.py [--rates 50,200] [--seconds 20] [--burst 20000] [--backlog 20000] [--skip-seed]
 
 Redis database 13 of ``127.0.0.1:6379`` (flushed) and a fresh PostgreSQL
 database per system (dropped at the end); the ``galaxy-tasks run`` process
@@ -68,6 +71,9 @@ class RateResult:
     p99_ms: float
     done_seconds: float
     per_event_share: float | None = None
+    applied_rate: float | None = None
+    """Entries applied per second: a burst from its first XADD, a backlog from the moment its consumer
+    was seen to start (the bridge's lease taken, the seed loop's thread started), to the last Lobby entry."""
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -123,19 +129,64 @@ def measure(r: redis.Redis, label: str, games: Sequence[str], rate: float | None
     started = time.monotonic()
     ids, achieved = feed(r, games, rate, random.Random(len(games)))
     lobby = wait_lobby(r, ids, after, timeout)
+    result = timed_result(label, games, ids, lobby, timeout, target_rate=rate or 0.0, achieved=achieved)
+    result.done_seconds = time.monotonic() - started
+    if rate is None and len(lobby) == len(games):
+        span_ms = max(_ms(e) for e in lobby.values()) - min(_ms(e) for e in ids.values())
+        result.applied_rate = len(games) / max(span_ms / 1000, 1e-3)
+    return result
+
+
+def timed_result(
+    label: str,
+    games: Sequence[str],
+    ids: dict[str, str],
+    lobby: dict[str, str],
+    timeout: float,
+    *,
+    target_rate: float,
+    achieved: float,
+) -> RateResult:
     latencies = [_ms(lobby[g]) - _ms(ids[g]) for g in games if g in lobby]
     missing = len(games) - len(lobby)
     if missing:
         print(f"  {label}: {missing} of {len(games)} entries had no Lobby entry within {timeout:.0f}s", flush=True)
     return RateResult(
         label=label,
-        target_rate=rate or 0.0,
+        target_rate=target_rate,
         timed=len(latencies),
         achieved_rate=achieved,
         p50_ms=percentile(latencies, 50) if not missing else float("inf"),
         p99_ms=percentile(latencies, 99) if not missing else float("inf"),
-        done_seconds=time.monotonic() - started,
+        done_seconds=0.0,
     )
+
+
+def prefill(stores: Stores, system: str, count: int) -> tuple[list[str], dict[str, str]]:
+    """A backlog (scenario (c) of ``bench/run.py``, live): entries appended before the consumer starts."""
+    games = [f"{system}-backlog-{n}" for n in range(count)]
+    stores.add_games(games, status="running", current_turn=3)
+    ids, _ = feed(stores.r, games, None, random.Random(count))
+    return games, ids
+
+
+def redis_ms(r: redis.Redis) -> int:
+    seconds, micros = cast(Any, r.time())
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def drain_backlog(stores: Stores, label: str, started_ms: int, games: Sequence[str], ids: dict[str, str]) -> RateResult:
+    """Wait for the pre-filled backlog's Lobby entries; the rate runs from the consumer's start
+    (``started_ms``, Redis's clock) to the last of them."""
+    started = time.monotonic()
+    timeout = 900.0
+    lobby = wait_lobby(stores.r, ids, "0-0", timeout)
+    result = timed_result(label, games, ids, lobby, timeout, target_rate=0.0, achieved=0.0)
+    result.done_seconds = time.monotonic() - started
+    if len(lobby) == len(games):
+        span_ms = max(_ms(e) for e in lobby.values()) - started_ms
+        result.applied_rate = len(games) / max(span_ms / 1000, 1e-3)
+    return result
 
 
 # --------------------------------------------------------------------------- the two systems
@@ -155,8 +206,9 @@ def fresh_stores(label: str) -> Iterator[Stores]:
 
 
 @contextmanager
-def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[int]:
-    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port."""
+def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[tuple[int, int]]:
+    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port and when (Redis
+    time, ms) its bridge was first seen holding its lease."""
     port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
     env.update(
@@ -172,8 +224,8 @@ def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[int]:
         while not stores.r.exists(BRIDGE_LEASE):
             if time.monotonic() > deadline or run.poll() is not None:
                 raise RuntimeError(f"galaxy-tasks run did not start its bridge; see {run_dir / 'run.log'}")
-            time.sleep(0.5)
-        yield port
+            time.sleep(0.005)
+        yield port, redis_ms(stores.r)
     finally:
         run.send_signal(signal.SIGINT)
         try:
@@ -196,7 +248,7 @@ def dispatched_by_mode(port: int) -> dict[str, float]:
 
 
 @contextmanager
-def seed_loop(stores: Stores) -> Iterator[None]:
+def seed_loop(stores: Stores) -> Iterator[int]:
     """Seed ``001``'s consumer loop in a thread, reading from the stored offset until told to stop."""
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -222,9 +274,10 @@ def seed_loop(stores: Stores) -> Iterator[None]:
             engine.dispose()
 
     thread = threading.Thread(target=run, name="seed-001-loop", daemon=True)
+    started_ms = redis_ms(stores.r)
     thread.start()
     try:
-        yield
+        yield started_ms
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -257,6 +310,8 @@ def sweep(
 
 def describe(result: RateResult) -> str:
     share = "" if result.per_event_share is None else f"  per-event {100 * result.per_event_share:.0f}%"
+    if result.applied_rate is not None:
+        share += f"  applied at {result.applied_rate:.0f}/s"
     return (
         f"{result.label:>12}: {result.timed:>6} timed at {result.achieved_rate:>7.0f}/s  "
         f"p50 {result.p50_ms:>9.1f} ms  p99 {result.p99_ms:>9.1f} ms  all done in {result.done_seconds:.1f}s{share}"
@@ -270,36 +325,66 @@ def highest_sustained(results: Sequence[RateResult]) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--rates", default="50,200,500,1000,2000", help="steady rates, entries/s")
+    p.add_argument("--rates", default="50,100,200,500,1000,2000", help="steady rates, entries/s")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each steady rate")
     p.add_argument("--burst", type=int, default=20000, help="entries appended at once after the rates (0: none)")
+    p.add_argument("--backlog", type=int, default=20000, help="entries waiting before the consumer starts (0: none)")
     p.add_argument("--skip-seed", action="store_true", help="galaxy_tasks only")
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "live_load.json"))
     args = p.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r]
-    report: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
+    report: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst, "backlog": args.backlog}
     print(f"galaxy_tasks (galaxy-tasks run --no-flower, defaults): {args.rates} /s x {args.seconds:g}s", flush=True)
     shape: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
     with (
         fresh_stores("live_galaxy") as stores,
         tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
-        galaxy_tasks_run(stores, Path(run_dir)) as port,
     ):
-        galaxy = sweep(stores, "galaxy", port=port, **shape)
+        waiting = prefill(stores, "galaxy", args.backlog) if args.backlog else None
+        with galaxy_tasks_run(stores, Path(run_dir)) as (port, started_ms):
+            galaxy = [drain_backlog(stores, f"backlog {args.backlog}", started_ms, *waiting)] if waiting else []
+            if galaxy:
+                print(f"  {'galaxy':<12} {describe(galaxy[0])}", flush=True)
+            galaxy += sweep(stores, "galaxy", port=port, **shape)
     report["galaxy_tasks"] = [asdict(r) for r in galaxy]
+    seed: list[RateResult] = []
     if not args.skip_seed:
         print("seed 001 loop (one process, one entry at a time):", flush=True)
-        with fresh_stores("live_seed") as stores, seed_loop(stores):
-            seed = sweep(stores, "seed-001", port=None, **shape)
+        with fresh_stores("live_seed") as stores:
+            waiting = prefill(stores, "seed", args.backlog) if args.backlog else None
+            with seed_loop(stores) as started_ms:
+                seed = [drain_backlog(stores, f"backlog {args.backlog}", started_ms, *waiting)] if waiting else []
+                if seed:
+                    print(f"  {'seed-001':<12} {describe(seed[0])}", flush=True)
+                seed += sweep(stores, "seed-001", port=None, **shape)
         report["seed_001"] = [asdict(r) for r in seed]
-    print(f"\nhighest steady rate with p99 < {TARGET_P99_MS:.0f} ms:")
-    print(f"  galaxy_tasks {highest_sustained(galaxy):g}/s")
-    if not args.skip_seed:
-        print(f"  seed 001     {highest_sustained(seed):g}/s")
+    report["summary"] = summarize(galaxy, seed)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     print(f"figures in {args.json}")
     return 0
+
+
+def summarize(galaxy: Sequence[RateResult], seed: Sequence[RateResult]) -> dict[str, Any]:
+    """Issue 12's targets, as figures of this run."""
+    summary: dict[str, Any] = {"galaxy_sustained": highest_sustained(galaxy)}
+    print(f"\nhighest steady rate with p99 < {TARGET_P99_MS:.0f} ms:")
+    print(f"  galaxy_tasks {summary['galaxy_sustained']:g}/s")
+    if seed:
+        summary["seed_sustained"] = highest_sustained(seed)
+        ratio = summary["galaxy_sustained"] / summary["seed_sustained"] if summary["seed_sustained"] else float("inf")
+        summary["sustained_ratio"] = ratio
+        print(f"  seed 001     {summary['seed_sustained']:g}/s   ratio {ratio:.1f} (target >= 4)")
+    rated = {r.label.split()[0]: r.applied_rate for r in galaxy if r.applied_rate is not None}
+    if "burst" in rated and "backlog" in rated:
+        summary["burst_rate"], summary["backlog_rate"] = rated["burst"], rated["backlog"]
+        ratio = rated["burst"] / rated["backlog"]
+        summary["burst_to_backlog"] = ratio
+        print(
+            f"burst applied at {rated['burst']:.0f}/s, the backlog at {rated['backlog']:.0f}/s:"
+            f" ratio {ratio:.2f} (target >= 1)"
+        )
+    return summary
 
 
 if __name__ == "__main__":

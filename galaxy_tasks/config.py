@@ -40,12 +40,12 @@ class Settings:
     supervisor_interval_seconds: float = 2.0
     backlog_threshold: int = 500
     backlog_batch_size: int = 2000
-    backlog_partitions: int = 8
-    # Flow control: while this many handed-on messages wait in the broker, the bridge hands on
-    # nothing more (entries wait in the stream, where they are safe) and then hands on what waited
-    # in ordered per-partition chunks; a read of at most twice this many entries goes per event.
-    # 0: off (only the lag threshold above switches to chunks).
-    dispatch_window: int = 4
+    backlog_partitions: int = 2
+    # Flow control: while this many handed-on messages wait in the broker (no worker took them
+    # yet), the bridge hands on nothing more (entries wait in the stream, where they are safe) and
+    # then hands on what waited in ordered per-partition chunks; a read of at most twice this many
+    # entries goes per event.  0: off (only the lag threshold above switches to chunks).
+    dispatch_window: int = 2
     # Per-event tasks running at once in one worker process share a transaction (thread pools).
     group_commit_max_batch: int = 100
     # Per-game order repair (a handed-on entry the broker lost).
