@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -206,7 +207,7 @@ def fresh_stores(label: str) -> Iterator[Stores]:
 
 
 @contextmanager
-def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[tuple[int, int]]:
+def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -> Iterator[tuple[int, int]]:
     """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port and when (Redis
     time, ms) its bridge was first seen holding its lease."""
     port = free_loopback_port()
@@ -218,7 +219,7 @@ def galaxy_tasks_run(stores: Stores, run_dir: Path) -> Iterator[tuple[int, int]]
         GALAXY_METRICS_PORT=str(port),
     )
     log = (run_dir / "run.log").open("wb")
-    run = spawn_in_repo([GALAXY_TASKS, "run", "--no-flower", "--run-dir", str(run_dir)], env, log)
+    run = spawn_in_repo([GALAXY_TASKS, "run", "--no-flower", "--run-dir", str(run_dir), *extra], env, log)
     try:
         deadline = time.monotonic() + 120
         while not stores.r.exists(BRIDGE_LEASE):
@@ -330,18 +331,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=20000, help="entries appended at once after the rates (0: none)")
     p.add_argument("--backlog", type=int, default=20000, help="entries waiting before the consumer starts (0: none)")
     p.add_argument("--skip-seed", action="store_true", help="galaxy_tasks only")
+    p.add_argument(
+        "--run-args",
+        default="",
+        help="more galaxy-tasks run options, e.g. '--pool-workers 2' or '--pool threads --pool-concurrency 8'",
+    )
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "live_load.json"))
     args = p.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r]
     report: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst, "backlog": args.backlog}
-    print(f"galaxy_tasks (galaxy-tasks run --no-flower, defaults): {args.rates} /s x {args.seconds:g}s", flush=True)
+    extra = shlex.split(args.run_args)
+    report["run_args"] = extra
+    layout = " ".join(["galaxy-tasks run --no-flower", *extra]) + ("" if extra else ", defaults")
+    print(f"galaxy_tasks ({layout}): {args.rates} /s x {args.seconds:g}s", flush=True)
     shape: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
     with (
         fresh_stores("live_galaxy") as stores,
         tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
     ):
         waiting = prefill(stores, "galaxy", args.backlog) if args.backlog else None
-        with galaxy_tasks_run(stores, Path(run_dir)) as (port, started_ms):
+        with galaxy_tasks_run(stores, Path(run_dir), extra) as (port, started_ms):
             galaxy = [drain_backlog(stores, f"backlog {args.backlog}", started_ms, *waiting)] if waiting else []
             if galaxy:
                 print(f"  {'galaxy':<12} {describe(galaxy[0])}", flush=True)

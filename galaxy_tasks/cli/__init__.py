@@ -11,7 +11,8 @@ from galaxy_tasks.config import ConfigError
 from galaxy_tasks.domain.errors import BackendUnavailable
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, defaults included (tests derive ``galaxy-tasks run``'s process list from it)."""
     parser = argparse.ArgumentParser(prog="galaxy-tasks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -22,7 +23,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the whole system on this machine in the foreground")
     run.add_argument("--no-flower", action="store_true", help="do not start Flower")
     run.add_argument("--no-migrate", action="store_true", help="skip the schema upgrade at start")
-    run.add_argument("--pool-concurrency", type=int, default=2, help="processes of the event pool worker")
+    run.add_argument(
+        "--pool-concurrency", type=int, default=2, help="processes (threads with --pool threads) of each pool worker"
+    )
+    run.add_argument("--pool-workers", type=int, default=1, help="how many event pool workers to start")
+    run.add_argument(
+        "--pool",
+        choices=("prefork", "threads"),
+        default="prefork",
+        help="the pool workers' pool: threads share transactions between tasks (group commit)",
+    )
     run.add_argument("--flower-port", type=int, default=5555)
     run.add_argument("--run-dir", default=".run", help="where beat's schedule, metrics and logs go")
     run.add_argument("--demo", type=int, default=0, metavar="N", help="start N demo games through the job stream")
@@ -44,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     metrics = commands.add_parser("metrics", help="serve the Prometheus metrics of this host's processes")
     metrics.add_argument("--port", type=int, default=None)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

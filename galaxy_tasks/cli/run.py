@@ -52,8 +52,13 @@ def _spawn(command: list[str], run_dir: Path, name: str, to_files: bool) -> subp
 
 
 def child_commands(args: argparse.Namespace, run_dir: Path) -> dict[str, list[str]]:
-    commands = {
-        "pool-worker": celery_command(*pool_worker_args("pool", concurrency=args.pool_concurrency, extra=["-E"])),
+    commands: dict[str, list[str]] = {}
+    for number in range(1, args.pool_workers + 1):
+        suffix = "" if number == 1 else str(number)
+        commands[f"pool-worker{suffix}"] = celery_command(
+            *pool_worker_args(f"pool{suffix}", concurrency=args.pool_concurrency, pool=args.pool, extra=["-E"])
+        )
+    commands |= {
         "long-running-worker": celery_command(*long_running_worker_args("long-running", extra=["-E"])),
         "beat": celery_command(*beat_args(run_dir / "celerybeat-schedule")),
     }

@@ -27,7 +27,6 @@ queue — is consumed only by workers that see that task's Docker host.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
@@ -39,6 +38,7 @@ from typing import Any
 import pytest
 import yaml
 
+from galaxy_tasks.cli import build_parser
 from galaxy_tasks.cli.run import child_commands
 from galaxy_tasks.config import Settings
 from galaxy_tasks.long_running import registry
@@ -304,7 +304,7 @@ def several_hosts_layout() -> Layout:
 
 
 def run_layout() -> Layout:
-    args = argparse.Namespace(pool_concurrency=2, no_flower=True, flower_port=5555)
+    args = build_parser().parse_args(["run", "--no-flower"])
     workers = [
         Worker(f"galaxy-tasks run {name}", queues, "")  # this machine, the run's DOCKER_HOST in its environment
         for name, argv in child_commands(args, Path(".run")).items()

@@ -356,9 +356,10 @@ class PostgresStreamOutbox:
         """The next ``limit`` rows by id, without locks: which games a locked visit would change.
 
         A game whose rows are all appended (the mark's row among them, none past
-        it) and whose durability checkpoint is not due yet is left alone: the
-        rows the fast path published wait for their checkpoint at the cost of
-        this read, not of a lock, a script and a delete on every sweep.
+        it) and whose durability checkpoint is not due yet is left alone, and one
+        with no checkpoint gets one here: the rows the fast path published cost
+        the sweep this read until their checkpoint is due, then one locked visit
+        that deletes them.
         """
         with pg_errors(self._db_url), self._engine.connect() as conn:
             page = conn.execute(self._page_rows, {"after": after, "limit": limit}).all()
@@ -367,6 +368,7 @@ class PostgresStreamOutbox:
         rows = _by_game(page)
         view = self._redis_view(list(rows))
         games: list[str] = []
+        started: dict[str, str] = {}
         unappended = 0
         for game, keys in rows.items():
             mark = view.marks[game]
@@ -374,9 +376,22 @@ class PostgresStreamOutbox:
                 games.append(game)
                 seq = parse_mark(mark)[0] if mark else 0
                 unappended += sum(1 for key in keys if key.seq > seq)
+            elif view.checks[game] is None:
+                started[game] = f"{view.now}@{_text(mark or '')}"
             elif self._due(view.checks[game], view.now):
                 games.append(game)
+        if started:
+            self._start_checkpoints(started)
         return OutboxPage(games, unappended, int(page[-1].id) if len(page) == limit else 0)
+
+    def _start_checkpoints(self, checkpoints: Mapping[str, str]) -> None:
+        """Record, for games with none yet, the mark read at a moment: no lock needed, as it only says
+        what Redis held then (``HSETNX``: a checkpoint a relay set meanwhile is newer and stays)."""
+        with redis_errors(self._redis_url):
+            pipe = self._r.pipeline(transaction=False)
+            for game, checkpoint in checkpoints.items():
+                pipe.hsetnx(self._checkpoint_key, game, checkpoint)
+            pipe.execute()
 
     def _append_after(self, conn: Connection, keys: Sequence[_RowKey]) -> int:
         """Append, under the games' locks, what follows each game's mark among its rows (``keys``)."""

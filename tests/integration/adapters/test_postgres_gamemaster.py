@@ -231,7 +231,7 @@ def test_the_sweep_leaves_games_alone_while_their_rows_are_appended_and_not_dura
     committed = _commit_snapshots(engines, first, second)
     assert outbox.publish_committed([e for e in committed if e.game_id == "g1"]) == (1, [])
     page = outbox.scan_page(0, 1)
-    assert (page.games, page.unappended) == (["g1"], 0), "no checkpoint yet: visited once to start one"
+    assert (page.games, page.unappended) == ([], 0), "appended: its checkpoint starts here, without a lock"
     page = outbox.scan_page(page.next_after, 1)
     assert (page.games, page.unappended) == (["g2"], 1)
     assert outbox.scan_page(page.next_after, 1) == OutboxPage([], 0, 0), "the end of the outbox: next_after 0"
@@ -239,6 +239,18 @@ def test_the_sweep_leaves_games_alone_while_their_rows_are_appended_and_not_dura
     assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "both appended, checkpoints not due: no locked visit"
     assert _outbox_rows(engines) == 2
     client.close()
+
+
+def test_rows_the_fast_path_published_go_in_one_locked_visit_once_the_sweeps_checkpoint_is_due(
+    pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresStreamOutbox
+) -> None:
+    committed = _commit_snapshots(engines, _snapshot("g1", "running", "s1", 1, "1-0"))
+    assert outbox.publish_committed(committed) == (1, [])
+    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "the checkpoint starts"
+    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "and is due (durable_after_ms=0)"
+    assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
+    assert _outbox_rows(engines) == 0
+    assert _lobby(pipeline) == [("g1", "s1")]
 
 
 def _outbox_rows(engines: tuple[Engine, Engine]) -> int:
