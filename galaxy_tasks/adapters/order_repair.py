@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import redis
 from sqlalchemy import Engine, text
@@ -38,19 +38,19 @@ _OLD_PARKED = text(
     LIMIT :limit
     """
 )
-_CURSORS = text(
-    """
-    SELECT game_id, last_entry_id,
-           updated_at < now() - make_interval(secs => CAST(:age_ms AS double precision) / 1000) AS quiet
-    FROM gamemaster.health_event_cursors
-    """
+_CURSORS = (
+    "SELECT game_id, last_entry_id, CAST(extract(epoch FROM now() - updated_at) * 1000 AS bigint) AS idle_ms "
+    "FROM gamemaster.health_event_cursors"
 )
 _ALL_PARKED = text(
     "SELECT game_id, array_agg(entry_id) AS entry_ids, array_agg(prev_entry_id) AS prev_ids "
     "FROM gamemaster.health_event_parked GROUP BY game_id"
 )
-_ALL_CURSORS = text("SELECT game_id, last_entry_id FROM gamemaster.health_event_cursors")
 _PARKED_OF = text("SELECT entry_id, prev_entry_id, fields FROM gamemaster.health_event_parked WHERE game_id = :game_id")
+
+
+def _applied(cursor: tuple[str | None, int] | None) -> str | None:
+    return None if cursor is None else cursor[0]
 
 
 class PostgresRedisOrderRepairStore:
@@ -84,6 +84,7 @@ class PostgresRedisOrderRepairStore:
         self._stream = stream
         self._handed_on_key = handed_on_key
         self._redis_url = redis_url
+        self._kept: tuple[dict[str, tuple[str | None, int]], dict[str, str]] | None = None
 
     def stalled_games(self, cutoff_ms: int, limit: int) -> list[StalledGame]:
         age_ms = max(int(time.time() * 1000) - cutoff_ms, 0)  # what the caller means, free of its clock
@@ -92,9 +93,8 @@ class PostgresRedisOrderRepairStore:
             for row in conn.execute(_OLD_PARKED, {"age_ms": age_ms, "limit": limit}):
                 target = max(row.parked_ids, key=StreamId.parse)
                 stalled[row.game_id] = StalledGame(row.game_id, row.last_entry_id, target, "parked")
-            cursors = {row.game_id: row for row in conn.execute(_CURSORS, {"age_ms": age_ms})}
+        cursors, handed_on = self._cursors_and_handed_on(keep=False)
         with redis_errors(self._redis_url):
-            handed_on: Any = self._r.hgetall(self._handed_on_key)
             first: Any = self._raw.xrange(self._stream, count=1)
             seconds, micros = self._r.time()
         cutoff_ms = int(seconds) * 1000 + int(micros) // 1000 - age_ms  # on Redis's clock, like the ids
@@ -103,23 +103,24 @@ class PostgresRedisOrderRepairStore:
             waited_for = self._waited_for(game)
             if waited_for is not None and (oldest is None or waited_for < oldest):
                 stalled[game_id] = replace(game, gap=True)  # the entry its parked ones wait for is gone
-        for game_id, last in sorted(handed_on.items()):
+        behind = [(g, last) for g, last in handed_on.items() if _applied(cursors.get(g)) != last]  # cheap first
+        for game_id, last in sorted(behind):
             if len(stalled) >= limit:
                 break
             if game_id in stalled or StreamId.parse(last).ms >= cutoff_ms:
                 continue
             cursor = cursors.get(game_id)
-            applied = None if cursor is None else cursor.last_entry_id
+            applied = _applied(cursor)
             gone = oldest is None or StreamId.parse(last) < oldest  # trimmed away before it was applied
             if gone and (applied is None or StreamId.parse(applied) < StreamId.parse(last)):
                 stalled[game_id] = StalledGame(game_id, applied, last, "behind", gap=True)
                 continue
             if cursor is not None and (
-                not cursor.quiet
-                or (cursor.last_entry_id is not None and StreamId.parse(cursor.last_entry_id) >= StreamId.parse(last))
+                cursor[1] <= age_ms  # not quiet for long enough
+                or (applied is not None and StreamId.parse(applied) >= StreamId.parse(last))
             ):
                 continue
-            stalled[game_id] = StalledGame(game_id, None if cursor is None else cursor.last_entry_id, last, "behind")
+            stalled[game_id] = StalledGame(game_id, applied, last, "behind")
         return list(stalled.values())
 
     def _waited_for(self, game: StalledGame) -> StreamId | None:
@@ -147,15 +148,20 @@ class PostgresRedisOrderRepairStore:
         if not self._floor_key:
             return None
         with pg_errors(self._db_url), self._engine.connect() as conn:
-            cursors = {row.game_id: row.last_entry_id for row in conn.execute(_ALL_CURSORS)}
             parked = {row.game_id: [*row.entry_ids, *row.prev_ids] for row in conn.execute(_ALL_PARKED)}
-        with redis_errors(self._redis_url):
-            handed_on: Any = self._r.hgetall(self._handed_on_key)
+        cursors, handed_on = self._cursors_and_handed_on(keep=True)
         candidates: list[StreamId] = []
-        for game_id in set(handed_on) | set(parked):
-            cursor = cursors.get(game_id)
+        behind = [g for g, last in handed_on.items() if _applied(cursors.get(g)) != last]  # cheap first
+        for game_id in {*behind, *parked}:
+            cursor = _applied(cursors.get(game_id))
             last = handed_on.get(game_id)
-            caught_up = cursor is not None and last is not None and StreamId.parse(cursor) >= StreamId.parse(last)
+            caught_up = (
+                cursor is not None
+                and last is not None
+                and (
+                    cursor == last or StreamId.parse(cursor) >= StreamId.parse(last)  # equal: the common case, unparsed
+                )
+            )
             if caught_up and not parked.get(game_id):
                 continue
             if cursor is not None:
@@ -180,6 +186,28 @@ class PostgresRedisOrderRepairStore:
             self._r.hset(self._floor_key, mapping={"id": floor, "entries_through": through})
             self._r.pexpire(self._floor_key, self._floor_ttl_ms)
         return floor
+
+    def _cursors_and_handed_on(self, *, keep: bool) -> tuple[dict[str, tuple[str | None, int]], dict[str, str]]:
+        """Every cursor (last applied entry, ms since it moved) and the bridge's handed-on map.
+
+        Both grow with the games ever seen, so the rows come as plain tuples, and
+        a repair run reads them once: :meth:`protect_unapplied` keeps its read
+        (``keep``) for the :meth:`stalled_games` that follows it, which uses it up.
+        """
+        if self._kept is not None:
+            kept, self._kept = self._kept, None
+            if not keep:
+                return kept
+        with pg_errors(self._db_url), self._engine.connect() as conn:
+            cursor = conn.connection.cursor()
+            cursor.execute(_CURSORS)
+            cursors = {game_id: (last, int(idle_ms)) for game_id, last, idle_ms in cursor.fetchall()}
+            cursor.close()
+        with redis_errors(self._redis_url):
+            handed_on: dict[str, str] = cast(dict[str, str], self._r.hgetall(self._handed_on_key))
+        if keep:
+            self._kept = (cursors, handed_on)
+        return cursors, handed_on
 
     def parked_of(self, game_id: str) -> list[Handoff]:
         with pg_errors(self._db_url), self._engine.connect() as conn:
