@@ -56,9 +56,12 @@ class JobRig:
         self.ctx = JobContext(
             store=PostgresJobStore(pipeline.engine),
             engines=DockerEngineContainers(self.runtime, docker_host),
-            results_outbox=PostgresStreamOutbox(pipeline.engine, outbox_client, pipeline.redis_url, JOB_RESULT_OUTBOX),
+            # The sweep sees rows at once (no durability wait: test_outbox_durability is about that).
+            results_outbox=PostgresStreamOutbox(
+                pipeline.engine, outbox_client, pipeline.redis_url, JOB_RESULT_OUTBOX, durable_after_ms=0
+            ),
             health_outbox=PostgresStreamOutbox(
-                pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0)
+                pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0), durable_after_ms=0
             ),
             settings=TEST_ENGINE_SETTINGS,
             docker_retry_seconds=5,

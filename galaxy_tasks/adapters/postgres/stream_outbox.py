@@ -52,8 +52,9 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
 
-# KEYS: stream, mark hash, guard key, the consumer's progress hash and its repair floor (all may be absent).
-# ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
+# KEYS: stream, mark hash, durability checkpoint hash, then the guard key, the consumer's progress hash
+# and its repair floor (all three may be absent).
+# ARGV: mode ("next" or "after"), maxlen (0: unbounded), durable_after_ms, then per entry: game_id, seq, uid,
 # prev_uid, field_count, k1, v1, ...  A mark is "seq:uid" of the game's last appended row ("seq"
 # alone when written before rows had identities: then numbers are compared).  "next" (the
 # unlocked fast path) appends an entry only when its predecessor is the mark's row.  "after" (the
@@ -69,7 +70,7 @@ local function mark_of(value)
   return tonumber(value), nil
 end
 local entries = {}
-local i = 3
+local i = 4
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 4])
   entries[#entries + 1] = {game = ARGV[i], seq = tonumber(ARGV[i + 1]), uid = ARGV[i + 2], prev = ARGV[i + 3],
@@ -77,10 +78,18 @@ while i <= #ARGV do
   i = i + 5 + 2 * n
 end
 local appended = 0
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local durable_after = tonumber(ARGV[3])
 local function append(e)
   redis.call('XADD', KEYS[1], '*', unpack(ARGV, e.first, e.last))
   local mark = e.uid ~= '' and (e.seq .. ':' .. e.uid) or tostring(e.seq)
   redis.call('HSET', KEYS[2], e.game, mark)
+  -- Start the game's durability checkpoint here unless one is running: the sweep then finds it
+  -- due on its first look at these rows.  Replacing a due one only delays what it covered.
+  local check = redis.call('HGET', KEYS[3], e.game)
+  local since = check and tonumber(string.match(check, '^(%d+)@'))
+  if not since or since <= now - durable_after then redis.call('HSET', KEYS[3], e.game, now .. '@' .. mark) end
   appended = appended + 1
 end
 local out_of_turn, reported = {}, {}
@@ -128,15 +137,15 @@ if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.f
   -- before the guard (it keeps the guard's entry itself).  While the count is unknown (an offset
   -- set by hand, a replay before the consumer's next save, a floor too far back to count) nothing
   -- is trimmed.
-  local guard = KEYS[3] and redis.call('GET', KEYS[3])
+  local guard = KEYS[4] and redis.call('GET', KEYS[4])
   if guard then  -- without an offset the consumer has not started: it has consumed nothing yet
     local through = nil
-    if KEYS[4] and KEYS[4] ~= '' then
-      local progress = redis.call('HMGET', KEYS[4], 'offset', 'entries_through_offset')
+    if KEYS[5] and KEYS[5] ~= '' then
+      local progress = redis.call('HMGET', KEYS[5], 'offset', 'entries_through_offset')
       if progress[1] == guard and progress[2] then through = tonumber(progress[2]) end
     end
-    if KEYS[5] and KEYS[5] ~= '' then
-      local floor = redis.call('HMGET', KEYS[5], 'id', 'entries_through')
+    if KEYS[6] and KEYS[6] ~= '' then
+      local floor = redis.call('HMGET', KEYS[6], 'id', 'entries_through')
       if floor[1] and id_before(floor[1], guard) then
         guard = floor[1]
         through = floor[2] and tonumber(floor[2]) or nil
@@ -260,6 +269,8 @@ class OutboxSpec:
 class PostgresStreamOutbox:
     """``StreamOutbox`` for one :class:`OutboxSpec`."""
 
+    DEFAULT_DURABLE_AFTER_MS = 3000
+
     def __init__(
         self,
         engine: Engine,
@@ -267,7 +278,7 @@ class PostgresStreamOutbox:
         redis_url: str,
         spec: OutboxSpec,
         *,
-        durable_after_ms: int = 3000,
+        durable_after_ms: int = DEFAULT_DURABLE_AFTER_MS,
         on_new_generation: Callable[[str, Sequence[str]], None] | None = None,
     ) -> None:
         """``durable_after_ms``: how long after an append Redis is trusted to have it on disk (rows wait that long).
@@ -304,20 +315,22 @@ class PostgresStreamOutbox:
         )
         self._row_fields = text(f"SELECT id, fields FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
         self._page_rows = text(
-            f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} WHERE id > :after ORDER BY id LIMIT :limit"
+            f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} WHERE id > :after "
+            "AND created_at < now() - make_interval(secs => CAST(:settle_ms AS double precision) / 1000) "
+            "ORDER BY id LIMIT :limit"
         )
         self._delete_rows = text(f"DELETE FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
         self._seq_ranges = text(f"SELECT game_id, min(seq) AS low, max(seq) AS high FROM {spec.table} GROUP BY game_id")
 
     def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> tuple[int, list[str], list[str]]:
         """Run the script; the appended count, the games left out of turn, the games of another generation."""
-        argv: list[Any] = [mode, self.spec.maxlen]
+        argv: list[Any] = [mode, self.spec.maxlen, self._durable_after_ms]
         for entry in entries:
             argv.extend((entry.game_id, entry.seq, entry.uid, entry.prev_uid, len(entry.fields)))
             for key, value in entry.fields.items():
                 argv.extend((key, value))
         guards = [self.spec.guard_key, self.spec.guard_progress_key, self.spec.guard_floor_key]
-        keys = [self.spec.stream, self.spec.mark_key, *(guards if self.spec.guard_key else [])]
+        keys = [self.spec.stream, self.spec.mark_key, self._checkpoint_key, *(guards if self.spec.guard_key else [])]
         with redis_errors(self._redis_url):
             reply = list(self._append(keys=keys, args=argv))
         games = [_text(game) for game in reply[2:]]
@@ -355,14 +368,20 @@ class PostgresStreamOutbox:
     def scan_page(self, after: int, limit: int) -> OutboxPage:
         """The next ``limit`` rows by id, without locks: which games a locked visit would change.
 
-        A game whose rows are all appended (the mark's row among them, none past
-        it) and whose durability checkpoint is not due yet is left alone, and one
-        with no checkpoint gets one here: the rows the fast path published cost
-        the sweep this read until their checkpoint is due, then one locked visit
-        that deletes them.
+        Only rows older than ``durable_after_ms``: a younger one is its task's
+        to append right after commit, and could not be deleted yet anyway.  The
+        append script starts a game's durability checkpoint, so by then it is
+        usually due and one locked visit deletes the rows; a game whose rows
+        are all appended (the mark's row among them, none past it) and whose
+        checkpoint is not due is left alone, and one with none (rows appended
+        before checkpoints started there) gets one here.  A row still not
+        appended at that age (its worker died between commit and append,
+        Redis was away) is appended by that visit.
         """
         with pg_errors(self._db_url), self._engine.connect() as conn:
-            page = conn.execute(self._page_rows, {"after": after, "limit": limit}).all()
+            page = conn.execute(
+                self._page_rows, {"after": after, "limit": limit, "settle_ms": self._durable_after_ms}
+            ).all()
         if not page:
             return OutboxPage([], 0, 0)
         rows = _by_game(page)

@@ -36,6 +36,7 @@ from tests.support.private_services import PrivateRedis
 pytestmark = pytest.mark.integration
 
 LOST_WINDOW_SECONDS = 1.5
+DURABLE_AFTER_SECONDS = PostgresStreamOutbox.DEFAULT_DURABLE_AFTER_MS / 1000
 AT = 1_700_000_000_000
 
 
@@ -99,6 +100,7 @@ def test_no_row_is_deleted_before_a_crash_could_no_longer_take_its_entry(
 
     client = redis.Redis.from_url(everysec_redis.url, decode_responses=True, socket_timeout=2)
     outbox = PostgresStreamOutbox(engines[1], client, everysec_redis.url, health_events_outbox(0))
+    time.sleep(DURABLE_AFTER_SECONDS)  # the sweep looks at a row once it is that old
     relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=5)
     length = int(client.xlen(HEALTH_EVENTS_STREAM))
     client.close()

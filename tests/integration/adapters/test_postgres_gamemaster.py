@@ -214,40 +214,39 @@ def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_the_rows_o
     assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 2, 0)
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 2
     assert _lobby(pipeline) == [("g1", "s1"), ("g1", "s2"), ("g1", "s3")]
-    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "all appended: visited to be cleared"
-    assert (_outbox_rows(engines), outbox.backlog()) == (3, 0), "kept until a checkpoint says durable"
-    assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
+    assert (_outbox_rows(engines), outbox.backlog()) == (0, 0), "durable at once (durable_after_ms=0): deleted"
     assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0)
-    assert _outbox_rows(engines) == 0
     assert outbox.publish_committed(_entries(*snapshots)) == (0, [])
 
 
-def test_the_sweep_leaves_games_alone_while_their_rows_are_appended_and_not_durable_yet(
+def test_the_sweep_looks_at_rows_only_once_durable_after_and_leaves_appended_ones_until_their_checkpoint(
     pipeline: Pipeline, engines: tuple[Engine, Engine]
 ) -> None:
     client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=60_000)
+    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=1500)
     first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g2", "running", "t1", 1, "2-0")
     committed = _commit_snapshots(engines, first, second)
     assert outbox.publish_committed([e for e in committed if e.game_id == "g1"]) == (1, [])
+    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "young rows are their tasks' to append"
+    time.sleep(1.6)
     page = outbox.scan_page(0, 1)
-    assert (page.games, page.unappended) == ([], 0), "appended: its checkpoint starts here, without a lock"
+    assert (page.games, page.unappended) == (["g1"], 0), "the checkpoint the append started is due"
     page = outbox.scan_page(page.next_after, 1)
-    assert (page.games, page.unappended) == (["g2"], 1)
+    assert (page.games, page.unappended) == (["g2"], 1), "never appended: the sweep appends it"
     assert outbox.scan_page(page.next_after, 1) == OutboxPage([], 0, 0), "the end of the outbox: next_after 0"
     assert outbox.relay_games(["g1", "g2"], wait_for_locks=False) == 1
-    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "both appended, checkpoints not due: no locked visit"
-    assert _outbox_rows(engines) == 2
+    assert _outbox_rows(engines) == 1, "g1's rows deleted, g2's kept until its checkpoint is due"
+    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "g2 appended, its checkpoint not due: no locked visit"
+    assert _lobby(pipeline) == [("g1", "s1"), ("g2", "t1")]
     client.close()
 
 
-def test_rows_the_fast_path_published_go_in_one_locked_visit_once_the_sweeps_checkpoint_is_due(
+def test_rows_the_fast_path_published_go_in_one_locked_visit_once_their_checkpoint_is_due(
     pipeline: Pipeline, engines: tuple[Engine, Engine], outbox: PostgresStreamOutbox
 ) -> None:
     committed = _commit_snapshots(engines, _snapshot("g1", "running", "s1", 1, "1-0"))
     assert outbox.publish_committed(committed) == (1, [])
-    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0), "the checkpoint starts"
-    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "and is due (durable_after_ms=0)"
+    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "the append started a checkpoint, due at once here"
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
     assert _outbox_rows(engines) == 0
     assert _lobby(pipeline) == [("g1", "s1")]

@@ -34,7 +34,8 @@ def _outbox(
 ) -> PostgresStreamOutbox:
     url = url or pipeline.redis_url
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
-    return PostgresStreamOutbox(engines[1], client, url, health_events_outbox(maxlen))
+    # The sweep sees rows at once (no durability wait: test_outbox_durability is about that).
+    return PostgresStreamOutbox(engines[1], client, url, health_events_outbox(maxlen), durable_after_ms=0)
 
 
 def _stream(pipeline: Pipeline) -> list[dict[str, str]]:
