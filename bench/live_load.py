@@ -1,11 +1,11 @@
 """Live load (issue 12): XADD → ``gm:lobby_events`` latency from a trickle to a burst.
 
 What a newcomer gets: ``galaxy-tasks run --no-flower`` with default settings,
-started with a backlog waiting (20,000 entries: scenario (c) of ``bench/run.py``
-in this layout), then fed while it runs — steady rates (50, 100, 200, 500,
-1,000, 2,000 entries/s, 20 s each) and a burst (20,000 entries at once) —
-compared in the same run with the one-at-a-time loop of seed ``001`` fed the
-same way.  Every timed entry is a
+fed while it runs — steady rates (50, 100, 200, 500, 1,000, 2,000 entries/s,
+20 s each), a backlog (20,000 entries appended while its bridge is paused, then
+drained: scenario (c) of ``bench/run.py`` in this layout and state) and a burst
+(20,000 entries at once) — compared in the same run with the one-at-a-time loop
+of seed ``001`` fed the same way.  Every timed entry is a
 ``container_exited`` of a distinct running game, so every one must produce a
 Lobby entry (a transition); latency is the Lobby entry's id minus the health
 entry's id (both stamped by Redis: one clock).  For galaxy_tasks it also prints
@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import redis
 from sqlalchemy import create_engine
@@ -74,7 +74,7 @@ class RateResult:
     per_event_share: float | None = None
     applied_rate: float | None = None
     """Entries applied per second: a burst from its first XADD, a backlog from the moment its consumer
-    was seen to start (the bridge's lease taken, the seed loop's thread started), to the last Lobby entry."""
+    was seen to resume (a bridge holding the lease again, the seed loop unpaused), to the last Lobby entry."""
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -163,31 +163,65 @@ def timed_result(
     )
 
 
-def prefill(stores: Stores, system: str, count: int) -> tuple[list[str], dict[str, str]]:
-    """A backlog (scenario (c) of ``bench/run.py``, live): entries appended before the consumer starts."""
-    games = [f"{system}-backlog-{n}" for n in range(count)]
-    stores.add_games(games, status="running", current_turn=3)
-    ids, _ = feed(stores.r, games, None, random.Random(count))
-    return games, ids
-
-
 def redis_ms(r: redis.Redis) -> int:
     seconds, micros = cast(Any, r.time())
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-def drain_backlog(stores: Stores, label: str, started_ms: int, games: Sequence[str], ids: dict[str, str]) -> RateResult:
-    """Wait for the pre-filled backlog's Lobby entries; the rate runs from the consumer's start
-    (``started_ms``, Redis's clock) to the last of them."""
+def backlog_phase(stores: Stores, consumer: Consumer, label: str, games: Sequence[str]) -> RateResult:
+    """Scenario (c) of ``bench/run.py``, live: the consumer paused (an outage) while the entries arrive,
+    then resumed; the rate runs from its resumption (Redis's clock) to the last Lobby entry."""
+    lobby_tail = cast(Any, stores.r.xrevrange(LOBBY_STREAM, count=1))
+    after = lobby_tail[0][0] if lobby_tail else "0-0"
+    consumer.pause()
+    ids, _ = feed(stores.r, games, None, random.Random(len(games)))
     started = time.monotonic()
+    resumed_ms = consumer.resume()
     timeout = 900.0
-    lobby = wait_lobby(stores.r, ids, "0-0", timeout)
+    lobby = wait_lobby(stores.r, ids, after, timeout)
     result = timed_result(label, games, ids, lobby, timeout, target_rate=0.0, achieved=0.0)
     result.done_seconds = time.monotonic() - started
     if len(lobby) == len(games):
-        span_ms = max(_ms(e) for e in lobby.values()) - started_ms
+        span_ms = max(_ms(e) for e in lobby.values()) - resumed_ms
         result.applied_rate = len(games) / max(span_ms / 1000, 1e-3)
     return result
+
+
+class Consumer(Protocol):
+    def pause(self) -> None: ...
+
+    def resume(self) -> int:
+        """Let it consume again; when it did (Redis time, ms)."""
+        ...
+
+
+class PausedBridge:
+    """Pauses galaxy_tasks' bridge the way an outage would: the bench takes its lease.
+
+    The bridge finds its lease gone at its next renewal and stops (a batch it
+    handed on but could not save is handed on again later: duplicates, which
+    the consumer recognises).  Released, the lease is taken by a new bridge
+    that beat's supervisor starts within its interval, from the stored offset.
+    """
+
+    TOKEN = "bench-live-load-pause"
+
+    def __init__(self, r: redis.Redis) -> None:
+        self._r = r
+
+    def pause(self) -> None:
+        self._r.set(BRIDGE_LEASE, self.TOKEN, px=600_000)
+        time.sleep(1.0)  # the bridge renews before every read (blocking at most 0.5 s)
+
+    def resume(self) -> int:
+        if self._r.get(BRIDGE_LEASE) == self.TOKEN:
+            self._r.delete(BRIDGE_LEASE)
+        deadline = time.monotonic() + 60
+        while self._r.get(BRIDGE_LEASE) in (None, self.TOKEN):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no bridge took its lease back within 60 s of the pause")
+            time.sleep(0.005)
+        return redis_ms(self._r)
 
 
 # --------------------------------------------------------------------------- the two systems
@@ -207,9 +241,8 @@ def fresh_stores(label: str) -> Iterator[Stores]:
 
 
 @contextmanager
-def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -> Iterator[tuple[int, int]]:
-    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port and when (Redis
-    time, ms) its bridge was first seen holding its lease."""
+def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -> Iterator[int]:
+    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port."""
     port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
     env.update(
@@ -225,8 +258,8 @@ def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -
         while not stores.r.exists(BRIDGE_LEASE):
             if time.monotonic() > deadline or run.poll() is not None:
                 raise RuntimeError(f"galaxy-tasks run did not start its bridge; see {run_dir / 'run.log'}")
-            time.sleep(0.005)
-        yield port, redis_ms(stores.r)
+            time.sleep(0.5)
+        yield port
     finally:
         run.send_signal(signal.SIGINT)
         try:
@@ -248,10 +281,26 @@ def dispatched_by_mode(port: int) -> dict[str, float]:
     return counts
 
 
+class PausedSeedLoop:
+    def __init__(self, r: redis.Redis) -> None:
+        self._r = r
+        self.paused = threading.Event()
+
+    def pause(self) -> None:
+        self.paused.set()
+        time.sleep(0.5)
+
+    def resume(self) -> int:
+        resumed = redis_ms(self._r)
+        self.paused.clear()
+        return resumed
+
+
 @contextmanager
-def seed_loop(stores: Stores) -> Iterator[int]:
+def seed_loop(stores: Stores) -> Iterator[PausedSeedLoop]:
     """Seed ``001``'s consumer loop in a thread, reading from the stored offset until told to stop."""
     stop = threading.Event()
+    control = PausedSeedLoop(stores.r)
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -262,6 +311,9 @@ def seed_loop(stores: Stores) -> Iterator[int]:
                 consumer = SeedConsumer(client, conn)
                 last = str(client.get(OFFSET_KEY) or "0-0")
                 while not stop.is_set():
+                    if control.paused.is_set():
+                        time.sleep(0.005)
+                        continue
                     reply = cast(Any, client.xread({HEALTH_STREAM: last}, count=1, block=200))
                     for _stream, messages in reply or []:
                         for entry_id, fields in messages:
@@ -275,10 +327,9 @@ def seed_loop(stores: Stores) -> Iterator[int]:
             engine.dispose()
 
     thread = threading.Thread(target=run, name="seed-001-loop", daemon=True)
-    started_ms = redis_ms(stores.r)
     thread.start()
     try:
-        yield started_ms
+        yield control
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -287,10 +338,21 @@ def seed_loop(stores: Stores) -> Iterator[int]:
 
 
 def sweep(
-    stores: Stores, system: str, *, rates: Sequence[float], seconds: float, burst: int, port: int | None
+    stores: Stores,
+    system: str,
+    consumer: Consumer,
+    *,
+    rates: Sequence[float],
+    seconds: float,
+    burst: int,
+    backlog: int,
+    port: int | None,
 ) -> list[RateResult]:
+    """The steady rates, then the backlog (consumer paused while it arrives), then the burst."""
     results: list[RateResult] = []
     plan: list[tuple[str, float | None, int]] = [(f"{rate:g}/s", rate, int(rate * seconds)) for rate in rates]
+    if backlog:
+        plan.append((f"backlog {backlog}", None, backlog))
     if burst:
         plan.append((f"burst {burst}", None, burst))
     for phase, (label, rate, count) in enumerate(plan):
@@ -298,7 +360,10 @@ def sweep(
         stores.add_games(games, status="running", current_turn=3)
         before = dispatched_by_mode(port) if port else {}
         timeout = max(300.0, 10 * count / rate) if rate else 900.0  # a collapse shows as latency, not a timeout
-        result = measure(stores.r, label, games, rate, timeout)
+        if label.startswith("backlog"):
+            result = backlog_phase(stores, consumer, label, games)
+        else:
+            result = measure(stores.r, label, games, rate, timeout)
         if port:
             after = dispatched_by_mode(port)
             delta = {mode: after.get(mode, 0.0) - before.get(mode, 0.0) for mode in after}
@@ -329,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rates", default="50,100,200,500,1000,2000", help="steady rates, entries/s")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each steady rate")
     p.add_argument("--burst", type=int, default=20000, help="entries appended at once after the rates (0: none)")
-    p.add_argument("--backlog", type=int, default=20000, help="entries waiting before the consumer starts (0: none)")
+    p.add_argument("--backlog", type=int, default=20000, help="entries appended while the consumer is paused (0: none)")
     p.add_argument("--skip-seed", action="store_true", help="galaxy_tasks only")
     p.add_argument(
         "--run-args",
@@ -344,28 +409,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["run_args"] = extra
     layout = " ".join(["galaxy-tasks run --no-flower", *extra]) + ("" if extra else ", defaults")
     print(f"galaxy_tasks ({layout}): {args.rates} /s x {args.seconds:g}s", flush=True)
-    shape: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst}
+    shape: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst, "backlog": args.backlog}
     with (
         fresh_stores("live_galaxy") as stores,
         tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
+        galaxy_tasks_run(stores, Path(run_dir), extra) as port,
     ):
-        waiting = prefill(stores, "galaxy", args.backlog) if args.backlog else None
-        with galaxy_tasks_run(stores, Path(run_dir), extra) as (port, started_ms):
-            galaxy = [drain_backlog(stores, f"backlog {args.backlog}", started_ms, *waiting)] if waiting else []
-            if galaxy:
-                print(f"  {'galaxy':<12} {describe(galaxy[0])}", flush=True)
-            galaxy += sweep(stores, "galaxy", port=port, **shape)
+        galaxy = sweep(stores, "galaxy", PausedBridge(stores.r), port=port, **shape)
     report["galaxy_tasks"] = [asdict(r) for r in galaxy]
     seed: list[RateResult] = []
     if not args.skip_seed:
         print("seed 001 loop (one process, one entry at a time):", flush=True)
-        with fresh_stores("live_seed") as stores:
-            waiting = prefill(stores, "seed", args.backlog) if args.backlog else None
-            with seed_loop(stores) as started_ms:
-                seed = [drain_backlog(stores, f"backlog {args.backlog}", started_ms, *waiting)] if waiting else []
-                if seed:
-                    print(f"  {'seed-001':<12} {describe(seed[0])}", flush=True)
-                seed += sweep(stores, "seed-001", port=None, **shape)
+        with fresh_stores("live_seed") as stores, seed_loop(stores) as loop:
+            seed = sweep(stores, "seed-001", loop, port=None, **shape)
         report["seed_001"] = [asdict(r) for r in seed]
     report["summary"] = summarize(galaxy, seed)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
