@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any, Protocol, cast
 
 import redis
@@ -402,7 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="more galaxy-tasks run options, e.g. '--pool-workers 2' or '--pool threads --pool-concurrency 8'",
     )
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "live_load.json"))
+    p.add_argument("--medians", nargs="+", metavar="JSON", help="print the medians of earlier runs' figures and stop")
     args = p.parse_args(argv)
+    if args.medians:
+        print_medians([json.loads(Path(f).read_text()) for f in args.medians])
+        return 0
     rates = [float(r) for r in args.rates.split(",") if r]
     report: dict[str, Any] = {"rates": rates, "seconds": args.seconds, "burst": args.burst, "backlog": args.backlog}
     extra = shlex.split(args.run_args)
@@ -428,6 +433,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     print(f"figures in {args.json}")
     return 0
+
+
+def print_medians(runs: Sequence[dict[str, Any]]) -> None:
+    """Per system and phase, the median p50/p99 (every run's p99 in brackets), then the targets' medians."""
+    for system in ("galaxy_tasks", "seed_001"):
+        phases: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            for phase in run.get(system, []):
+                phases.setdefault(phase["label"], []).append(phase)
+        if not phases:
+            continue
+        print(f"{system} ({len(runs)} runs):")
+        for label, seen in phases.items():
+            p99s = [float(x["p99_ms"]) for x in seen]
+            line = f"  {label:>14}: p50 {median([float(x['p50_ms']) for x in seen]):>8.0f} ms"
+            line += f"  p99 {median(p99s):>8.0f} ms ({', '.join(f'{v:.0f}' for v in p99s)})"
+            shares = [x["per_event_share"] for x in seen if x.get("per_event_share") is not None]
+            if shares:
+                line += f"  per-event {100 * min(shares):.0f}-{100 * max(shares):.0f}%"
+            rates = [x["applied_rate"] for x in seen if x.get("applied_rate") is not None]
+            if rates:
+                line += f"  applied at {median(rates):.0f}/s ({', '.join(f'{v:.0f}' for v in rates)})"
+            print(line)
+    for key in ("galaxy_sustained", "seed_sustained", "sustained_ratio", "burst_to_backlog"):
+        values = [run["summary"][key] for run in runs if key in run.get("summary", {})]
+        if values:
+            print(f"{key}: median {median(values):g} ({', '.join(f'{v:g}' for v in values)})")
 
 
 def summarize(galaxy: Sequence[RateResult], seed: Sequence[RateResult]) -> dict[str, Any]:

@@ -34,6 +34,11 @@ class BackendUnavailable(TransientError):
         self.detail = detail
 
 
+class RowLocked(TransientError):
+    """A row another session holds past the lock timeout (PostgreSQL SQLSTATE 55P03): that game is
+    busy, not the database; work on other games need not wait for it."""
+
+
 class PermanentError(GalaxyError):
     """A failure that retrying cannot fix."""
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
-from galaxy_tasks.domain.errors import ValueRefused
+from galaxy_tasks.domain.errors import RowLocked, ValueRefused
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
@@ -60,11 +60,13 @@ class EntryResult:
 @dataclass
 class BatchResult:
     results: list[EntryResult] = field(default_factory=list)
-    """One result per entry handed in, in the order handed in."""
+    """One result per entry handed in: in the order handed in, or per game when games were applied apart."""
     released: list[EntryResult] = field(default_factory=list)
     """Parked entries (of earlier deliveries) this call applied or found already applied."""
     lobby_entries: list[OutboxEntry] = field(default_factory=list)
     """The Lobby outbox rows this call committed, in commit order."""
+    held: list[Handoff] = field(default_factory=list)
+    """Entries not applied because another session held their game's row: to hand in again later."""
 
     @property
     def parked(self) -> list[str]:
@@ -74,8 +76,20 @@ class BatchResult:
     def published_games(self) -> list[str]:
         return sorted({r.game_id for r in (*self.results, *self.released) if r.published and r.game_id})
 
+    def extend(self, other: BatchResult) -> None:
+        """Append what another transaction of the same call did."""
+        self.results.extend(other.results)
+        self.released.extend(other.released)
+        self.lobby_entries.extend(other.lobby_entries)
+        self.held.extend(other.held)
+
     def results_for(self, handoffs: Sequence[Handoff]) -> list[EntryResult]:
-        """One result per handoff, in the order given (an entry handed in twice gets its one result twice)."""
+        """One result per handoff, in the order given (an entry handed in twice gets its one result twice).
+
+        Raises :class:`RowLocked` when some were held back (their tasks are to be retried).
+        """
+        if self.held:
+            raise RowLocked(f"the rows of {len({game_id_of(h.fields) for h in self.held})} game(s) are held elsewhere")
         by_entry = {result.entry_id: result for result in self.results}
         return [by_entry[handoff.entry_id] for handoff in handoffs]
 
@@ -83,11 +97,49 @@ class BatchResult:
 def consume(
     uow: HealthConsumerUnitOfWork, outbox: StreamOutbox, handoffs: Sequence[Handoff], *, now_ms: int
 ) -> BatchResult:
-    """Apply, count, and publish right away what the transaction committed."""
-    batch = apply_isolating_refusals(uow, handoffs, now_ms=now_ms)
+    """Apply, count, and publish right away what the transaction committed.
+
+    A game whose row another session holds past the lock timeout costs only
+    its own entries: the others are applied game by game and published, and
+    the held game's entries come back in ``held`` for the caller to hand in
+    again (:class:`RowLocked` is raised when nothing else was applied).
+    """
+    batch = apply_isolating_held_rows(uow, handoffs, now_ms=now_ms)
     record_outcomes(batch)
     publish_after_commit(outbox, batch.lobby_entries)
     return batch
+
+
+def apply_isolating_held_rows(
+    uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int
+) -> BatchResult:
+    """:func:`apply_isolating_refusals`, where a held row stops only its own game.
+
+    A chunk spans many games in one transaction; one of them held elsewhere
+    (a long migration, an operator's open transaction) would otherwise fail
+    the chunk at every retry and hold all the others back for as long.  So a
+    transaction that timed out on a lock is applied again one game per
+    transaction (each game's entries in order); the entries of the games
+    still held come back in :attr:`BatchResult.held`.
+    """
+    try:
+        return apply_isolating_refusals(uow, handoffs, now_ms=now_ms)
+    except RowLocked as exc:
+        games: dict[str | None, list[Handoff]] = {}
+        for handoff in handoffs:
+            games.setdefault(game_id_of(handoff.fields), []).append(handoff)
+        if len(games) == 1:
+            raise
+        log.warning("health_entries_row_held_applying_game_by_game", games=len(games), error=str(exc))
+        merged = BatchResult()
+        for part in games.values():
+            try:
+                merged.extend(apply_isolating_refusals(uow, part, now_ms=now_ms))
+            except RowLocked:
+                merged.held.extend(part)
+        if len(merged.held) == len(handoffs):
+            raise
+        return merged
 
 
 def record_outcomes(batch: BatchResult) -> None:
@@ -125,10 +177,7 @@ def apply_isolating_refusals(uow: HealthConsumerUnitOfWork, handoffs: Sequence[H
         log.warning("health_entries_refused_applying_one_by_one", entries=len(handoffs), error=str(exc))
         merged = BatchResult()
         for handoff in handoffs:
-            part = apply_isolating_refusals(uow, [handoff], now_ms=now_ms)
-            merged.results.extend(part.results)
-            merged.released.extend(part.released)
-            merged.lobby_entries.extend(part.lobby_entries)
+            merged.extend(apply_isolating_refusals(uow, [handoff], now_ms=now_ms))
         return merged
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
 
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import get_settings
@@ -50,6 +52,14 @@ def galaxy_task(name: TaskName, **options: Any) -> Callable[[F], Any]:
     settings.update(options)
     decorator: Callable[[F], Any] = app.task(**settings)
     return decorator
+
+
+def retry_later(task: Task, args: list[Any], exc: Exception) -> NoReturn:
+    """Retry ``task`` with other arguments (what is left of its work), on the decorator's backoff."""
+    countdown = get_exponential_backoff_interval(
+        factor=1, retries=task.request.retries, maximum=task.retry_backoff_max, full_jitter=True
+    )
+    raise task.retry(args=args, exc=exc, countdown=countdown, max_retries=None)
 
 
 def relay_outbox(outbox: StreamOutbox, label: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from galaxy_tasks.adapters.celery_dispatch import queue_depth
 from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app
-from galaxy_tasks.domain.errors import TransientError
+from galaxy_tasks.domain.errors import RowLocked, TransientError
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.logs import get_logger
@@ -23,7 +23,7 @@ from galaxy_tasks.service.health_consumer import consume
 from galaxy_tasks.service.lobby_relay import relay_lobby_outbox
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task, now_ms
+from galaxy_tasks.tasks._base import galaxy_task, now_ms, retry_later
 from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, build_stream_bridge, stop_condition
 
 log = get_logger(__name__)
@@ -53,6 +53,8 @@ def apply_health_events_chunk(self: Task, entries: list[list[Any]]) -> dict[str,
     res = resources()
     handoffs = [Handoff(str(e[0]), dict(e[1]), e[2]) for e in entries]
     batch = consume(res.health_consumer_uow(), res.lobby_outbox, handoffs, now_ms=now_ms())
+    if batch.held:  # games whose rows another session holds: only their entries are tried again
+        retry_later(self, [[h.as_args() for h in batch.held]], RowLocked(f"{len(batch.held)} entries held back"))
     counts: dict[str, int] = {}
     for result in batch.results:
         outcome = str(result.as_dict()["outcome"])

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 import sqlalchemy.exc
 from sqlalchemy import Engine, create_engine, make_url
 
-from galaxy_tasks.domain.errors import BackendUnavailable, TransientError, ValueRefused
+from galaxy_tasks.domain.errors import BackendUnavailable, RowLocked, TransientError, ValueRefused
 
 # SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, statement timeout (query
 # canceled), admin shutdown, too many connections.
 _VALUE_SQLSTATE_CLASSES = frozenset({"22", "23"})
 """Data exceptions and integrity violations: the values of the statement are refused, not the moment."""
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"})
+_LOCK_NOT_AVAILABLE = "55P03"
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57014", "57P01", "57P02", "57P03", "53300"})
 
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 """A server gone without a word is noticed within about a minute, not after the kernel's two hours."""
@@ -105,6 +106,8 @@ def translated_errors(url: str) -> Iterator[None]:
         code = getattr(exc.orig, "pgcode", None)
         if exc.connection_invalidated or (isinstance(exc, sqlalchemy.exc.OperationalError) and code is None):
             raise BackendUnavailable("postgresql", f"{safe_url(url)}: {exc.orig}") from exc
+        if code == _LOCK_NOT_AVAILABLE:
+            raise RowLocked(f"postgresql {code}: {exc.orig}") from exc
         if code in _TRANSIENT_SQLSTATES:
             raise TransientError(f"postgresql {code}: {exc.orig}") from exc
         if code is not None and code[:2] in _VALUE_SQLSTATE_CLASSES:

@@ -54,7 +54,7 @@ from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
 
 # KEYS: stream, mark hash, durability checkpoint hash, then the guard key, the consumer's progress hash
 # and its repair floor (all three may be absent).
-# ARGV: mode ("next" or "after"), maxlen (0: unbounded), durable_after_ms, then per entry: game_id, seq, uid,
+# ARGV: mode ("next" or "after"), maxlen (0: unbounded), then per entry: game_id, seq, uid,
 # prev_uid, field_count, k1, v1, ...  A mark is "seq:uid" of the game's last appended row ("seq"
 # alone when written before rows had identities: then numbers are compared).  "next" (the
 # unlocked fast path) appends an entry only when its predecessor is the mark's row.  "after" (the
@@ -70,7 +70,7 @@ local function mark_of(value)
   return tonumber(value), nil
 end
 local entries = {}
-local i = 4
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 4])
   entries[#entries + 1] = {game = ARGV[i], seq = tonumber(ARGV[i + 1]), uid = ARGV[i + 2], prev = ARGV[i + 3],
@@ -80,16 +80,14 @@ end
 local appended = 0
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local durable_after = tonumber(ARGV[3])
 local function append(e)
   redis.call('XADD', KEYS[1], '*', unpack(ARGV, e.first, e.last))
   local mark = e.uid ~= '' and (e.seq .. ':' .. e.uid) or tostring(e.seq)
   redis.call('HSET', KEYS[2], e.game, mark)
-  -- Start the game's durability checkpoint here unless one is running: the sweep then finds it
-  -- due on its first look at these rows.  Replacing a due one only delays what it covered.
-  local check = redis.call('HGET', KEYS[3], e.game)
-  local since = check and tonumber(string.match(check, '^(%d+)@'))
-  if not since or since <= now - durable_after then redis.call('HSET', KEYS[3], e.game, now .. '@' .. mark) end
+  -- Start the game's durability checkpoint unless it has one: the sweep then finds it due on its
+  -- first look at these rows.  One it has is moved on by the sweep only (when due): moved here on
+  -- every append, a game with steady traffic would never have a due one.
+  redis.call('HSETNX', KEYS[3], e.game, now .. '@' .. mark)
   appended = appended + 1
 end
 local out_of_turn, reported = {}, {}
@@ -324,7 +322,7 @@ class PostgresStreamOutbox:
 
     def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> tuple[int, list[str], list[str]]:
         """Run the script; the appended count, the games left out of turn, the games of another generation."""
-        argv: list[Any] = [mode, self.spec.maxlen, self._durable_after_ms]
+        argv: list[Any] = [mode, self.spec.maxlen]
         for entry in entries:
             argv.extend((entry.game_id, entry.seq, entry.uid, entry.prev_uid, len(entry.fields)))
             for key, value in entry.fields.items():

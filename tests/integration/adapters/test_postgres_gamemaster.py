@@ -24,6 +24,7 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry, OutboxPage
+from galaxy_tasks.service.outbox_relay import relay_pending
 from tests.support.cluster import wait_until
 from tests.support.pipeline import Pipeline
 
@@ -214,8 +215,10 @@ def test_the_relay_appends_what_is_past_each_mark_in_order_and_clears_the_rows_o
     assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 2, 0)
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 2
     assert _lobby(pipeline) == [("g1", "s1"), ("g1", "s2"), ("g1", "s3")]
-    assert (_outbox_rows(engines), outbox.backlog()) == (0, 0), "durable at once (durable_after_ms=0): deleted"
-    assert outbox.scan_page(0, 10) == OutboxPage([], 0, 0)
+    assert (_outbox_rows(engines), outbox.backlog()) == (2, 0), "deleted through the checkpoint the first append began"
+    assert outbox.scan_page(0, 10) == OutboxPage(["g1"], 0, 0), "the checkpoint moved to s3: due at once"
+    assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
+    assert (_outbox_rows(engines), outbox.scan_page(0, 10)) == (0, OutboxPage([], 0, 0))
     assert outbox.publish_committed(_entries(*snapshots)) == (0, [])
 
 
@@ -250,6 +253,23 @@ def test_rows_the_fast_path_published_go_in_one_locked_visit_once_their_checkpoi
     assert outbox.relay_games(["g1"], wait_for_locks=False) == 0
     assert _outbox_rows(engines) == 0
     assert _lobby(pipeline) == [("g1", "s1")]
+
+
+def test_a_game_with_steady_traffic_still_gets_its_durable_rows_deleted(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=500)
+    started, seq = time.monotonic(), 0
+    while time.monotonic() - started < 2.5:  # an append every 50 ms, a sweep after each
+        seq += 1
+        committed = _commit_snapshots(engines, _snapshot("g1", "running", f"s{seq}", seq, f"{seq}-0"))
+        assert outbox.publish_committed(committed) == (1, [])
+        relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=1)
+        time.sleep(0.05)
+    assert _outbox_rows(engines) < seq / 2, "the appends never kept the game's checkpoint from coming due"
+    assert len(_lobby(pipeline)) == seq
+    client.close()
 
 
 def _outbox_rows(engines: tuple[Engine, Engine]) -> int:
