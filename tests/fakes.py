@@ -859,3 +859,16 @@ class FakeProber:
 
     def probe(self, endpoint: str) -> tuple[bool, str]:
         return self.results.pop(0)
+
+
+def running_games(*games: str) -> FakeDatabase:
+    """A database where each of ``games`` has a ``running``, healthy record at turn 3."""
+    db = FakeDatabase()
+    for game in games:
+        db.add_record(game, "running", "healthy", 3)
+    return db
+
+
+def health_handoff(entry_id: str, game: str, prev: str | None = None, event_type: str = "container_oom") -> Handoff:
+    """A ``runtime:health_events`` entry of ``game`` as the bridge hands it on."""
+    return Handoff(entry_id, {"game_id": game, "event_type": event_type, "occurred_at_ms": "5"}, prev)

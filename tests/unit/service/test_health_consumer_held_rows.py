@@ -14,9 +14,9 @@ import pytest
 
 from galaxy_tasks.domain.errors import BackendUnavailable, RowLocked
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
-from galaxy_tasks.ports import Handoff, LockedGames
+from galaxy_tasks.ports import LockedGames
 from galaxy_tasks.service.health_consumer import consume
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox
+from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, health_handoff, running_games
 
 NOW = 1_700_000_000_000
 
@@ -34,27 +34,16 @@ class HeldRowsUnitOfWork(FakeHealthConsumerUnitOfWork):
         return super().lock(game_ids)
 
 
-def _entry(entry_id: str, game: str, prev: str | None = None, event_type: str = "container_oom") -> Handoff:
-    return Handoff(entry_id, {"game_id": game, "event_type": event_type, "occurred_at_ms": "5"}, prev)
-
-
-def _db(*games: str) -> FakeDatabase:
-    db = FakeDatabase()
-    for game in games:
-        db.add_record(game, "running", "healthy", 3)
-    return db
-
-
 def test_a_chunk_with_a_held_game_applies_and_publishes_every_other_game_and_hands_the_held_entries_back() -> None:
-    db = _db("held", "g1", "g2")
+    db = running_games("held", "g1", "g2")
     outbox = FakeLobbyOutbox(db)
     uow = HeldRowsUnitOfWork(db, held={"held"})
     chunk = [
-        _entry("1-0", "g1"),
-        _entry("2-0", "held"),
-        _entry("3-0", "g2"),
-        _entry("4-0", "held", prev="2-0", event_type="probe_recovered"),
-        _entry("5-0", "g1", prev="1-0", event_type="probe_recovered"),
+        health_handoff("1-0", "g1"),
+        health_handoff("2-0", "held"),
+        health_handoff("3-0", "g2"),
+        health_handoff("4-0", "held", prev="2-0", event_type="probe_recovered"),
+        health_handoff("5-0", "g1", prev="1-0", event_type="probe_recovered"),
     ]
     batch = consume(uow, outbox, chunk, now_ms=NOW)
     assert [h.entry_id for h in batch.held] == ["2-0", "4-0"], "the held game's entries, in order, to retry"
@@ -73,16 +62,21 @@ def test_a_chunk_with_a_held_game_applies_and_publishes_every_other_game_and_han
 
 
 def test_a_chunk_of_one_held_game_is_retried_as_it_is() -> None:
-    db = _db("held")
+    db = running_games("held")
     uow = HeldRowsUnitOfWork(db, held={"held"})
     with pytest.raises(RowLocked):
-        consume(uow, FakeLobbyOutbox(db), [_entry("1-0", "held"), _entry("2-0", "held", prev="1-0")], now_ms=NOW)
+        consume(
+            uow,
+            FakeLobbyOutbox(db),
+            [health_handoff("1-0", "held"), health_handoff("2-0", "held", prev="1-0")],
+            now_ms=NOW,
+        )
     assert len(uow.locks) == 1, "no game-by-game pass for a single game"
 
 
 def test_other_transient_errors_are_not_taken_for_a_held_row() -> None:
-    db = _db("g1", "g2")
+    db = running_games("g1", "g2")
     uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=BackendUnavailable("postgresql", "restarting"))
     with pytest.raises(BackendUnavailable):
-        consume(uow, FakeLobbyOutbox(db), [_entry("1-0", "g1"), _entry("2-0", "g2")], now_ms=NOW)
+        consume(uow, FakeLobbyOutbox(db), [health_handoff("1-0", "g1"), health_handoff("2-0", "g2")], now_ms=NOW)
     assert db.cursors == {}, "nothing applied game by game"

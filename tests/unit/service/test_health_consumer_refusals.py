@@ -16,7 +16,7 @@ from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.ports import ConsumerWrites, Handoff, OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_isolating_refusals
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork
+from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
 
 NOW = 1_700_000_000_000
 
@@ -34,21 +34,12 @@ class RefusingUnitOfWork(FakeHealthConsumerUnitOfWork):
         return super().commit(writes)
 
 
-def _entry(entry_id: str, game: str, event_type: str = "container_oom") -> Handoff:
-    return Handoff(entry_id, {"game_id": game, "event_type": event_type, "occurred_at_ms": "5"}, None)
-
-
-def _db(*games: str) -> FakeDatabase:
-    db = FakeDatabase()
-    for game in games:
-        db.add_record(game, "running", "healthy", 3)
-    return db
-
-
 def test_an_entry_whose_effect_is_refused_is_skipped_as_malformed_and_the_rest_of_its_chunk_applies() -> None:
-    db = _db("g1", "g2", "g3")
+    db = running_games("g1", "g2", "g3")
     uow = RefusingUnitOfWork(db, lambda w: any(s.stream_entry_id == "2-0" for s in w.snapshots))
-    batch = apply_isolating_refusals(uow, [_entry("1-0", "g1"), _entry("2-0", "g2"), _entry("3-0", "g3")], now_ms=NOW)
+    batch = apply_isolating_refusals(
+        uow, [health_handoff("1-0", "g1"), health_handoff("2-0", "g2"), health_handoff("3-0", "g3")], now_ms=NOW
+    )
 
     outcomes = {r.entry_id: r.outcome for r in batch.results}
     assert outcomes == {"1-0": Outcome.APPLIED, "2-0": Outcome.SKIPPED_MALFORMED, "3-0": Outcome.APPLIED}
@@ -61,9 +52,9 @@ def test_an_entry_whose_effect_is_refused_is_skipped_as_malformed_and_the_rest_o
 
 
 def test_an_entry_of_a_game_the_database_refuses_outright_is_skipped_with_no_state_written() -> None:
-    db = _db("g1")
+    db = running_games("g1")
     uow = RefusingUnitOfWork(db, lambda w: any(c.game_id == "bad" for c in w.cursors))
-    batch = apply_isolating_refusals(uow, [_entry("1-0", "bad"), _entry("2-0", "g1")], now_ms=NOW)
+    batch = apply_isolating_refusals(uow, [health_handoff("1-0", "bad"), health_handoff("2-0", "g1")], now_ms=NOW)
 
     outcomes = {r.entry_id: r.outcome for r in batch.results}
     assert outcomes == {"1-0": Outcome.SKIPPED_MALFORMED, "2-0": Outcome.APPLIED}
@@ -72,9 +63,9 @@ def test_an_entry_of_a_game_the_database_refuses_outright_is_skipped_with_no_sta
 
 
 def test_a_successor_of_a_refused_entry_in_the_same_chunk_applies_after_it() -> None:
-    db = _db("g1")
+    db = running_games("g1")
     uow = RefusingUnitOfWork(db, lambda w: any(s.stream_entry_id == "1-0" for s in w.snapshots))
-    first = _entry("1-0", "g1")
+    first = health_handoff("1-0", "g1")
     second = Handoff("2-0", {"game_id": "g1", "event_type": "probe_failed", "occurred_at_ms": "6"}, "1-0")
     batch = apply_isolating_refusals(uow, [first, second], now_ms=NOW)
 
@@ -85,10 +76,10 @@ def test_a_successor_of_a_refused_entry_in_the_same_chunk_applies_after_it() -> 
 
 
 def test_a_transient_error_is_raised_for_a_retry_never_taken_for_a_refusal() -> None:
-    db = _db("g1")
+    db = running_games("g1")
     uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=BackendUnavailable("postgresql", "restarting"))
     with pytest.raises(BackendUnavailable):
-        apply_isolating_refusals(uow, [_entry("1-0", "g1"), _entry("2-0", "g1")], now_ms=NOW)
+        apply_isolating_refusals(uow, [health_handoff("1-0", "g1"), health_handoff("2-0", "g1")], now_ms=NOW)
     assert "g1" not in db.cursors
 
 
@@ -96,9 +87,11 @@ def test_a_transient_error_is_raised_for_a_retry_never_taken_for_a_refusal() -> 
 
 
 def test_an_entry_of_a_new_game_whose_id_breaks_the_rule_is_malformed_and_leaves_no_state() -> None:
-    db = _db("g1")
+    db = running_games("g1")
     uow = FakeHealthConsumerUnitOfWork(db)
-    batch = apply_isolating_refusals(uow, [_entry("1-0", "new_game.1"), _entry("2-0", "g1")], now_ms=NOW)
+    batch = apply_isolating_refusals(
+        uow, [health_handoff("1-0", "new_game.1"), health_handoff("2-0", "g1")], now_ms=NOW
+    )
 
     outcomes = {r.entry_id: (r.outcome, r.detail) for r in batch.results}
     assert outcomes["1-0"][0] is Outcome.SKIPPED_MALFORMED
@@ -108,7 +101,9 @@ def test_an_entry_of_a_new_game_whose_id_breaks_the_rule_is_malformed_and_leaves
 
 
 def test_an_entry_of_a_game_with_a_record_is_applied_whatever_its_id() -> None:
-    db = _db("legacy_game.1")
-    batch = apply_isolating_refusals(FakeHealthConsumerUnitOfWork(db), [_entry("1-0", "legacy_game.1")], now_ms=NOW)
+    db = running_games("legacy_game.1")
+    batch = apply_isolating_refusals(
+        FakeHealthConsumerUnitOfWork(db), [health_handoff("1-0", "legacy_game.1")], now_ms=NOW
+    )
     assert [r.outcome for r in batch.results] == [Outcome.APPLIED]
     assert db.records["legacy_game.1"].status == "engine_unreachable"
