@@ -42,7 +42,7 @@ from statistics import median
 from typing import Any, Protocol, cast
 
 import redis
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -167,6 +167,25 @@ def timed_result(
 def redis_ms(r: redis.Redis) -> int:
     seconds, micros = cast(Any, r.time())
     return int(seconds) * 1000 + int(micros) // 1000
+
+
+SETTLE_TIMEOUT_SECONDS = 60.0
+
+
+def settle(stores: Stores) -> None:
+    """Start each phase from a settled system: the previous phase's Lobby outbox rows cleared.
+
+    They wait about ``GALAXY_OUTBOX_DURABLE_AFTER_SECONDS`` for Redis's disk and are then deleted by
+    the periodic sweep; a phase started meanwhile would share the machine with that sweep.
+    """
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    with stores.engine.connect() as conn:
+        while conn.execute(text("SELECT EXISTS (SELECT 1 FROM gamemaster.lobby_outbox)")).scalar_one():
+            if time.monotonic() > deadline:
+                print("  (the Lobby outbox did not clear within 60 s; going on)", flush=True)
+                return
+            conn.commit()
+            time.sleep(0.2)
 
 
 def backlog_phase(stores: Stores, consumer: Consumer, label: str, games: Sequence[str]) -> RateResult:
@@ -358,6 +377,7 @@ def sweep(
         plan.append((f"burst {burst}", None, burst))
     for phase, (label, rate, count) in enumerate(plan):
         games = [f"{system}-{phase}-{label.replace('/', '').replace(' ', '')}-{n}" for n in range(count)]
+        settle(stores)
         stores.add_games(games, status="running", current_turn=3)
         before = dispatched_by_mode(port) if port else {}
         timeout = max(300.0, 10 * count / rate) if rate else 900.0  # a collapse shows as latency, not a timeout
