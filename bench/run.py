@@ -42,6 +42,8 @@ RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 NO_BACKLOG = 1_000_000_000
+PER_EVENT = {"GALAXY_BACKLOG_THRESHOLD": str(NO_BACKLOG), "GALAXY_DISPATCH_WINDOW": "0"}
+"""Overrides for one ``gamemaster.apply_health_event`` per entry: no lag threshold, no flow control."""
 
 TARGET_C_OVER_A = 4.0
 TARGET_P99_MS = 100.0
@@ -356,7 +358,7 @@ def scenario_bd(ctx: Ctx) -> None:
             admin_url=ctx.args.admin_url,
             layout=ctx.layout,
             log_dir=ctx.run_dir / "b",
-            overrides={"GALAXY_BACKLOG_THRESHOLD": str(NO_BACKLOG)},
+            overrides=PER_EVENT,
             beat=ctx.args.beat,
         )
     except Exception as exc:  # noqa: BLE001
@@ -381,7 +383,7 @@ def scenario_bd(ctx: Ctx) -> None:
                         gate,
                         "b",
                         name="(b) galaxy_tasks, per-event tasks",
-                        note=f"backlog mode off (GALAXY_BACKLOG_THRESHOLD={NO_BACKLOG}): one message per entry",
+                        note="backlog mode and flow control off (PER_EVENT overrides): one message per entry",
                     )
                 elif key == "latency":
                     ctx.results["latency"] = latency(ctx.args, rig, gate)
@@ -479,7 +481,12 @@ def scenario_c(ctx: Ctx) -> None:
             admin_url=ctx.args.admin_url,
             layout=ctx.layout,
             log_dir=ctx.run_dir / "c",
-            overrides={"GALAXY_BACKLOG_THRESHOLD": str(threshold)},
+            # (c) as defined before flow control: chunks by the lag threshold, eight partitions.
+            overrides={
+                "GALAXY_BACKLOG_THRESHOLD": str(threshold),
+                "GALAXY_DISPATCH_WINDOW": "0",
+                "GALAXY_BACKLOG_PARTITIONS": "8",
+            },
             beat=ctx.args.beat,
         )
     except Exception as exc:  # noqa: BLE001
@@ -686,7 +693,7 @@ def explore(args: argparse.Namespace, run_dir: Path) -> None:
             admin_url=args.admin_url,
             layout=layout,
             log_dir=run_dir / f"explore-{workers}x{concurrency}-p{prefetch}",
-            overrides={"GALAXY_BACKLOG_THRESHOLD": str(NO_BACKLOG)},
+            overrides=PER_EVENT,
             beat=args.beat,
         )
         gate = Gate(args.quiet_timeout)
