@@ -49,10 +49,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.seed_loop import SeedConsumer  # noqa: E402
 from bench.stores import HEALTH_STREAM, LOBBY_STREAM, OFFSET_KEY, Stores, database_url_for  # noqa: E402
-from bench.workload import entry  # noqa: E402
+from bench.workload import INITIAL_STATUS, INITIAL_TURN, entry  # noqa: E402
 from galaxy_tasks.adapters.postgres.migrate import upgrade  # noqa: E402
 from tests.support.cluster import spawn_in_repo  # noqa: E402
 from tests.support.docker_engine import free_loopback_port  # noqa: E402
+from tests.support.reference import ReferenceGameMaster, RefRecord  # noqa: E402
 from tests.support.services import drop_database  # noqa: E402
 
 ADMIN_URL = os.environ.get("GALAXY_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -89,8 +90,12 @@ def _ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
-def feed(r: redis.Redis, games: Sequence[str], rate: float | None, rng: random.Random) -> tuple[dict[str, str], float]:
-    """XADD one ``container_exited`` per game, paced at ``rate`` (``None``: all at once); ids and achieved rate."""
+def feed(
+    r: redis.Redis, games: Sequence[str], rate: float | None, rng: random.Random, fed: list[dict[str, str]]
+) -> tuple[dict[str, str], float]:
+    """XADD one ``container_exited`` per game, paced at ``rate`` (``None``: all at once); ids and achieved rate.
+
+    Every entry's fields are added to ``fed``, in stream order, for the reference check."""
     ids: dict[str, str] = {}
     started = time.perf_counter()
     sent = 0
@@ -102,7 +107,9 @@ def feed(r: redis.Redis, games: Sequence[str], rate: float | None, rng: random.R
         pipe = r.pipeline(transaction=False)
         batch = games[sent:due]
         for game in batch:
-            pipe.xadd(HEALTH_STREAM, cast(Any, entry(game, "container_exited", rng)))
+            fields = entry(game, "container_exited", rng)
+            fed.append(fields)
+            pipe.xadd(HEALTH_STREAM, cast(Any, fields))
         for game, entry_id in zip(batch, pipe.execute(), strict=True):
             ids[game] = str(entry_id)
         sent = due
@@ -125,11 +132,13 @@ def wait_lobby(r: redis.Redis, health_ids: dict[str, str], after: str, timeout: 
     return found
 
 
-def measure(r: redis.Redis, label: str, games: Sequence[str], rate: float | None, timeout: float) -> RateResult:
+def measure(
+    r: redis.Redis, label: str, games: Sequence[str], rate: float | None, timeout: float, *, fed: list[dict[str, str]]
+) -> RateResult:
     lobby_tail = cast(Any, r.xrevrange(LOBBY_STREAM, count=1))
     after = lobby_tail[0][0] if lobby_tail else "0-0"
     started = time.monotonic()
-    ids, achieved = feed(r, games, rate, random.Random(len(games)))
+    ids, achieved = feed(r, games, rate, random.Random(len(games)), fed)
     lobby = wait_lobby(r, ids, after, timeout)
     result = timed_result(label, games, ids, lobby, timeout, target_rate=rate or 0.0, achieved=achieved)
     result.done_seconds = time.monotonic() - started
@@ -188,13 +197,15 @@ def settle(stores: Stores) -> None:
             time.sleep(0.2)
 
 
-def backlog_phase(stores: Stores, consumer: Consumer, label: str, games: Sequence[str]) -> RateResult:
+def backlog_phase(
+    stores: Stores, consumer: Consumer, label: str, games: Sequence[str], fed: list[dict[str, str]]
+) -> RateResult:
     """Scenario (c) of ``bench/run.py``, live: the consumer paused (an outage) while the entries arrive,
     then resumed; the rate runs from its resumption (Redis's clock) to the last Lobby entry."""
     lobby_tail = cast(Any, stores.r.xrevrange(LOBBY_STREAM, count=1))
     after = lobby_tail[0][0] if lobby_tail else "0-0"
     consumer.pause()
-    ids, _ = feed(stores.r, games, None, random.Random(len(games)))
+    ids, _ = feed(stores.r, games, None, random.Random(len(games)), fed)
     started = time.monotonic()
     resumed_ms = consumer.resume()
     timeout = 900.0
@@ -367,9 +378,12 @@ def sweep(
     burst: int,
     backlog: int,
     port: int | None,
-) -> list[RateResult]:
-    """The steady rates, then the backlog (consumer paused while it arrives), then the burst."""
+) -> tuple[list[RateResult], ReferenceCheck]:
+    """The steady rates, then the backlog (consumer paused while it arrives), then the burst; then the
+    final rows and Lobby sequences of every game held against the one-at-a-time reference."""
     results: list[RateResult] = []
+    fed: list[dict[str, str]] = []
+    registered: list[str] = []
     plan: list[tuple[str, float | None, int]] = [(f"{rate:g}/s", rate, int(rate * seconds)) for rate in rates]
     if backlog:
         plan.append((f"backlog {backlog}", None, backlog))
@@ -378,13 +392,14 @@ def sweep(
     for phase, (label, rate, count) in enumerate(plan):
         games = [f"{system}-{phase}-{label.replace('/', '').replace(' ', '')}-{n}" for n in range(count)]
         settle(stores)
-        stores.add_games(games, status="running", current_turn=3)
+        stores.add_games(games, status=INITIAL_STATUS, current_turn=INITIAL_TURN)
+        registered.extend(games)
         before = dispatched_by_mode(port) if port else {}
         timeout = max(300.0, 10 * count / rate) if rate else 900.0  # a collapse shows as latency, not a timeout
         if label.startswith("backlog"):
-            result = backlog_phase(stores, consumer, label, games)
+            result = backlog_phase(stores, consumer, label, games, fed)
         else:
-            result = measure(stores.r, label, games, rate, timeout)
+            result = measure(stores.r, label, games, rate, timeout, fed=fed)
         if port:
             after = dispatched_by_mode(port)
             delta = {mode: after.get(mode, 0.0) - before.get(mode, 0.0) for mode in after}
@@ -392,7 +407,52 @@ def sweep(
             result.per_event_share = delta.get("event", 0.0) / total if total else None
         print(f"  {system:<12} {describe(result)}", flush=True)
         results.append(result)
-    return results
+    settle(stores)
+    check = reference_check(stores, registered, fed)
+    print(f"  {system:<12} {check.describe()}", flush=True)
+    return results, check
+
+
+@dataclass
+class ReferenceCheck:
+    """How many games' final rows and Lobby sequences differ from the one-at-a-time reference's."""
+
+    games: int
+    rows_differ: int
+    lobby_differ: int
+
+    @property
+    def same(self) -> bool:
+        return self.rows_differ == 0 and self.lobby_differ == 0
+
+    def describe(self) -> str:
+        verdict = "same as" if self.same else "DIFFERENT from"
+        return (
+            f"final rows and Lobby sequences of {self.games} games {verdict} the one-at-a-time reference"
+            f" ({self.rows_differ} rows, {self.lobby_differ} Lobby sequences differ)"
+        )
+
+
+def reference_check(stores: Stores, games: Sequence[str], fed: Sequence[dict[str, str]]) -> ReferenceCheck:
+    """Apply what was fed, in stream order, to the reference model and compare per game: the row, and
+    the whole sequence of ``gm:lobby_events`` entries (a duplicate or a missing one is a difference)."""
+    reference = ReferenceGameMaster(records={g: RefRecord(INITIAL_STATUS, current_turn=INITIAL_TURN) for g in games})
+    for fields in fed:
+        reference.handle(dict(fields))
+    rows = stores.rows()
+    lobby: dict[str, list[tuple[str, str, str]]] = {}
+    start = "-"
+    while page := cast(list[tuple[str, dict[str, str]]], stores.r.xrange(LOBBY_STREAM, min=start, count=5000)):
+        for _entry_id, f in page:
+            snapshot = (f.get("runtime_status", ""), f.get("engine_health_summary", ""), f.get("current_turn", ""))
+            lobby.setdefault(f.get("game_id", ""), []).append(snapshot)
+        start = f"({page[-1][0]}"
+    expected = {g: (r.status, r.engine_health, r.current_turn) for g, r in reference.records.items()}
+    return ReferenceCheck(
+        games=len(games),
+        rows_differ=sum(1 for g in games if rows.get(g) != expected[g]),
+        lobby_differ=sum(1 for g in games if lobby.get(g, []) != reference.snapshots.get(g, [])),
+    )
 
 
 def describe(result: RateResult) -> str:
@@ -440,14 +500,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
         galaxy_tasks_run(stores, Path(run_dir), extra) as port,
     ):
-        galaxy = sweep(stores, "galaxy", PausedBridge(stores.r), port=port, **shape)
+        galaxy, galaxy_check = sweep(stores, "galaxy", PausedBridge(stores.r), port=port, **shape)
     report["galaxy_tasks"] = [asdict(r) for r in galaxy]
+    report["galaxy_reference"] = {**asdict(galaxy_check), "same": galaxy_check.same}
     seed: list[RateResult] = []
     if not args.skip_seed:
         print("seed 001 loop (one process, one entry at a time):", flush=True)
         with fresh_stores("live_seed") as stores, seed_loop(stores) as loop:
-            seed = sweep(stores, "seed-001", loop, port=None, **shape)
+            seed, seed_check = sweep(stores, "seed-001", loop, port=None, **shape)
         report["seed_001"] = [asdict(r) for r in seed]
+        report["seed_reference"] = {**asdict(seed_check), "same": seed_check.same}
     report["summary"] = summarize(galaxy, seed)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
