@@ -263,7 +263,7 @@ def main() -> int:
                 world.r,
                 stop,
                 stream=STOP_JOBS_STREAM,
-                jobs=[{"game_id": game, "reason": "bench"} for game in games],
+                jobs=[{"game_id": game, "reason": "admin_request"} for game in games],
                 after=after,
                 stall_seconds=args.stall_seconds,
             )

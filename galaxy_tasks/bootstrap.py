@@ -25,16 +25,18 @@ from galaxy_tasks.adapters.http_probe import HttpProber
 from galaxy_tasks.adapters.postgres.engine import SessionLimits, build_autocommit_engine, build_engine
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
-from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
+from galaxy_tasks.adapters.postgres.jobs import PostgresJobQueue
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, LOBBY_OUTBOX, health_events_outbox
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec, PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
+from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
 from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY, RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.config import Settings, get_settings
+from galaxy_tasks.long_running import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM, STOP_JOBS_BRIDGE_KEYS, STOP_JOBS_STREAM
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.group_commit import GroupCommit
@@ -78,15 +80,6 @@ class Resources:
             pool_size=s.database_pool_size,
             connect_timeout=s.database_connect_timeout_seconds,
             limits=self.session_limits,
-        )
-
-    @cached_property
-    def jobs_engine(self) -> Engine:
-        """The start/stop jobs' sessions: no lock, statement or idle limit (a job holds its game's row
-        across Docker calls, an image pull included, and the next job of the game waits for it)."""
-        s = self.settings
-        return build_engine(
-            s.database_url, pool_size=s.database_pool_size, connect_timeout=s.database_connect_timeout_seconds
         )
 
     @cached_property
@@ -142,7 +135,12 @@ class Resources:
     def job_context(self) -> JobContext:
         s = self.settings
         return JobContext(
-            store=PostgresJobStore(self.jobs_engine),
+            queue=PostgresJobQueue(self.engine),
+            streams=RedisJobStreams(
+                self.raw_redis,
+                s.redis_url,
+                {START_JOBS_STREAM: START_JOBS_BRIDGE_KEYS.offset, STOP_JOBS_STREAM: STOP_JOBS_BRIDGE_KEYS.offset},
+            ),
             engines=DockerEngineContainers(self.docker_runtime, os.environ.get("DOCKER_HOST", "")),
             results_outbox=self.job_results_outbox,
             health_outbox=self.health_events_outbox,
@@ -155,8 +153,10 @@ class Resources:
                 pull_missing_image=s.engine_image_pull == "missing",
                 stop_timeout_seconds=s.stop_timeout_seconds,
                 docker_host=s.docker_host_name,
+                isolation=s.engine_isolation(),
             ),
             docker_retry_seconds=s.docker_retry_seconds,
+            claim_seconds=s.job_claim_seconds,
         )
 
     @property
@@ -204,7 +204,7 @@ class Resources:
         return GroupCommit(apply_batch, max_batch=self.settings.group_commit_max_batch)
 
     def close(self) -> None:
-        for name in ("engine", "autocommit_engine", "jobs_engine"):
+        for name in ("engine", "autocommit_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
         if "docker_runtime" in self.__dict__:

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds, convergence_bounds
+from galaxy_tasks.domain.rtmanager.jobs import EngineIsolation, isolation_problem, parse_capabilities
+
+SAFE_ISOLATION = EngineIsolation()
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
@@ -75,8 +78,19 @@ class Settings:
     engine_cpus: float = 1.0
     engine_restart_policy: str = "on-failure:3"
     engine_image_pull: str = "missing"
+    # Engine isolation (safe defaults: all capabilities dropped, no new privileges, a pids limit).
+    engine_pids_limit: int = SAFE_ISOLATION.pids_limit
+    engine_cap_add: str = ""
+    engine_no_new_privileges: bool = SAFE_ISOLATION.no_new_privileges
+    engine_read_only: bool = SAFE_ISOLATION.read_only_rootfs
+    engine_user: str = SAFE_ISOLATION.user
     stop_timeout_seconds: float = 10.0
     docker_retry_seconds: float = 30.0
+    # A job's claim on its game: older than this, its job died or overran and the periodic pass settles
+    # the game from Docker.  Queued jobs no worker took for this long are handed on again.
+    job_claim_seconds: float = 300.0
+    job_repair_after_seconds: float = 30.0
+    job_repair_interval_seconds: float = 10.0
     # Outbox relay.
     outbox_relay_interval_seconds: float = 1.0
     outbox_relay_batch_size: int = 500
@@ -95,8 +109,8 @@ class Settings:
     database_pool_size: int = 5
     database_connect_timeout_seconds: int = 5
     # Bounded waits in PostgreSQL sessions (0 turns one off): a row lock held elsewhere, a statement,
-    # a transaction left idle.  The start/stop jobs' own sessions are exempt (they hold their game
-    # across Docker calls, an image pull included).
+    # a transaction left idle.  Every session has them, the jobs' too (no transaction of theirs stays
+    # open across a Docker call).
     database_lock_timeout_ms: int = 5_000
     database_statement_timeout_ms: int = 30_000
     database_idle_in_transaction_timeout_ms: int = 60_000
@@ -164,6 +178,8 @@ class Settings:
             "outbox_relay_batch_size",
             "lobby_stream_retention_hours",
             "job_results_retention_hours",
+            "job_repair_after_seconds",
+            "job_repair_interval_seconds",
             "broker_visibility_timeout_seconds",
             "broker_restore_interval_seconds",
             "worker_prefetch_multiplier",
@@ -179,14 +195,7 @@ class Settings:
                 "GALAXY_BRIDGE_BLOCK_MS must be well under GALAXY_LEASE_TTL_SECONDS "
                 "(the bridge renews its lease between reads)"
             )
-        if self.stop_timeout_seconds < 0 or self.docker_retry_seconds < 0 or self.engine_cpus <= 0:
-            raise ConfigError(
-                "GALAXY_STOP_TIMEOUT_SECONDS and GALAXY_DOCKER_RETRY_SECONDS must be >= 0, GALAXY_ENGINE_CPUS > 0"
-            )
-        if not _MEMORY.match(self.engine_memory_limit):
-            raise ConfigError(
-                f"GALAXY_ENGINE_MEMORY_LIMIT={self.engine_memory_limit!r}: use bytes or a size like 512m, 2g"
-            )
+        self._validate_engines_and_jobs()
         for name in [*self.docker_host_names(), self.docker_host_name]:
             if name and not _HOST_NAME.match(name):
                 raise ConfigError(f"Docker host name {name!r}: use lower-case letters, digits and '-' (queue names)")
@@ -197,9 +206,27 @@ class Settings:
             )
         if self.beat_scheduler not in ("file", "redbeat"):
             raise ConfigError(f"GALAXY_BEAT_SCHEDULER={self.beat_scheduler!r}: use file or redbeat")
+
+    def _validate_engines_and_jobs(self) -> None:
+        if self.stop_timeout_seconds < 0 or self.docker_retry_seconds < 0 or self.engine_cpus <= 0:
+            raise ConfigError(
+                "GALAXY_STOP_TIMEOUT_SECONDS and GALAXY_DOCKER_RETRY_SECONDS must be >= 0, GALAXY_ENGINE_CPUS > 0"
+            )
+        if not _MEMORY.match(self.engine_memory_limit):
+            raise ConfigError(
+                f"GALAXY_ENGINE_MEMORY_LIMIT={self.engine_memory_limit!r}: use bytes or a size like 512m, 2g"
+            )
         if self.engine_image_pull not in ("missing", "never"):
             raise ConfigError(f"GALAXY_ENGINE_IMAGE_PULL={self.engine_image_pull!r}: use missing or never")
         self.restart_policy()  # raises ConfigError when it does not parse
+        if self.job_claim_seconds <= self.docker_retry_seconds + self.stop_timeout_seconds:
+            raise ConfigError(
+                f"GALAXY_JOB_CLAIM_SECONDS={self.job_claim_seconds:g} must exceed GALAXY_DOCKER_RETRY_SECONDS + "
+                "GALAXY_STOP_TIMEOUT_SECONDS (a job still retrying Docker would lose its game)"
+            )
+        problem = isolation_problem(self.engine_isolation())
+        if problem is not None:
+            raise ConfigError(problem)
         if "{game_id}" not in self.engine_endpoint_template:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
 
@@ -246,6 +273,16 @@ class Settings:
     def docker_host_names(self) -> list[str]:
         """``GALAXY_DOCKER_HOSTS`` as a list; empty with a single Docker host."""
         return [name.strip() for name in self.docker_hosts.split(",") if name.strip()]
+
+    def engine_isolation(self) -> EngineIsolation:
+        """``GALAXY_ENGINE_PIDS_LIMIT``, ``_CAP_ADD``, ``_NO_NEW_PRIVILEGES``, ``_READ_ONLY`` and ``_USER``."""
+        return EngineIsolation(
+            pids_limit=self.engine_pids_limit,
+            cap_add=parse_capabilities(self.engine_cap_add),
+            no_new_privileges=self.engine_no_new_privileges,
+            read_only_rootfs=self.engine_read_only,
+            user=self.engine_user,
+        )
 
     def restart_policy(self) -> dict[str, object]:
         """``GALAXY_ENGINE_RESTART_POLICY`` (``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``) for Docker."""

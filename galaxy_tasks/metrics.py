@@ -141,6 +141,12 @@ JOB_ENTRIES_SKIPPED = Counter(
     "Job stream entries skipped because they name no game (no result can be addressed).",
     ["stream"],
 )
+JOB_REPAIRS = Counter(
+    "galaxy_rtm_job_repairs",
+    "Jobs' periodic pass: expired claims settled from Docker (claim_finished, claim_reverted), "
+    "and games whose queued jobs nobody ran handed on again (redispatched).",
+    ["kind"],
+)
 PROBES = Counter(
     "galaxy_rtm_probes",
     "HTTP probes of engines, by result (ok or failed).",

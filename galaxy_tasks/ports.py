@@ -9,15 +9,23 @@ doubles the unit tests use.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
-from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, JobResult, RecordStatus, RecordView
+from galaxy_tasks.domain.rtmanager.job_order import JobOrder, QueuedJob
+from galaxy_tasks.domain.rtmanager.jobs import (
+    ContainerView,
+    EngineIsolation,
+    JobKind,
+    JobResult,
+    RecordStatus,
+    RecordView,
+)
+from galaxy_tasks.domain.stream_ids import StreamId
 
 
 @dataclass(frozen=True)
@@ -367,6 +375,7 @@ class EngineSpec:
     pull_missing_image: bool
     docker_host: str = ""
     """``GALAXY_DOCKER_HOST_NAME`` of this host (labels the container); empty with a single host."""
+    isolation: EngineIsolation = field(default_factory=EngineIsolation)
 
 
 class EngineContainers(Protocol):
@@ -406,6 +415,8 @@ class FinishedJob:
     """The game's runtime record as the job leaves it (``None``: untouched)."""
     health_event: HealthEvent | None = None
     """``container_started`` of a fresh start."""
+    order: JobOrder | None = None
+    """The job's place in its game's order: the game's applied order moves up to it (``None``: outside it)."""
 
 
 @dataclass(frozen=True)
@@ -414,31 +425,86 @@ class CommittedJob:
     health_entry: OutboxEntry | None
 
 
-class JobTransaction(Protocol):
-    """One job's hold on its game: jobs of one game run one at a time."""
+@dataclass(frozen=True)
+class Claim:
+    """A job's claim on its game: committed before Docker is touched, fenced by its epoch."""
 
-    def finished_result(self, job_id: str) -> JobResult | None:
-        """The result of ``job_id`` if it finished before (a redelivered job)."""
+    job: QueuedJob
+    epoch: int
+    record: RecordView | None
+    """The game's runtime record when the claim was taken."""
+    applied: JobOrder
+    """The place in the game's order of its newest job applied so far."""
+
+
+class Busy:
+    """Another job holds the game's claim and has not overrun its bound: it runs the game's queue."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class StaleClaim:
+    """A claim older than the jobs' bound: its job died or overran (SPEC §5: marks never stick)."""
+
+    game_id: str
+    job_id: str
+    kind: JobKind
+    epoch: int
+    claimed_ms: int
+    image_ref: str
+    record: RecordView | None
+    prev_status: str | None
+    """The record status the job's mark replaced (``None``: it made no mark)."""
+
+
+@dataclass(frozen=True)
+class ClaimedRecord:
+    """A record in a transitional status, with the claim that marked it (``galaxy-tasks status``)."""
+
+    game_id: str
+    status: str
+    job_id: str | None
+    claimed_ms: int | None
+
+
+class JobQueue(Protocol):
+    """The jobs' PostgreSQL side: the per-game queue, the claim, and each job's committed outcome.
+
+    No transaction stays open across a Docker call: claiming, marking and
+    finishing are short transactions, the last two fenced by the claim's epoch.
+    """
+
+    def enqueue(self, jobs: Sequence[QueuedJob]) -> int:
+        """Queue jobs handed on (once per job id: a job queued or answered before is not queued again)."""
         ...
 
-    def record(self) -> RecordView | None: ...
-
-    def mark(self, status: RecordStatus) -> None:
-        """Set the record's status now, committed at once, while the job still holds the game.
-
-        Tells the events listener and the reconciler that the container about to
-        go away is going on purpose (their CAS wants ``running``).
-        """
+    def claim_next(self, game_id: str, *, bound_seconds: float) -> Claim | Busy | None:
+        """Claim the game for its lowest queued job; ``Busy`` when a live claim holds it, ``None`` when its
+        queue is empty (the claim then is released)."""
         ...
 
-    def finish(self, job: FinishedJob) -> CommittedJob:
-        """Record, operation log row, job result (and health event) in one commit."""
+    def release(self, claim: Claim) -> None:
+        """Give the claim up without answering its job (it stays queued)."""
         ...
 
+    def drop(self, claim: Claim) -> None:
+        """Take an already answered job out of the queue (a redelivery) and release the claim."""
+        ...
 
-class JobStore(Protocol):
-    def hold(self, game_id: str) -> AbstractContextManager[JobTransaction]:
-        """Wait for the game's other jobs to finish, then hold the game until the block ends."""
+    def mark(self, claim: Claim, status: RecordStatus) -> bool:
+        """Set the record's transitional status, committed at once; ``False``: the claim was lost."""
+        ...
+
+    def put_back(self, claim: Claim) -> bool:
+        """Set the record's status back to what it was when the claim was taken (undo a mark); ``False``: the
+        claim was lost."""
+        ...
+
+    def finish(self, claim: Claim, job: FinishedJob) -> CommittedJob | None:
+        """Record, log row, result (and health event), applied key, queue row and claim, in one commit;
+        ``None`` when the claim was lost (nothing is written)."""
         ...
 
     def has_game(self, game_id: str) -> bool:
@@ -446,7 +512,11 @@ class JobStore(Protocol):
         ...
 
     def finished_result(self, job_id: str) -> JobResult | None:
-        """The result of ``job_id`` if it finished before, read without holding its game."""
+        """The result of ``job_id`` if it finished before."""
+        ...
+
+    def known_jobs(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of these jobs are queued or answered."""
         ...
 
     def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
@@ -454,4 +524,30 @@ class JobStore(Protocol):
 
         Returns the result as logged (an earlier run's, when there was one) and whether this call logged it.
         """
+        ...
+
+    def stale_claims(self, *, bound_seconds: float, limit: int) -> list[StaleClaim]: ...
+
+    def clear_stale(self, stale: StaleClaim, record: RecordView | None) -> bool:
+        """Clear a stale claim (a new epoch fences its job) and write ``record`` if given; ``False`` when the
+        claim moved on meanwhile."""
+        ...
+
+    def unclaimed_games(self, *, queued_before_seconds: float, limit: int) -> list[str]:
+        """Games with a job queued that long and no live claim: their job's message was lost."""
+        ...
+
+    def transitional(self) -> list[ClaimedRecord]: ...
+
+
+class JobStreams(Protocol):
+    """What the order of jobs needs from the two job streams in Redis."""
+
+    def now_key(self) -> StreamId:
+        """The order key of a job called now (Redis time: the clock of the streams' ids)."""
+        ...
+
+    def older_entries(self, game_id: str, key: StreamId, limit: int) -> list[JobOrder] | None:
+        """Job entries of ``game_id`` at or before ``key`` that their bridge may not have handed on yet (after its
+        stored offset), as job ids and keys; ``None`` when there are more than ``limit`` entries to look at."""
         ...

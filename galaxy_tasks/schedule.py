@@ -47,6 +47,7 @@ def _host_sweeps(settings: Settings, host: str) -> dict[str, dict[str, Any]]:
         f"inspect-sweep{suffix}": _every(TaskName.RTM_INSPECT_SWEEP, settings.inspect_interval_seconds, queue),
         f"probe-sweep{suffix}": _every(TaskName.RTM_PROBE_SWEEP, settings.probe_interval_seconds, queue),
         f"reconcile{suffix}": _every(TaskName.RTM_RECONCILE, settings.reconcile_interval_seconds, queue),
+        f"repair-jobs{suffix}": _every(TaskName.RTM_REPAIR_JOBS, settings.job_repair_interval_seconds, queue),
     }
 
 

@@ -28,6 +28,8 @@ class TaskName(StrEnum):
     RTM_STOP_JOBS_BRIDGE = "rtmanager.stop_jobs_bridge"
     RTM_RELAY_JOB_RESULTS = "rtmanager.relay_job_results"
     RTM_RUN_JOB_ON_HOST = "rtmanager.run_job_on_host"
+    RTM_RUN_GAME_JOBS = "rtmanager.run_game_jobs"
+    RTM_REPAIR_JOBS = "rtmanager.repair_jobs"
     SUPERVISE_LONG_RUNNING = "galaxy.supervise_long_running"
 
 
@@ -54,5 +56,8 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.RTM_STOP_JOBS_BRIDGE: Queue.LONG_RUNNING,
     TaskName.RTM_RELAY_JOB_RESULTS: Queue.PERIODIC,
     TaskName.RTM_RUN_JOB_ON_HOST: Queue.RTM_JOBS,  # sent to rtmanager.jobs.<host>
+    TaskName.RTM_RUN_GAME_JOBS: Queue.RTM_JOBS,  # sent to rtmanager.jobs.<host> with several Docker hosts
+    # It asks Docker about expired claims: on each Docker host's queue, like the sweeps.
+    TaskName.RTM_REPAIR_JOBS: Queue.RTM_DOCKER,
     TaskName.SUPERVISE_LONG_RUNNING: Queue.PERIODIC,
 }

@@ -39,6 +39,7 @@ def gather_status(res: Resources) -> dict[str, Any]:
         "long_running": {},
         "outboxes": {},
         "orphan_containers": None,
+        "jobs_in_transition": [],
         "games": {},
     }
     with redis_errors(res.settings.redis_url):
@@ -64,6 +65,15 @@ def gather_status(res: Resources) -> dict[str, Any]:
     status["outboxes"]["rtmanager.health_event_outbox"] = res.health_events_outbox.backlog()
     status["outboxes"]["rtmanager.job_result_outbox"] = res.job_results_outbox.backlog()
     status["orphan_containers"] = res.orphan_report.load()
+    status["jobs_in_transition"] = [
+        {
+            "game_id": row.game_id,
+            "status": row.status,
+            "job_id": row.job_id,
+            "claimed_ms_ago": None if row.claimed_ms is None else now_ms - row.claimed_ms,
+        }
+        for row in res.job_context.queue.transitional()
+    ]
     with pg_errors(res.settings.database_url), res.engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -97,6 +107,14 @@ def render(status: dict[str, Any]) -> str:
         lines.append("  none")
     for orphan in (orphans or {}).get("containers", []):
         lines.append(f"  {orphan['container_id'][:12]:<14} game {orphan['game_id'] or '-':<24} {orphan['state']}")
+    lines.append(
+        "RUNTIME RECORDS IN TRANSITION (a start or stop job holds them; settled after GALAXY_JOB_CLAIM_SECONDS)"
+    )
+    if not status["jobs_in_transition"]:
+        lines.append("  none")
+    for row in status["jobs_in_transition"]:
+        age = "no claim" if row["claimed_ms_ago"] is None else f"claimed {row['claimed_ms_ago'] / 1000:.1f}s ago"
+        lines.append(f"  {row['game_id']:<28} {row['status']:<10} job {row['job_id'] or '-'}  {age}")
     lines.append("GAMES (gamemaster.runtime_records)")
     if not status["games"]:
         lines.append("  none")

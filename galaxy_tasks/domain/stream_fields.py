@@ -49,8 +49,10 @@ def decode_entry_fields(raw: Mapping[Any, Any], known: frozenset[str]) -> dict[s
             unusable.append(name)
             continue
         fields[name] = value
-    if unusable:
-        fields[UNUSABLE_FIELDS] = ",".join(sorted(unusable))
+    if unusable:  # a name given twice (as text and as bytes) with one unusable value is unusable
+        for name in unusable:
+            fields.pop(name, None)
+        fields[UNUSABLE_FIELDS] = ",".join(sorted(set(unusable)))
     return fields
 
 

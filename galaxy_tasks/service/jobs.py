@@ -1,27 +1,35 @@
 """Start and stop jobs of the Runtime Manager (SPEC §5 "RTM: start/stop jobs", seed ``002``).
 
-A job holds its game (jobs of one game run one at a time, so two starts can
-never make two containers), decides between a real start/stop and a replay
-from the record and the container named ``galaxy-game-{game_id}``, talks to
-Docker — retrying an unreachable daemon with backoff for a bounded time — and
-commits the record, its one ``operation_log`` row and its one job result (a
-start's ``container_started`` too) in one transaction; the result and the
-event leave through outboxes, so neither is lost if the process dies or Redis
-is down.  A redelivered job finds its ``operation_log`` row and does nothing
-twice.
+Every job handed on waits in its game's queue (``JobQueue``) with its order
+key, and a game's jobs run one at a time, lowest key first, by whichever
+worker *claims* the game: a short committed transaction, so no PostgreSQL
+transaction stays open across a Docker call.  Before a job acts, the job
+streams are asked whether an older job of its game may still arrive (its
+bridge has not handed it on yet): then the game waits for it.  A job whose key
+is not above the newest one applied is answered ``superseded``; a job answered
+before (a redelivery) is dropped from the queue.  A job decides between a real
+start/stop and a replay from the record and the container named
+``galaxy-game-{game_id}``, talks to Docker (retrying an unreachable daemon for
+a bounded time), and commits the record, its one ``operation_log`` row and its
+one job result (a start's ``container_started`` too) in one transaction fenced
+by its claim's epoch; the result and the event leave through outboxes.  A job
+that dies leaves its claim to expire and its queue row to be run again
+(``service/job_repair``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import BackendUnavailable, TransientError, ValueRefused
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
+from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, is_superseded, older_than, superseded_result
 from galaxy_tasks.domain.rtmanager.jobs import (
+    EngineIsolation,
     JobErrorCode,
     JobFailed,
     JobKind,
@@ -31,20 +39,25 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     RecordView,
     StartJob,
     StopJob,
+    WrongDockerHost,
     check_docker_host,
     container_name,
     engine_endpoint,
     is_start_replay,
     is_stop_replay,
+    start_conflict,
 )
+from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import (
+    Busy,
+    Claim,
     CommittedJob,
     EngineContainers,
     EngineSpec,
     FinishedJob,
-    JobStore,
-    JobTransaction,
+    JobQueue,
+    JobStreams,
     StreamOutbox,
 )
 from galaxy_tasks.service.health_publisher import announce_committed
@@ -70,18 +83,22 @@ class EngineSettings:
     stop_timeout_seconds: float
     docker_host: str = ""
     """``GALAXY_DOCKER_HOST_NAME`` of this worker's Docker host; empty with a single host."""
+    isolation: EngineIsolation = field(default_factory=EngineIsolation)
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """Where a job came from and what it may use."""
+    """Where jobs wait, what they act on, and their bounds."""
 
-    store: JobStore
+    queue: JobQueue
+    streams: JobStreams
     engines: EngineContainers
     results_outbox: StreamOutbox
     health_outbox: StreamOutbox
     settings: EngineSettings
     docker_retry_seconds: float
+    claim_seconds: float = 300.0
+    """A claim older than this is its job's no more (``GALAXY_JOB_CLAIM_SECONDS``): the job died or overran."""
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
 
@@ -133,6 +150,14 @@ class DockerRetry:
                 delay = min(delay * 2, 5.0)
 
 
+class ClaimLost(Exception):
+    """The job's claim expired and was cleared while it ran: its outcome is not committed.
+
+    The periodic pass put the record straight from what Docker showed; the job
+    is still queued and is run again, so it is still answered once.
+    """
+
+
 @dataclass(frozen=True)
 class _Outcome:
     result: JobResult
@@ -141,34 +166,134 @@ class _Outcome:
     health_event: HealthEvent | None = None
 
 
-class _Hold:
-    """The job's transaction, remembering what a mark replaced so that a failure can put it back."""
+class _Marks:
+    """The claim's marks, remembering whether one was made so that a failure can put the status back."""
 
-    def __init__(self, tx: JobTransaction, record: RecordView | None) -> None:
-        self.tx = tx
-        self.record = record
+    def __init__(self, ctx: JobContext, claim: Claim) -> None:
+        self._ctx = ctx
+        self.claim = claim
         self.marked = False
 
+    @property
+    def record(self) -> RecordView | None:
+        return self.claim.record
+
     def mark(self, status: RecordStatus) -> None:
-        if self.record is not None:
-            self.tx.mark(status)
-            self.marked = True
+        if self.claim.record is None:
+            return
+        if not self._ctx.queue.mark(self.claim, status):
+            raise ClaimLost(self.claim.job.job_id)
+        self.marked = True
 
 
-Body = Callable[[_Hold, DockerRetry], _Outcome]
+Body = Callable[[_Marks, DockerRetry], _Outcome]
 
 
-def run_start_job(ctx: JobContext, job: StartJob, *, job_id: str, source_entry_id: str | None = None) -> JobRun:
-    """Start the game's engine, or replay: its live container already runs."""
+@dataclass
+class DrainReport:
+    """What one turn at a game's queue did (the task returns it)."""
 
-    def body(hold: _Hold, docker: DockerRetry) -> _Outcome:
-        record = hold.record
+    game_id: str
+    runs: list[JobRun]
+    state: str = "idle"
+    """``idle`` (queue empty), ``busy`` (another job holds the game), ``waiting`` (an older job of the game is
+    not handed on yet), ``moved`` (the game lives on another Docker host) or ``claim_lost``."""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "game_id": self.game_id,
+            "state": self.state,
+            "detail": self.detail,
+            "jobs": [run.as_dict() for run in self.runs],
+        }
+
+
+OLDER_ENTRIES_SCAN_LIMIT = 1000
+"""How many not-yet-handed-on job entries a game's turn looks through for an older job of the game."""
+
+
+def queue_jobs(ctx: JobContext, jobs: Sequence[QueuedJob]) -> int:
+    """Queue jobs handed on (by a bridge before it moves its offset, or by a shell call)."""
+    return ctx.queue.enqueue(jobs)
+
+
+def drain_game(ctx: JobContext, game_id: str) -> DrainReport:
+    """Run the game's queued jobs, lowest order key first, while this worker holds the game's claim."""
+    report = DrainReport(game_id, [])
+    while True:
+        claim = ctx.queue.claim_next(game_id, bound_seconds=ctx.claim_seconds)
+        if claim is None:
+            return report
+        if isinstance(claim, Busy):
+            report.state, report.detail = "busy", claim.job_id
+            return report
+        waiting_for = _older_job_to_come(ctx, claim.job)
+        if waiting_for is not None:
+            ctx.queue.release(claim)
+            log.info("job_waits_for_older_job", game_id=game_id, job_id=claim.job.job_id, older=waiting_for)
+            report.state, report.detail = "waiting", waiting_for
+            return report
+        try:
+            check_docker_host(claim.record, ctx.settings.docker_host)
+        except WrongDockerHost as exc:
+            ctx.queue.release(claim)
+            report.state, report.detail = "moved", exc.host
+            return report
+        try:
+            run = run_claimed(ctx, claim)
+        except ClaimLost:
+            log.warning("job_claim_lost", game_id=game_id, job_id=claim.job.job_id)
+            report.state = "claim_lost"
+            return report
+        report.runs.append(run)
+
+
+def _older_job_to_come(ctx: JobContext, job: QueuedJob) -> str | None:
+    """An older job of the game its bridge has not handed on yet (the game waits for it), or ``None``."""
+    entries = ctx.streams.older_entries(job.game_id, job.key, OLDER_ENTRIES_SCAN_LIMIT)
+    if entries is None:
+        return f"more than {OLDER_ENTRIES_SCAN_LIMIT} job entries before {job.key} are not handed on yet"
+    older = older_than(job, entries)
+    known = ctx.queue.known_jobs([entry.job_id for entry in older]) if older else set()
+    missing = [entry.job_id for entry in older if entry.job_id not in known]
+    return missing[0] if missing else None
+
+
+def run_claimed(ctx: JobContext, claim: Claim) -> JobRun:
+    """Answer the claimed job: dropped if answered before, ``superseded``, ``invalid_request``, or run."""
+    job = claim.job
+    done = ctx.queue.finished_result(job.job_id)
+    if done is not None:  # a redelivery or a repair of a job answered meanwhile
+        ctx.queue.drop(claim)
+        return _already_done(job.job_id, job.game_id, done)
+    if is_superseded(job, claim.applied):
+        return _answer(ctx, claim, lambda marks, docker: _Outcome(superseded_result(job, claim.applied)))
+    if job.invalid is not None:
+        message = job.invalid
+        return _answer(
+            ctx, claim, lambda m, d: _Outcome(JobResult.failure(job.game_id, JobErrorCode.INVALID_REQUEST, message))
+        )
+    the_job = job.as_job()
+    if isinstance(the_job, StartJob):
+        return _answer(ctx, claim, _start_body(ctx, the_job))
+    return _answer(ctx, claim, _stop_body(ctx, the_job))
+
+
+def _start_body(ctx: JobContext, job: StartJob) -> Body:
+    """Start the game's engine, or replay: its live container already runs this image."""
+
+    def body(marks: _Marks, docker: DockerRetry) -> _Outcome:
+        record = marks.record
         endpoint = engine_endpoint(ctx.settings.endpoint_template, job.game_id)
         container = docker(lambda: ctx.engines.find(container_name(job.game_id)))
+        conflict = start_conflict(record, container, job.image_ref)
+        if conflict is not None:
+            raise JobFailed(JobErrorCode.CONFLICT, conflict)
         if record is not None and container is not None and is_start_replay(record, container):
             return _Outcome(JobResult.replay(job.game_id, container.container_id, record.engine_endpoint or endpoint))
         if record is not None and record.status == RecordStatus.RUNNING:
-            hold.mark(RecordStatus.STARTING)  # its dead container goes on purpose: not a loss to report
+            marks.mark(RecordStatus.STARTING)  # its dead container goes on purpose: not a loss to report
         spec = _spec(ctx.settings, job, endpoint)
         container_id = docker(lambda: ctx.engines.replace(spec))
         started = HealthEvent.container_started(job.game_id, container_id, _ms(ctx), image_ref=job.image_ref)
@@ -179,21 +304,19 @@ def run_start_job(ctx: JobContext, job: StartJob, *, job_id: str, source_entry_i
             started,
         )
 
-    return _run(
-        ctx, JobKind.START, job.game_id, body, job_id=job_id, source_entry_id=source_entry_id, image_ref=job.image_ref
-    )
+    return body
 
 
-def run_stop_job(ctx: JobContext, job: StopJob, *, job_id: str, source_entry_id: str | None = None) -> JobRun:
+def _stop_body(ctx: JobContext, job: StopJob) -> Body:
     """Stop and remove the game's engine, or replay: nothing runs under its name and it is stopped or unknown."""
 
-    def body(hold: _Hold, docker: DockerRetry) -> _Outcome:
-        record = hold.record
+    def body(marks: _Marks, docker: DockerRetry) -> _Outcome:
+        record = marks.record
         container = docker(lambda: ctx.engines.find(container_name(job.game_id)))
         if is_stop_replay(record, container):
             return _Outcome(JobResult.replay(job.game_id))
         if record is not None and record.status != RecordStatus.STOPPED:
-            hold.mark(RecordStatus.STOPPING)  # the destroy that follows is not a loss to report
+            marks.mark(RecordStatus.STOPPING)  # the destroy that follows is not a loss to report
         stopped_id = container.container_id if container is not None else ""
         if stopped_id:
             timeout = ctx.settings.stop_timeout_seconds
@@ -205,93 +328,142 @@ def run_stop_job(ctx: JobContext, job: StopJob, *, job_id: str, source_entry_id:
             RecordView(RecordStatus.STOPPED.value, "", record.image_ref, record.engine_endpoint, record.docker_host),
         )
 
-    return _run(ctx, JobKind.STOP, job.game_id, body, job_id=job_id, source_entry_id=source_entry_id, reason=job.reason)
+    return body
 
 
-def _run(
-    ctx: JobContext,
-    kind: JobKind,
-    game_id: str,
-    body: Body,
-    *,
-    job_id: str,
-    source_entry_id: str | None,
-    image_ref: str = "",
-    reason: str = "",
-) -> JobRun:
-    """Hold the game, skip a job done before, run ``body``, commit whatever it ended in (failures too).
+def _answer(ctx: JobContext, claim: Claim, body: Body) -> JobRun:
+    """Run ``body`` under the claim and commit whatever it ended in (failures too), fenced by the claim.
 
     A value the database refuses (:class:`ValueRefused`: the job's own values,
     never the moment) would fail the job again on every try: it ends in an
-    ``invalid_request`` result outside the game's hold instead of in no result.
+    ``invalid_request`` result outside the game's sequence instead of in none.
     """
-    done = ctx.store.finished_result(job_id)
-    if done is not None:  # a redelivery: answered before (held or not), and it holds nothing now
-        return _already_done(job_id, game_id, done)
+    job = claim.job
+    started_ms = _ms(ctx)
+    marks = _Marks(ctx, claim)
+    docker = DockerRetry(ctx, game_id=job.game_id, job_id=job.job_id)
     try:
-        started_ms = _ms(ctx)
-        with ctx.store.hold(game_id) as tx:
-            done = tx.finished_result(job_id)
-            if done is not None:
-                return _already_done(job_id, game_id, done)
-            hold = _Hold(tx, tx.record())
-            check_docker_host(hold.record, ctx.settings.docker_host)  # before anything is done or written
-            docker = DockerRetry(ctx, game_id=game_id, job_id=job_id)
-            try:
-                outcome = body(hold, docker)
-            except JobFailed as exc:
-                outcome = _Outcome(JobResult.failure(game_id, exc.code, exc.message))
-            except BackendUnavailable as exc:
-                if exc.backend != "docker":
-                    raise  # PostgreSQL or Redis: the task retries the whole job
-                outcome = _Outcome(_docker_unavailable(ctx, game_id, exc))
-            except TransientError:
-                raise
-            except Exception as exc:  # a bug must still end in a result, not a lost job
-                log.exception("job_internal_error", job=kind.value, job_id=job_id, game_id=game_id)
-                outcome = _Outcome(
-                    JobResult.failure(game_id, JobErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-                )
-            if outcome.result.outcome is JobOutcome.FAILURE and hold.marked:
-                outcome = _Outcome(outcome.result, hold.record)  # put back the status the mark replaced
-            record = hold.record
-            finished = FinishedJob(
-                job_id=job_id,
-                kind=kind,
-                result=outcome.result,
-                started_at_ms=started_ms,
-                finished_at_ms=_ms(ctx),
-                source_entry_id=source_entry_id,
-                image_ref=image_ref or (record.image_ref if record else ""),
-                reason=reason,
-                record=outcome.record,
-                health_event=outcome.health_event,
-            )
-            committed = tx.finish(finished)
+        outcome = body(marks, docker)
+    except JobFailed as exc:
+        outcome = _Outcome(JobResult.failure(job.game_id, exc.code, exc.message))
+    except BackendUnavailable as exc:
+        if exc.backend != "docker":
+            raise  # PostgreSQL or Redis: the claim expires and the job runs again
+        outcome = _Outcome(_docker_unavailable(ctx, job.game_id, exc))
+    except (TransientError, ClaimLost):
+        raise
+    except Exception as exc:  # a bug must still end in a result, not a lost job
+        log.exception("job_internal_error", job=job.kind.value, job_id=job.job_id, game_id=job.game_id)
+        outcome = _Outcome(JobResult.failure(job.game_id, JobErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
+    if outcome.result.outcome is JobOutcome.FAILURE and marks.marked:
+        outcome = _Outcome(outcome.result, claim.record)  # put back the status the mark replaced
+    record = claim.record
+    finished = FinishedJob(
+        job_id=job.job_id,
+        kind=job.kind,
+        result=outcome.result,
+        started_at_ms=started_ms,
+        finished_at_ms=_ms(ctx),
+        source_entry_id=job.source_entry_id,
+        image_ref=job.image_ref or (record.image_ref if record else ""),
+        reason=job.reason,
+        record=outcome.record,
+        health_event=outcome.health_event,
+        order=job.order,
+    )
+    try:
+        committed = ctx.queue.finish(claim, finished)
     except ValueRefused as exc:
-        log.warning("job_refused_by_database", job=kind.value, job_id=job_id, game_id=game_id, error=str(exc))
+        log.warning(
+            "job_refused_by_database", job=job.kind.value, job_id=job.job_id, game_id=job.game_id, error=str(exc)
+        )
+        if marks.marked:
+            ctx.queue.put_back(claim)  # nothing of the job is committed: its mark must not stay
+        ctx.queue.drop(claim)
         message = f"refused by the database: SQLSTATE {exc.sqlstate}"
-        return _invalid_outside_game(ctx, kind, game_id, message, job_id=job_id, source_entry_id=source_entry_id)
+        return _invalid_outside_game(
+            ctx, job.kind, job.game_id, message, job_id=job.job_id, source_entry_id=job.source_entry_id
+        )
+    if committed is None:
+        raise ClaimLost(job.job_id)
     return _published(ctx, committed, finished, docker.attempts)
 
 
-def record_invalid_job(
-    ctx: JobContext, kind: JobKind, game_id: str, message: str, *, job_id: str, source_entry_id: str | None
-) -> JobRun:
-    """A malformed job that names its game: one ``invalid_request`` result and one log row, nothing else.
+class NotAnswered(TransientError):
+    """A job called in-process was queued but not answered in time (its game is busy or waits)."""
 
-    A game with history gets it in its own sequence of results, under its
-    hold.  A game without any (a new id, junk included) gets no per-game
-    state for it (SPEC §3): the log row, and the result appended once by job
-    id outside every game's sequence.
+
+def run_job_now(ctx: JobContext, job: QueuedJob, *, wait_seconds: float | None = None) -> JobRun:
+    """Queue ``job``, take the game's turn here, and return its answer (a shell call, a test).
+
+    When another worker holds the game, the job is answered in its turn there;
+    this waits for that answer up to ``wait_seconds`` (default: the claim bound).
     """
-    if not ctx.store.has_game(game_id):
-        return _invalid_outside_game(ctx, kind, game_id, message, job_id=job_id, source_entry_id=source_entry_id)
+    done = ctx.queue.finished_result(job.job_id)
+    if done is not None:
+        return _already_done(job.job_id, job.game_id, done)
+    ctx.queue.enqueue([job])
+    report = drain_game(ctx, job.game_id)
+    for run in report.runs:
+        if run.job_id == job.job_id:
+            return run
+    return wait_for_answer(ctx, job, report, wait_seconds=ctx.claim_seconds if wait_seconds is None else wait_seconds)
 
-    def body(hold: _Hold, docker: DockerRetry) -> _Outcome:
-        return _Outcome(JobResult.failure(game_id, JobErrorCode.INVALID_REQUEST, message))
 
-    return _run(ctx, kind, game_id, body, job_id=job_id, source_entry_id=source_entry_id)
+def wait_for_answer(ctx: JobContext, job: QueuedJob, report: DrainReport, *, wait_seconds: float) -> JobRun:
+    """The answer of a queued job another worker runs; :class:`NotAnswered` after ``wait_seconds``."""
+    deadline = ctx.clock() + wait_seconds
+    delay = 0.05
+    while True:
+        done = ctx.queue.finished_result(job.job_id)
+        if done is not None:
+            return JobRun(job.job_id, done)
+        if ctx.clock() >= deadline:
+            raise NotAnswered(
+                f"job {job.job_id} of game {job.game_id} is queued, not answered within {wait_seconds:g} s "
+                f"(the game is {report.state}: {report.detail}); its result will appear on runtime:job_results",
+            )
+        ctx.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def run_start_job(ctx: JobContext, job: StartJob, *, job_id: str, source_entry_id: str | None = None) -> JobRun:
+    """Start the game's engine (queued in the game's order, run here when it is its turn)."""
+    key = _key_of(ctx, source_entry_id)
+    queued = QueuedJob(
+        job_id, job.game_id, JobKind.START, key, image_ref=job.image_ref, source_entry_id=source_entry_id
+    )
+    return run_job_now(ctx, queued)
+
+
+def run_stop_job(ctx: JobContext, job: StopJob, *, job_id: str, source_entry_id: str | None = None) -> JobRun:
+    """Stop and remove the game's engine (queued in the game's order, run here when it is its turn)."""
+    key = _key_of(ctx, source_entry_id)
+    queued = QueuedJob(job_id, job.game_id, JobKind.STOP, key, reason=job.reason, source_entry_id=source_entry_id)
+    return run_job_now(ctx, queued)
+
+
+def _key_of(ctx: JobContext, source_entry_id: str | None) -> StreamId:
+    return ctx.streams.now_key() if source_entry_id is None else StreamId.parse(source_entry_id)
+
+
+def needs_its_turn(ctx: JobContext, job: QueuedJob) -> bool:
+    """Whether ``job`` waits in its game's queue; a malformed job of a game without history does not: it is
+    answered at once by :func:`answer_outside_game` (SPEC §3: it leaves no per-game state)."""
+    return job.invalid is None or ctx.queue.has_game(job.game_id)
+
+
+def answer_outside_game(ctx: JobContext, job: QueuedJob) -> JobRun:
+    """One ``invalid_request`` result and one log row, appended once by job id outside every game's sequence."""
+    assert job.invalid is not None
+    return _invalid_outside_game(
+        ctx, job.kind, job.game_id, job.invalid, job_id=job.job_id, source_entry_id=job.source_entry_id
+    )
+
+
+def answer_job(ctx: JobContext, job: QueuedJob) -> JobRun:
+    """Queue ``job`` and answer it here (malformed jobs of unknown games at once): shell calls and tests."""
+    return run_job_now(ctx, job) if needs_its_turn(ctx, job) else answer_outside_game(ctx, job)
 
 
 def _invalid_outside_game(
@@ -301,7 +473,7 @@ def _invalid_outside_game(
     result = JobResult.failure(game_id, JobErrorCode.INVALID_REQUEST, message)
     finished = FinishedJob(job_id, kind, result, now, now, source_entry_id)
     try:
-        stored, logged = ctx.store.log_outside_game(finished)
+        stored, logged = ctx.queue.log_outside_game(finished)
     except ValueRefused:  # the values of the job itself (its game id): the result is all that can go out
         stored, logged = result, False
     appended = ctx.results_outbox.append_once(f"job:{job_id}", stored.to_fields())
@@ -334,6 +506,7 @@ def _spec(settings: EngineSettings, job: StartJob, endpoint: str) -> EngineSpec:
         restart_policy=settings.restart_policy,
         pull_missing_image=settings.pull_missing_image,
         docker_host=settings.docker_host,
+        isolation=settings.isolation,
     )
 
 

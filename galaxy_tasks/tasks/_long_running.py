@@ -13,6 +13,7 @@ from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.handoffs import PartitionOf
+from galaxy_tasks.ports import EntryDispatcher
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.task_names import TaskName
 
@@ -48,11 +49,13 @@ def build_stream_bridge(
     known_fields: frozenset[str],
     chunk_task: TaskName | None = None,
     forget_after_ms: int = BridgeTuning.forget_after_ms,
+    dispatcher: EntryDispatcher | None = None,
 ) -> StreamBridge:
     """A bridge from ``stream`` to ``entry_task``; without a ``chunk_task`` it never switches to chunks.
 
     ``forget_after_ms``: how much older than the stream's newest entry a partition's trimmed last
-    entry must be before the bridge forgets the partition.
+    entry must be before the bridge forgets the partition.  ``dispatcher``: how entries are handed on
+    (default: one ``entry_task`` message each).
     """
     res = resources()
     s = res.settings
@@ -63,7 +66,8 @@ def build_stream_bridge(
         reader=RedisStreamReader(res.raw_redis, stream, s.redis_url, known_fields=known_fields),
         state=RedisBridgeStateStore(res.redis, keys, lease.holder, s.redis_url),
         lease=lease,
-        dispatcher=CeleryEntryDispatcher(
+        dispatcher=dispatcher
+        or CeleryEntryDispatcher(
             app, entry_task=entry_task.value, chunk_task=None if chunk_task is None else chunk_task.value
         ),
         tuning=BridgeTuning(

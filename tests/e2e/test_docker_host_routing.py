@@ -98,14 +98,14 @@ def test_jobs_inspects_and_docker_events_of_a_game_stay_on_its_own_docker_hosts_
         what="each host's inspect sweep to inspect its own games",
     )
     for host in HOSTS:
-        assert sorted(set(succeeded(hosts[host], "rtmanager.run_job_on_host"))) == on[host]
+        assert sorted(set(succeeded(hosts[host], "rtmanager.run_game_jobs"))) == on[host]
         assert set(succeeded(hosts[host], "rtmanager.inspect_container")) == set(on[host])
 
     pipeline.r.xadd("runtime:stop_jobs", {"game_id": "r-2"})
     wait_until(lambda: len(results(pipeline, "r-2")) == 2, timeout=60, what="r-2's stop result")
     assert results(pipeline, "r-2")[1]["outcome"] == "success"
-    assert succeeded(hosts["dh2"], "rtmanager.run_job_on_host").count("r-2") == 2
-    assert "r-2" not in succeeded(hosts["dh1"], "rtmanager.run_job_on_host")
+    assert succeeded(hosts["dh2"], "rtmanager.run_game_jobs").count("r-2") == 2
+    assert "r-2" not in succeeded(hosts["dh1"], "rtmanager.run_game_jobs")
 
     # A container dies: only its host's listener sees it (the label filter), so it is reported once.
     docker_client.containers.get(_container_of(docker_client, "r-3")).kill()

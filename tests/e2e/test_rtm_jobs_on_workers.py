@@ -119,18 +119,22 @@ def test_malformed_job_entries_get_invalid_request_or_are_skipped_and_never_stal
     r.xadd("runtime:start_jobs", {"image_ref": ENGINE_IMAGE})  # no game: nobody to tell
     r.xadd("runtime:start_jobs", {"game_id": "bad game id", "image_ref": ENGINE_IMAGE})
     r.xadd("runtime:stop_jobs", {"reason": "no game"})
+    r.xadd("runtime:stop_jobs", {"game_id": "j-reason", "reason": "because"})  # not one of the SPEC's reasons
     lobby.start("j-after")
     (bad,) = lobby.wait_results("j-bad", 1)
     assert (bad["outcome"], bad["error_code"]) == ("failure", "invalid_request")
     assert "image_ref" in bad["error_message"]
     (spaces,) = lobby.wait_results("bad game id", 1)
     assert spaces["error_code"] == "invalid_request"
+    (reason,) = lobby.wait_results("j-reason", 1)
+    assert (reason["outcome"], reason["error_code"]) == ("failure", "invalid_request")
+    assert "admin_request" in reason["error_message"]
     (after,) = lobby.wait_results("j-after", 1)
     assert after["outcome"] == "success"
     wait_until(lambda: r.get("rtmanager:stream_offsets:stop_jobs") is not None, timeout=10, what="the stop-jobs offset")
     entries = cast(list[tuple[str, dict[str, str]]], r.xrange("runtime:job_results"))
-    assert len(entries) == 3  # the two entries without a game_id were skipped
-    assert len(lobby.log_rows()) == 3
+    assert len(entries) == 4  # the two entries without a game_id were skipped
+    assert len(lobby.log_rows()) == 4
 
 
 def test_job_entries_with_bytes_that_are_not_text_never_stop_the_job_streams(lobby: Lobby) -> None:
@@ -168,7 +172,7 @@ def test_start_game_and_stop_game_called_from_a_python_shell_return_the_job_resu
         "import json\n"
         "from galaxy_tasks.tasks.rtmanager_jobs import start_game, stop_game\n"
         f"started = start_game.delay('j-shell', {ENGINE_IMAGE!r}).get(timeout=60)\n"
-        "stopped = stop_game.delay('j-shell', reason='by hand').get(timeout=60)\n"
+        "stopped = stop_game.delay('j-shell', reason='admin_request').get(timeout=60)\n"
         "print(json.dumps([started, stopped]))\n"
     )
     env = {**os.environ, **lobby.pipeline.env}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import redis
 from sqlalchemy import text
@@ -12,9 +13,10 @@ from sqlalchemy import text
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
-from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, StartJob, StopJob
+from galaxy_tasks.domain.rtmanager.job_order import QueuedJob
+from galaxy_tasks.domain.rtmanager.jobs import ContainerView, EngineIsolation, JobKind, StartJob, StopJob
 from galaxy_tasks.ports import EngineSpec
-from galaxy_tasks.service.jobs import JobRun, record_invalid_job, run_start_job, run_stop_job
+from galaxy_tasks.service.jobs import JobContext, JobRun, answer_job, run_start_job, run_stop_job
 from galaxy_tasks.service.outbox_relay import relay_pending
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.job_rig import JobRig
@@ -27,8 +29,13 @@ def start(jobs: JobRig, game: str, image: str = ENGINE_IMAGE, job_id: str | None
     return run_start_job(jobs.ctx, StartJob(game, image), job_id=job_id or f"test:{uuid.uuid4()}")
 
 
+def invalid(jobs: JobRig, kind: JobKind, game: str, message: str, *, job_id: str, entry_id: str | None) -> JobRun:
+    key = jobs.ctx.streams.now_key()  # called now: after the game's earlier jobs
+    return answer_job(jobs.ctx, QueuedJob(job_id, game, kind, key, invalid=message, source_entry_id=entry_id))
+
+
 def stop(jobs: JobRig, game: str, job_id: str | None = None) -> JobRun:
-    return run_stop_job(jobs.ctx, StopJob(game, "test"), job_id=job_id or f"test:{uuid.uuid4()}")
+    return run_stop_job(jobs.ctx, StopJob(game, "admin_request"), job_id=job_id or f"test:{uuid.uuid4()}")
 
 
 def test_a_start_runs_a_named_labelled_container_records_it_and_publishes_started_and_one_result(
@@ -43,6 +50,11 @@ def test_a_start_runs_a_named_labelled_container_records_it_and_publishes_starte
     assert host_config["Memory"] == 64 * 1024 * 1024
     assert host_config["NanoCpus"] == 500_000_000
     assert host_config["NetworkMode"] == "host"
+    assert host_config["CapDrop"] == ["ALL"]
+    assert not host_config["CapAdd"]
+    assert host_config["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host_config["PidsLimit"] == EngineIsolation().pids_limit
+    assert not host_config["ReadonlyRootfs"]
     endpoint = "http://127.0.0.1:8080/g-start"
     assert run.result.as_dict() == {
         "game_id": "g-start",
@@ -80,6 +92,67 @@ def test_starting_a_running_game_again_is_a_replay_with_the_same_container(jobs:
     assert [kind for kind, _ in jobs.health_events("g-replay")] == ["container_started"]
     assert [r["error_code"] for r in jobs.results("g-replay")] == ["", "replay_no_op"]
     assert len(jobs.operation_log("g-replay")) == 2
+
+
+def confined(jobs: JobRig, **isolation: Any) -> JobContext:
+    settings = replace(jobs.ctx.settings, isolation=replace(jobs.ctx.settings.isolation, **isolation))
+    return replace(jobs.ctx, settings=settings)
+
+
+def test_an_engine_that_forks_without_end_is_held_by_the_pids_limit(jobs: JobRig) -> None:
+    limit = 24
+    run = run_start_job(confined(jobs, pids_limit=limit), StartJob("g-forks", ENGINE_IMAGE), job_id="test:forks")
+    container = jobs.client.containers.get(run.result.container_id)
+    # Start sleepers until fork fails; the shell reports each failure and goes on trying.
+    bomb = "i=0; while [ $i -lt 200 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done; echo spawned"
+    output = container.exec_run(["sh", "-c", bomb]).output.decode()
+    assert "can't fork" in output or "Resource temporarily unavailable" in output, output
+    processes = container.top()["Processes"]
+    assert len(processes) <= limit
+    container.reload()
+    assert container.status == "running"  # the engine itself lives on; only the excess was refused
+    assert container.attrs["HostConfig"]["PidsLimit"] == limit
+
+
+def test_a_read_only_engine_running_as_another_user_gets_a_writable_tmp_and_capabilities_given_back(
+    jobs: JobRig,
+) -> None:
+    ctx = confined(jobs, read_only_rootfs=True, user="65534:65534", cap_add=("NET_BIND_SERVICE",))
+    run = run_start_job(ctx, StartJob("g-readonly", ENGINE_IMAGE), job_id="test:readonly")
+    assert run.result.outcome == "success", run.result
+    container = jobs.client.containers.get(run.result.container_id)
+    assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert "/tmp" in container.attrs["HostConfig"]["Tmpfs"]
+    assert container.attrs["HostConfig"]["CapAdd"] == ["NET_BIND_SERVICE"]
+    assert container.attrs["Config"]["User"] == "65534:65534"
+    assert container.exec_run(["id", "-u"]).output.decode().strip() == "65534"
+    as_root = container.exec_run(["sh", "-c", "echo x > /www/x"], user="0")
+    assert "Read-only file system" in as_root.output.decode(), as_root
+    assert container.exec_run(["sh", "-c", "echo x > /tmp/x && cat /tmp/x"]).output.decode().strip() == "x"
+    container.reload()
+    assert container.status == "running"
+
+
+def test_a_start_with_another_image_on_a_running_game_is_a_conflict_and_touches_nothing(jobs: JobRig) -> None:
+    other = "galaxy/engine-upgrade:2"
+    repository, tag = other.split(":")
+    jobs.client.images.get(ENGINE_IMAGE).tag(repository, tag)
+    first = start(jobs, "g-upgrade")
+    conflict = start(jobs, "g-upgrade", image=other)
+    assert (conflict.result.outcome, conflict.result.error_code) == ("failure", "conflict")
+    assert ENGINE_IMAGE in conflict.result.error_message
+    assert other in conflict.result.error_message
+    (container,) = jobs.containers("g-upgrade")
+    assert container.id == first.result.container_id
+    assert container.status == "running"
+    assert jobs.record("g-upgrade") == ("running", container.id, ENGINE_IMAGE, first.result.engine_endpoint)
+    assert [kind for kind, _ in jobs.health_events("g-upgrade")] == ["container_started"]
+    assert [r["error_code"] for r in jobs.results("g-upgrade")] == ["", "conflict"]
+    stop(jobs, "g-upgrade")  # an upgrade is a stop, then a start
+    upgraded = start(jobs, "g-upgrade", image=other)
+    assert (upgraded.result.outcome, upgraded.result.error_code) == ("success", "")
+    (container,) = jobs.containers("g-upgrade")
+    assert container.attrs["Config"]["Image"] == other
 
 
 def test_a_start_whose_container_died_is_a_real_restart_not_a_replay(jobs: JobRig) -> None:
@@ -148,8 +221,8 @@ def test_a_stop_removes_the_container_records_stopped_and_a_second_stop_is_a_rep
     log = jobs.operation_log("g-stop")
     assert [(r["operation"], r["error_code"], r["reason"]) for r in log] == [
         ("start", "", ""),
-        ("stop", "", "test"),
-        ("stop", "replay_no_op", "test"),
+        ("stop", "", "admin_request"),
+        ("stop", "replay_no_op", "admin_request"),
     ]
     assert len(jobs.results("g-stop")) == 3
 
@@ -211,19 +284,18 @@ def test_a_failed_restart_puts_back_the_record_it_marked_for_the_reconciler(jobs
 
 
 def test_a_malformed_job_with_a_game_is_one_invalid_request_result(jobs: JobRig) -> None:
-    run = record_invalid_job(
-        jobs.ctx, JobKind.START, "g-bad", "image_ref is missing or empty", job_id="x:1", source_entry_id="1-0"
-    )
+    stop(jobs, "g-bad")  # a game with job history: its invalid jobs are answered in its order
+    run = invalid(jobs, JobKind.START, "g-bad", "image_ref is missing or empty", job_id="x:1", entry_id="1-0")
     assert (run.result.outcome, run.result.error_code) == ("failure", "invalid_request")
-    (result,) = jobs.results("g-bad")
+    (_, result) = jobs.results("g-bad")
     assert result["error_message"] == "image_ref is missing or empty"
-    (row,) = jobs.operation_log("g-bad")
+    (_, row) = jobs.operation_log("g-bad")
     assert (row["operation"], row["source_entry_id"]) == ("start", "1-0")
 
 
 def test_an_invalid_job_of_a_game_without_history_leaves_no_game_state_and_is_answered_once(jobs: JobRig) -> None:
     for _ in range(2):  # a redelivery: nothing twice
-        record_invalid_job(jobs.ctx, JobKind.STOP, "x_junk.1", "breaks the rule", job_id="x:2", source_entry_id="2-0")
+        invalid(jobs, JobKind.STOP, "x_junk.1", "breaks the rule", job_id="x:2", entry_id="2-0")
     (result,) = jobs.results("x_junk.1")
     assert (result["outcome"], result["error_code"]) == ("failure", "invalid_request")
     assert len(jobs.operation_log("x_junk.1")) == 1
@@ -234,7 +306,7 @@ def test_an_invalid_job_of_a_game_without_history_leaves_no_game_state_and_is_an
 
 def test_an_invalid_job_of_a_game_with_history_comes_in_its_sequence_of_results(jobs: JobRig) -> None:
     stop(jobs, "g-known")  # a replay: the game now has job history
-    record_invalid_job(jobs.ctx, JobKind.START, "g-known", "image_ref is missing", job_id="x:3", source_entry_id=None)
+    invalid(jobs, JobKind.START, "g-known", "image_ref is missing", job_id="x:3", entry_id=None)
     assert [r["error_code"] for r in jobs.results("g-known")] == ["replay_no_op", "invalid_request"]
 
 

@@ -17,10 +17,17 @@ from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime
-from galaxy_tasks.adapters.postgres.jobs import PostgresJobStore
+from galaxy_tasks.adapters.postgres.jobs import PostgresJobQueue
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, JOB_RESULTS_STREAM, health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
+from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
+from galaxy_tasks.long_running import (
+    HEALTH_EVENTS_STREAM,
+    START_JOBS_BRIDGE_KEYS,
+    START_JOBS_STREAM,
+    STOP_JOBS_BRIDGE_KEYS,
+    STOP_JOBS_STREAM,
+)
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
 from tests.support.pipeline import Pipeline
 
@@ -54,7 +61,12 @@ class JobRig:
         self.runtime = DockerRuntime(docker_host)
         outbox_client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         self.ctx = JobContext(
-            store=PostgresJobStore(pipeline.engine),
+            queue=PostgresJobQueue(pipeline.engine),
+            streams=RedisJobStreams(
+                redis.Redis.from_url(pipeline.redis_url),
+                pipeline.redis_url,
+                {START_JOBS_STREAM: START_JOBS_BRIDGE_KEYS.offset, STOP_JOBS_STREAM: STOP_JOBS_BRIDGE_KEYS.offset},
+            ),
             engines=DockerEngineContainers(self.runtime, docker_host),
             # The sweep sees rows at once (no durability wait: test_outbox_durability is about that).
             results_outbox=PostgresStreamOutbox(

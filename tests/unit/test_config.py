@@ -174,3 +174,45 @@ def test_time_limits_must_stay_under_the_visibility_timeout_so_a_running_task_is
             "GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS": "10",
         }
     )
+
+
+def test_engine_containers_are_confined_by_default() -> None:
+    isolation = Settings.from_env({}).engine_isolation()
+    assert isolation.pids_limit > 0
+    assert isolation.cap_add == ()
+    assert isolation.no_new_privileges
+    assert not isolation.read_only_rootfs
+    assert isolation.user == ""
+
+
+def test_engine_isolation_is_read_from_the_galaxy_engine_variables() -> None:
+    isolation = Settings.from_env(
+        {
+            "GALAXY_ENGINE_PIDS_LIMIT": "64",
+            "GALAXY_ENGINE_CAP_ADD": "net_bind_service, CAP_CHOWN,,",
+            "GALAXY_ENGINE_NO_NEW_PRIVILEGES": "false",
+            "GALAXY_ENGINE_READ_ONLY": "true",
+            "GALAXY_ENGINE_USER": "65534:65534",
+        }
+    ).engine_isolation()
+    assert isolation.pids_limit == 64
+    assert isolation.cap_add == ("NET_BIND_SERVICE", "CHOWN")
+    assert not isolation.no_new_privileges
+    assert isolation.read_only_rootfs
+    assert isolation.user == "65534:65534"
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("GALAXY_ENGINE_PIDS_LIMIT", "-1"),
+        ("GALAXY_ENGINE_CAP_ADD", "NET BIND"),
+        ("GALAXY_ENGINE_CAP_ADD", "SYS_ADMIN;rm -rf"),
+        ("GALAXY_ENGINE_USER", "root; id"),
+        ("GALAXY_ENGINE_USER", "1000:"),
+        ("GALAXY_ENGINE_USER", " "),
+    ],
+)
+def test_an_engine_isolation_value_docker_would_misread_raises_config_error_naming_it(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: raw})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import docker
 import docker.errors
@@ -18,7 +19,7 @@ from docker.utils import parse_repository_tag
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, HOST_LABEL, DockerRuntime
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobErrorCode, JobFailed
+from galaxy_tasks.domain.rtmanager.jobs import ENGINE_TMPFS, ContainerView, EngineIsolation, JobErrorCode, JobFailed
 from galaxy_tasks.ports import EngineSpec
 
 
@@ -52,7 +53,8 @@ class DockerEngineContainers:
                 return None
             except docker.errors.APIError as exc:
                 raise BackendUnavailable("docker", f"inspect {name}: {_explanation(exc)}") from exc
-        return ContainerView(str(attrs["Id"]), str((attrs.get("State") or {}).get("Status", "")))
+        state = str((attrs.get("State") or {}).get("Status", ""))
+        return ContainerView(str(attrs["Id"]), state, str((attrs.get("Config") or {}).get("Image") or ""))
 
     def replace(self, spec: EngineSpec) -> str:
         with _unreachable_is_transient(self._host):
@@ -65,11 +67,13 @@ class DockerEngineContainers:
                     name=spec.name,
                     labels={GAME_LABEL: spec.game_id, **({HOST_LABEL: spec.docker_host} if spec.docker_host else {})},
                     environment={"GALAXY_GAME_ID": spec.game_id, "GALAXY_ENGINE_ENDPOINT": spec.engine_endpoint},
+                    user=spec.isolation.user or None,
                     host_config=api.create_host_config(
                         mem_limit=spec.memory_limit,
                         nano_cpus=spec.nano_cpus,
                         restart_policy=dict(spec.restart_policy),
                         network_mode=spec.network,
+                        **_confinement(spec.isolation),
                     ),
                 )
             except docker.errors.ImageNotFound as exc:
@@ -152,6 +156,19 @@ class DockerEngineContainers:
                 JobErrorCode.IMAGE_NOT_FOUND,
                 f"image {spec.image_ref} is not on the Docker host and could not be pulled: {'; '.join(errors)}",
             ) from exc
+
+
+def _confinement(isolation: EngineIsolation) -> dict[str, Any]:
+    """The host-config options of :class:`EngineIsolation` (every capability dropped, then some given back)."""
+    options: dict[str, Any] = {"cap_drop": ["ALL"], "cap_add": list(isolation.cap_add) or None}
+    if isolation.pids_limit:
+        options["pids_limit"] = isolation.pids_limit
+    if isolation.no_new_privileges:
+        options["security_opt"] = ["no-new-privileges:true"]
+    if isolation.read_only_rootfs:
+        options["read_only"] = True
+        options["tmpfs"] = dict(ENGINE_TMPFS)
+    return options
 
 
 def _refused(spec: EngineSpec, exc: docker.errors.APIError, step: str) -> JobFailed:

@@ -1,29 +1,84 @@
-"""The start/stop jobs' PostgreSQL side: the per-game hold, the record, the log row, the result outbox.
+"""The start/stop jobs' PostgreSQL side: the per-game queue and claim, the record, the log row, the result outbox.
 
-A job holds its game's ``rtmanager.game_jobs`` row ``FOR UPDATE`` in one
-transaction for its whole run, so jobs of one game queue behind each other
-(two starts cannot make two containers) while other games' jobs run freely.
-Everything the job decides is written at the end of that same transaction.
-The only write made earlier is :meth:`PostgresJobTransaction.mark`, on a
-connection of its own, so the events listener and the reconciler see at once
-that the game's container is going away on purpose.
+A job claims its game's ``rtmanager.game_jobs`` row in a short transaction
+(``claim_job_id``, a new ``claim_epoch``, ``claimed_at``) and holds no
+transaction while it talks to Docker; its mark and its outcome are written
+only while the claim is still its own (same job, same epoch): a job that
+overran its bound and was cleared by the periodic pass writes nothing.  Jobs
+wait in ``rtmanager.job_queue`` and are taken per game by order key.  Every
+time is PostgreSQL's ``now()``: one clock for every worker.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.adapters.postgres.health_events import record_health_event
-from galaxy_tasks.domain.rtmanager.jobs import JobOutcome, JobResult, RecordStatus, RecordView
-from galaxy_tasks.ports import CommittedJob, FinishedJob, OutboxEntry
+from galaxy_tasks.domain.rtmanager.job_order import JobOrder, QueuedJob
+from galaxy_tasks.domain.rtmanager.jobs import JobKind, JobOutcome, JobResult, RecordStatus, RecordView
+from galaxy_tasks.domain.stream_ids import StreamId
+from galaxy_tasks.ports import Busy, Claim, ClaimedRecord, CommittedJob, FinishedJob, OutboxEntry, StaleClaim
 
-_CLAIM = text("INSERT INTO rtmanager.game_jobs (game_id) VALUES (:game_id) ON CONFLICT (game_id) DO NOTHING")
-_HOLD = text("SELECT game_id FROM rtmanager.game_jobs WHERE game_id = :game_id FOR UPDATE")
+_ENSURE_GAME = text(
+    "INSERT INTO rtmanager.game_jobs (game_id) SELECT :game_id "
+    "WHERE EXISTS (SELECT 1 FROM rtmanager.job_queue WHERE game_id = :game_id) ON CONFLICT (game_id) DO NOTHING"
+)
+"""A game gets its row with its first queued job (a turn with nothing queued creates no per-game state)."""
+_GAME_FOR_UPDATE = text(
+    "SELECT claim_job_id, claim_epoch, applied_ms, applied_seq, applied_job_id, "
+    "claimed_at > now() - make_interval(secs => :bound) AS live "
+    "FROM rtmanager.game_jobs WHERE game_id = :game_id FOR UPDATE"
+)
+_NEXT_QUEUED = text(
+    "SELECT job_id, game_id, kind, order_ms, order_seq, image_ref, reason, invalid, source_entry_id "
+    "FROM rtmanager.job_queue WHERE game_id = :game_id ORDER BY order_ms, order_seq, job_id LIMIT 1"
+)
+_TAKE_CLAIM = text(
+    "UPDATE rtmanager.game_jobs SET claim_job_id = :job_id, claim_epoch = claim_epoch + 1, claimed_at = now(), "
+    "claim_prev_status = :prev_status, updated_at = now() WHERE game_id = :game_id RETURNING claim_epoch"
+)
+_FREE = (
+    "claim_job_id = NULL, claimed_at = NULL, claim_prev_status = NULL, updated_at = now() "
+    "WHERE game_id = :game_id AND claim_epoch = :epoch AND claim_job_id = :job_id"
+)
+_RELEASE = text(f"UPDATE rtmanager.game_jobs SET {_FREE}")
+_RELEASE_EMPTY = text(
+    "UPDATE rtmanager.game_jobs SET claim_job_id = NULL, claimed_at = NULL, claim_prev_status = NULL "
+    "WHERE game_id = :game_id AND claim_job_id IS NOT NULL"
+)
+_DEQUEUE = text("DELETE FROM rtmanager.job_queue WHERE job_id = :job_id")
+_FORGET_IF_NO_HISTORY = text(
+    """
+    DELETE FROM rtmanager.game_jobs g WHERE g.game_id = :game_id AND g.result_seq = 0 AND g.claim_job_id IS NULL
+        AND NOT EXISTS (SELECT 1 FROM rtmanager.job_queue q WHERE q.game_id = g.game_id)
+        AND NOT EXISTS (SELECT 1 FROM rtmanager.runtime_records r WHERE r.game_id = g.game_id)
+        AND NOT EXISTS (SELECT 1 FROM rtmanager.operation_log o WHERE o.game_id = g.game_id)
+    """
+)
+"""A game whose only job was dropped unanswered in its sequence (its values refused) keeps no per-game row."""
+_APPLIED = text(
+    "UPDATE rtmanager.game_jobs SET applied_ms = :ms, applied_seq = :seq, applied_job_id = :job_id "
+    "WHERE game_id = :game_id AND (applied_ms, applied_seq, applied_job_id) < (:ms, :seq, :job_id)"
+)
+_CLAIM_OF = text("SELECT claim_job_id, claim_epoch FROM rtmanager.game_jobs WHERE game_id = :game_id FOR UPDATE")
+_ENQUEUE = text(
+    """
+    INSERT INTO rtmanager.job_queue
+        (job_id, game_id, kind, order_ms, order_seq, image_ref, reason, invalid, source_entry_id)
+    SELECT :job_id, :game_id, :kind, :order_ms, :order_seq, :image_ref, :reason, :invalid, :source_entry_id
+    WHERE NOT EXISTS (SELECT 1 FROM rtmanager.operation_log WHERE job_id = :job_id)
+    ON CONFLICT (job_id) DO NOTHING
+    """
+)
+_KNOWN = text(
+    "SELECT job_id FROM rtmanager.job_queue WHERE job_id = ANY(:ids) "
+    "UNION SELECT job_id FROM rtmanager.operation_log WHERE job_id = ANY(:ids)"
+)
 _FINISHED = text(
     "SELECT game_id, outcome, container_id, engine_endpoint, error_code, error_message "
     "FROM rtmanager.operation_log WHERE job_id = :job_id"
@@ -32,7 +87,56 @@ _RECORD = text(
     "SELECT status, current_container_id, image_ref, engine_endpoint, docker_host FROM rtmanager.runtime_records "
     "WHERE game_id = :game_id"
 )
-_MARK = text("UPDATE rtmanager.runtime_records SET status = :status, updated_at = now() WHERE game_id = :game_id")
+_MARK = text(
+    """
+    WITH held AS (
+        UPDATE rtmanager.game_jobs SET claimed_at = now()
+        WHERE game_id = :game_id AND claim_epoch = :epoch AND claim_job_id = :job_id RETURNING game_id
+    )
+    UPDATE rtmanager.runtime_records SET status = :status, updated_at = now()
+    WHERE game_id IN (SELECT game_id FROM held) RETURNING game_id
+    """
+)
+_PUT_BACK = text(
+    """
+    UPDATE rtmanager.runtime_records r SET status = j.claim_prev_status, updated_at = now()
+    FROM rtmanager.game_jobs j
+    WHERE r.game_id = :game_id AND j.game_id = :game_id AND j.claim_epoch = :epoch AND j.claim_job_id = :job_id
+        AND j.claim_prev_status IS NOT NULL
+    RETURNING r.game_id
+    """
+)
+_STALE = text(
+    """
+    SELECT j.game_id, j.claim_job_id, j.claim_epoch, j.claim_prev_status,
+           (extract(epoch FROM j.claimed_at) * 1000)::bigint AS claimed_ms,
+           coalesce(q.kind, 'start') AS kind, coalesce(q.image_ref, '') AS job_image_ref,
+           r.status, r.current_container_id, r.image_ref, r.engine_endpoint, r.docker_host
+    FROM rtmanager.game_jobs j
+    LEFT JOIN rtmanager.job_queue q ON q.job_id = j.claim_job_id
+    LEFT JOIN rtmanager.runtime_records r ON r.game_id = j.game_id
+    WHERE j.claim_job_id IS NOT NULL AND j.claimed_at < now() - make_interval(secs => :bound)
+    ORDER BY j.claimed_at LIMIT :limit
+    """
+)
+_CLEAR_STALE = text(
+    "UPDATE rtmanager.game_jobs SET claim_job_id = NULL, claimed_at = NULL, claim_prev_status = NULL, "
+    "claim_epoch = claim_epoch + 1, updated_at = now() "
+    "WHERE game_id = :game_id AND claim_epoch = :epoch AND claim_job_id = :job_id"
+)
+_UNCLAIMED = text(
+    """
+    SELECT q.game_id FROM rtmanager.job_queue q
+    LEFT JOIN rtmanager.game_jobs j ON j.game_id = q.game_id
+    WHERE q.queued_at < now() - make_interval(secs => :seconds) AND j.claim_job_id IS NULL
+    GROUP BY q.game_id ORDER BY min(q.queued_at) LIMIT :limit
+    """
+)
+_TRANSITIONAL = text(
+    "SELECT r.game_id, r.status, j.claim_job_id, (extract(epoch FROM j.claimed_at) * 1000)::bigint AS claimed_ms "
+    "FROM rtmanager.runtime_records r LEFT JOIN rtmanager.game_jobs j ON j.game_id = r.game_id "
+    "WHERE r.status IN ('starting', 'stopping') ORDER BY r.game_id"
+)
 _WRITE_RECORD = text(
     """
     INSERT INTO rtmanager.runtime_records AS r
@@ -109,63 +213,148 @@ def _log_params(game_id: str, job: FinishedJob) -> dict[str, object]:
     }
 
 
-class PostgresJobTransaction:
-    def __init__(self, conn: Connection, engine: Engine, game_id: str, url: str) -> None:
-        self._conn = conn
-        self._engine = engine
-        self._game_id = game_id
-        self._url = url
-
-    def finished_result(self, job_id: str) -> JobResult | None:
-        with translated_errors(self._url):
-            return _finished(self._conn, job_id)
-
-    def record(self) -> RecordView | None:
-        with translated_errors(self._url):
-            row = self._conn.execute(_RECORD, {"game_id": self._game_id}).one_or_none()
-        if row is None:
-            return None
-        return RecordView(row.status, row.current_container_id, row.image_ref, row.engine_endpoint, row.docker_host)
-
-    def mark(self, status: RecordStatus) -> None:
-        with translated_errors(self._url), self._engine.begin() as side:
-            side.execute(_MARK, {"game_id": self._game_id, "status": status.value})
-
-    def finish(self, job: FinishedJob) -> CommittedJob:
-        result = job.result
-        conn = self._conn
-        with translated_errors(self._url):
-            if job.record is not None:
-                record = job.record
-                conn.execute(
-                    _WRITE_RECORD,
-                    {
-                        "game_id": self._game_id,
-                        "status": record.status,
-                        "container_id": record.container_id,
-                        "image_ref": record.image_ref,
-                        "engine_endpoint": record.engine_endpoint,
-                        "docker_host": record.docker_host,
-                    },
-                )
-            health = None if job.health_event is None else record_health_event(conn, job.health_event)
-            conn.execute(_LOG, _log_params(self._game_id, job))
-            fields = result.to_fields()
-            row = conn.execute(_RESULT, {"game_id": self._game_id, "fields": json.dumps(fields)}).one()
-        entry = OutboxEntry(self._game_id, int(row.seq), fields, str(row.uid), str(row.prev_uid or ""))
-        return CommittedJob(entry, health)
+def _record(conn: Connection, game_id: str) -> RecordView | None:
+    row = conn.execute(_RECORD, {"game_id": game_id}).one_or_none()
+    if row is None:
+        return None
+    return RecordView(row.status, row.current_container_id, row.image_ref, row.engine_endpoint, row.docker_host)
 
 
-class PostgresJobStore:
-    """``JobStore`` on a pooled engine (a job uses two connections: its hold and the side mark)."""
+def _write_record(conn: Connection, game_id: str, record: RecordView) -> None:
+    conn.execute(
+        _WRITE_RECORD,
+        {
+            "game_id": game_id,
+            "status": record.status,
+            "container_id": record.container_id,
+            "image_ref": record.image_ref,
+            "engine_endpoint": record.engine_endpoint,
+            "docker_host": record.docker_host,
+        },
+    )
+
+
+def _queued(row: Row[Any]) -> QueuedJob:
+    return QueuedJob(
+        job_id=row.job_id,
+        game_id=row.game_id,
+        kind=JobKind(row.kind),
+        key=StreamId(int(row.order_ms), int(row.order_seq)),
+        image_ref=row.image_ref,
+        reason=row.reason,
+        invalid=row.invalid,
+        source_entry_id=row.source_entry_id,
+    )
+
+
+def _claim_params(claim: Claim) -> dict[str, object]:
+    return {"game_id": claim.job.game_id, "epoch": claim.epoch, "job_id": claim.job.job_id}
+
+
+class PostgresJobQueue:
+    """``JobQueue`` on a pooled engine: every method is one short transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._url = engine.url.render_as_string(hide_password=False)
 
+    def enqueue(self, jobs: Sequence[QueuedJob]) -> int:
+        if not jobs:
+            return 0
+        params = [
+            {
+                "job_id": job.job_id,
+                "game_id": job.game_id,
+                "kind": job.kind.value,
+                "order_ms": job.key.ms,
+                "order_seq": job.key.seq,
+                "image_ref": job.image_ref,
+                "reason": job.reason,
+                "invalid": job.invalid,
+                "source_entry_id": job.source_entry_id,
+            }
+            for job in jobs
+        ]
+        with translated_errors(self._url), self._engine.begin() as conn:
+            return sum(conn.execute(_ENQUEUE, one).rowcount for one in params)
+
+    def claim_next(self, game_id: str, *, bound_seconds: float) -> Claim | Busy | None:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            conn.execute(_ENSURE_GAME, {"game_id": game_id})
+            game = conn.execute(_GAME_FOR_UPDATE, {"game_id": game_id, "bound": bound_seconds}).one_or_none()
+            if game is None:
+                return None  # nothing was ever queued for it
+            if game.claim_job_id is not None:
+                # A live claim runs the queue; a stale one waits for the periodic pass (it looks at Docker).
+                return Busy(
+                    str(game.claim_job_id) + ("" if game.live else " (past its bound: the periodic pass clears it)")
+                )
+            row = conn.execute(_NEXT_QUEUED, {"game_id": game_id}).one_or_none()
+            if row is None:
+                conn.execute(_RELEASE_EMPTY, {"game_id": game_id})
+                return None
+            job = _queued(row)
+            record = _record(conn, game_id)
+            prev_status = None if record is None else record.status
+            epoch = conn.execute(
+                _TAKE_CLAIM, {"game_id": game_id, "job_id": job.job_id, "prev_status": prev_status}
+            ).scalar_one()
+        applied = JobOrder(StreamId(int(game.applied_ms), int(game.applied_seq)), str(game.applied_job_id))
+        return Claim(job, int(epoch), record, applied)
+
+    def release(self, claim: Claim) -> None:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            conn.execute(_RELEASE, _claim_params(claim))
+
+    def drop(self, claim: Claim) -> None:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            conn.execute(_DEQUEUE, {"job_id": claim.job.job_id})
+            conn.execute(_RELEASE, _claim_params(claim))
+            conn.execute(_FORGET_IF_NO_HISTORY, {"game_id": claim.job.game_id})
+
+    def mark(self, claim: Claim, status: RecordStatus) -> bool:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            marked = conn.execute(_MARK, {**_claim_params(claim), "status": status.value}).one_or_none()
+        return marked is not None
+
+    def put_back(self, claim: Claim) -> bool:
+        with translated_errors(self._url), self._engine.begin() as conn:
+            return conn.execute(_PUT_BACK, _claim_params(claim)).one_or_none() is not None
+
+    def finish(self, claim: Claim, job: FinishedJob) -> CommittedJob | None:
+        game_id = claim.job.game_id
+        with translated_errors(self._url), self._engine.connect() as conn, conn.begin() as tx:
+            held = conn.execute(_CLAIM_OF, {"game_id": game_id}).one_or_none()
+            if held is None or held.claim_job_id != claim.job.job_id or int(held.claim_epoch) != claim.epoch:
+                tx.rollback()
+                return None
+            if job.record is not None:
+                _write_record(conn, game_id, job.record)
+            health = None if job.health_event is None else record_health_event(conn, job.health_event)
+            conn.execute(_LOG, _log_params(game_id, job))
+            fields = job.result.to_fields()
+            row = conn.execute(_RESULT, {"game_id": game_id, "fields": json.dumps(fields)}).one()
+            conn.execute(_DEQUEUE, {"job_id": claim.job.job_id})
+            if job.order is not None:
+                key, job_id = job.order
+                conn.execute(_APPLIED, {"game_id": game_id, "ms": key.ms, "seq": key.seq, "job_id": job_id})
+            conn.execute(_RELEASE, _claim_params(claim))
+        entry = OutboxEntry(game_id, int(row.seq), fields, str(row.uid), str(row.prev_uid or ""))
+        return CommittedJob(entry, health)
+
+    def has_game(self, game_id: str) -> bool:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return bool(conn.execute(_HAS_GAME, {"game_id": game_id}).scalar_one())
+
     def finished_result(self, job_id: str) -> JobResult | None:
         with translated_errors(self._url), self._engine.connect() as conn:
             return _finished(conn, job_id)
+
+    def known_jobs(self, job_ids: Sequence[str]) -> set[str]:
+        if not job_ids:
+            return set()
+        with translated_errors(self._url), self._engine.connect() as conn:
+            return {str(row.job_id) for row in conn.execute(_KNOWN, {"ids": list(job_ids)})}
 
     def log_outside_game(self, job: FinishedJob) -> tuple[JobResult, bool]:
         with translated_errors(self._url), self._engine.begin() as conn:
@@ -174,13 +363,50 @@ class PostgresJobStore:
         assert stored is not None  # just inserted, or there before
         return stored, bool(logged)
 
-    def has_game(self, game_id: str) -> bool:
+    def stale_claims(self, *, bound_seconds: float, limit: int) -> list[StaleClaim]:
         with translated_errors(self._url), self._engine.connect() as conn:
-            return bool(conn.execute(_HAS_GAME, {"game_id": game_id}).scalar_one())
+            rows = conn.execute(_STALE, {"bound": bound_seconds, "limit": limit}).all()
+        return [
+            StaleClaim(
+                game_id=row.game_id,
+                job_id=row.claim_job_id,
+                kind=JobKind(row.kind),
+                epoch=int(row.claim_epoch),
+                claimed_ms=int(row.claimed_ms),
+                image_ref=row.job_image_ref,
+                record=None
+                if row.status is None
+                else RecordView(
+                    row.status, row.current_container_id, row.image_ref, row.engine_endpoint, row.docker_host
+                ),
+                prev_status=row.claim_prev_status,
+            )
+            for row in rows
+        ]
 
-    @contextmanager
-    def hold(self, game_id: str) -> Iterator[PostgresJobTransaction]:
-        with translated_errors(self._url), self._engine.connect() as conn, conn.begin():
-            conn.execute(_CLAIM, {"game_id": game_id})
-            conn.execute(_HOLD, {"game_id": game_id})
-            yield PostgresJobTransaction(conn, self._engine, game_id, self._url)
+    def clear_stale(self, stale: StaleClaim, record: RecordView | None) -> bool:
+        params = {"game_id": stale.game_id, "epoch": stale.epoch, "job_id": stale.job_id}
+        with translated_errors(self._url), self._engine.connect() as conn, conn.begin() as tx:
+            held = conn.execute(_CLAIM_OF, {"game_id": stale.game_id}).one_or_none()
+            if held is None or held.claim_job_id != stale.job_id or int(held.claim_epoch) != stale.epoch:
+                tx.rollback()
+                return False
+            if record is not None:
+                _write_record(conn, stale.game_id, record)
+            conn.execute(_CLEAR_STALE, params)
+        return True
+
+    def unclaimed_games(self, *, queued_before_seconds: float, limit: int) -> list[str]:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            rows = conn.execute(_UNCLAIMED, {"seconds": queued_before_seconds, "limit": limit})
+            return [str(row.game_id) for row in rows]
+
+    def transitional(self) -> list[ClaimedRecord]:
+        with translated_errors(self._url), self._engine.connect() as conn:
+            rows = conn.execute(_TRANSITIONAL).all()
+        return [
+            ClaimedRecord(
+                row.game_id, row.status, row.claim_job_id, None if row.claimed_ms is None else int(row.claimed_ms)
+            )
+            for row in rows
+        ]

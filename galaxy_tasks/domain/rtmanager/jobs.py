@@ -7,6 +7,7 @@ the job result with every field the Lobby reads.  No I/O here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,7 +45,21 @@ class JobErrorCode(StrEnum):
     DOCKER_UNAVAILABLE = "docker_unavailable"
     CONTAINER_START_FAILED = "container_start_failed"
     CONTAINER_STOP_FAILED = "container_stop_failed"
+    CONFLICT = "conflict"
+    """A start for a game whose live container runs another ``image_ref`` (an upgrade is a stop, then a start)."""
+    SUPERSEDED = "superseded"
+    """The job arrived after a newer job of its game was applied: never acted on."""
     INTERNAL_ERROR = "internal_error"
+
+
+class StopReason(StrEnum):
+    """The values a stop job's optional ``reason`` may take (SPEC §3, the original's enum)."""
+
+    ORPHAN_CLEANUP = "orphan_cleanup"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+    ADMIN_REQUEST = "admin_request"
+    TIMEOUT = "timeout"
 
 
 class RecordStatus(StrEnum):
@@ -129,6 +144,52 @@ class InvalidJob(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class EngineIsolation:
+    """How an engine container is confined, beyond its memory and CPU limits (``GALAXY_ENGINE_*``).
+
+    The defaults are the safe ones: an engine runs game code that may misbehave,
+    so it gets no Linux capabilities, cannot gain privileges (setuid binaries,
+    file capabilities) and cannot fork without end.  A read-only root
+    filesystem and a non-root user depend on the image, so they are opt-in.
+    """
+
+    pids_limit: int = 256
+    """Processes and threads the container may have at once; 0: no limit."""
+    cap_add: tuple[str, ...] = ()
+    """Capabilities given back after every one is dropped (``NET_BIND_SERVICE`` …)."""
+    no_new_privileges: bool = True
+    read_only_rootfs: bool = False
+    """With it, ``/tmp`` is a small tmpfs (``ENGINE_TMPFS``) so the engine still has scratch space."""
+    user: str = ""
+    """``user``, ``uid`` or ``uid:gid`` to run as; empty: the image's own user."""
+
+
+ENGINE_TMPFS = {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
+"""The scratch space a read-only engine container gets."""
+
+_CAPABILITY = re.compile(r"^[A-Z][A-Z_]*$")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
+
+
+def isolation_problem(isolation: EngineIsolation) -> str | None:
+    """What is wrong with ``isolation`` (a sentence naming the variable), or ``None``."""
+    if isolation.pids_limit < 0:
+        return f"GALAXY_ENGINE_PIDS_LIMIT={isolation.pids_limit}: use a positive number (0: no limit)"
+    for cap in isolation.cap_add:
+        if not _CAPABILITY.match(cap) or cap.startswith("CAP_"):
+            return f"GALAXY_ENGINE_CAP_ADD: {cap!r} is not a capability name like NET_BIND_SERVICE"
+    if isolation.user and not _USER.match(isolation.user):
+        return f"GALAXY_ENGINE_USER={isolation.user!r}: use a user name, a uid or uid:gid"
+    return None
+
+
+def parse_capabilities(raw: str) -> tuple[str, ...]:
+    """``GALAXY_ENGINE_CAP_ADD`` (comma-separated, ``CAP_`` prefix optional, any case) as Docker's names."""
+    names = (name.strip().upper() for name in raw.split(","))
+    return tuple(name.removeprefix("CAP_") for name in names if name)
+
+
 def container_name(game_id: str) -> str:
     return f"{CONTAINER_NAME_PREFIX}{game_id}"
 
@@ -181,7 +242,11 @@ def decode_stop_job(fields: Mapping[str, str], *, known: Callable[[str], bool] =
     game_id = _game_id(fields, known)
     if first_unusable(fields, ["reason"]):
         raise InvalidJob(game_id, "reason is not UTF-8 text")
-    return StopJob(game_id, str(fields.get("reason") or ""))
+    reason = str(fields.get("reason") or "")
+    if reason and reason not in StopReason.__members__.values():
+        allowed = ", ".join(r.value for r in StopReason)
+        raise InvalidJob(game_id, f"reason {reason[:80]!r} is not one of {allowed} (or empty)")
+    return StopJob(game_id, reason)
 
 
 @dataclass(frozen=True)
@@ -203,6 +268,8 @@ class ContainerView:
     container_id: str
     state: str
     """Docker's ``State.Status``: ``running``, ``exited``, ``created``, ``restarting`` …"""
+    image_ref: str = ""
+    """The image reference it was created from (``Config.Image``)."""
 
     @property
     def live(self) -> bool:
@@ -221,6 +288,25 @@ def is_start_replay(record: RecordView | None, container: ContainerView | None) 
         and container is not None
         and container.container_id == record.container_id
         and container.live
+    )
+
+
+def start_conflict(record: RecordView | None, container: ContainerView | None, image_ref: str) -> str | None:
+    """Why a start of ``image_ref`` conflicts with the game's live container, or ``None``.
+
+    Only the game's own live container counts (the one a replay would
+    answer with); what it runs is Docker's word, the record's when Docker does
+    not say.  A dead container or a stray one under the name is replaced, not
+    a conflict.
+    """
+    if record is None or container is None or not is_start_replay(record, container):
+        return None
+    running = container.image_ref or record.image_ref
+    if running == image_ref:
+        return None
+    return (
+        f"the game's live container {container.container_id[:12]} runs {running}, not {image_ref}: "
+        "stop the game first, then start it with the new image"
     )
 
 

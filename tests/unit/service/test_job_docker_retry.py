@@ -26,7 +26,17 @@ class Clock:
 def context(clock: Clock, window: float) -> JobContext:
     settings = EngineSettings("http://{game_id}", "host", "64m", 1.0, {"Name": "no"}, False, 5)
     unused = cast(Any, None)
-    return JobContext(unused, unused, unused, unused, settings, window, clock=clock, sleep=clock.sleep)
+    return JobContext(
+        queue=unused,
+        streams=unused,
+        engines=unused,
+        results_outbox=unused,
+        health_outbox=unused,
+        settings=settings,
+        docker_retry_seconds=window,
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
 def test_an_unreachable_docker_is_retried_with_growing_waits_until_it_answers() -> None:

@@ -21,6 +21,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     is_start_replay,
     is_stop_replay,
     place,
+    start_conflict,
 )
 from galaxy_tasks.domain.stream_fields import UNUSABLE_FIELDS
 
@@ -36,6 +37,43 @@ def test_a_start_entry_decodes_to_its_game_and_image() -> None:
 def test_a_stop_entry_decodes_with_an_optional_reason() -> None:
     assert decode_stop_job({"game_id": "g-1"}) == StopJob("g-1", "")
     assert decode_stop_job({"game_id": "g-1", "reason": "finished"}) == StopJob("g-1", "finished")
+
+
+@pytest.mark.parametrize("reason", ["orphan_cleanup", "cancelled", "finished", "admin_request", "timeout", ""])
+def test_every_stop_reason_of_the_spec_enum_and_none_are_accepted(reason: str) -> None:
+    assert decode_stop_job({"game_id": "g-1", "reason": reason}).reason == reason
+
+
+@pytest.mark.parametrize("reason", ["test", "Finished", " finished", "finished ", "admin", "x" * 5000])
+def test_a_stop_reason_outside_the_spec_enum_is_an_invalid_request_of_its_game(reason: str) -> None:
+    with pytest.raises(InvalidJob) as caught:
+        decode_stop_job({"game_id": "g-1", "reason": reason})
+    assert caught.value.game_id == "g-1"
+    assert "admin_request" in caught.value.message
+    assert len(caught.value.message) < 300  # a 5 kB reason is not echoed back whole
+
+
+def test_a_start_conflicts_only_with_the_games_own_live_container_running_another_image() -> None:
+    live_1 = ContainerView("c1", "running", "img:1")
+    assert start_conflict(RUNNING, live_1, "img:1") is None  # the same image: a replay
+    reason = start_conflict(RUNNING, live_1, "img:2")
+    assert reason is not None
+    assert "img:1" in reason
+    assert "img:2" in reason
+    assert start_conflict(RUNNING, ContainerView("c1", "restarting", "img:1"), "img:2") is not None
+    assert start_conflict(RUNNING, ContainerView("c1", "exited", "img:1"), "img:2") is None  # dead: restarted
+    assert start_conflict(RUNNING, ContainerView("c9", "running", "img:1"), "img:2") is None  # a stray: replaced
+    assert start_conflict(RUNNING, None, "img:2") is None
+    assert start_conflict(None, live_1, "img:2") is None
+    stopped = RecordView("stopped", "c1", "img:1", "http://e")
+    assert start_conflict(stopped, live_1, "img:2") is None
+
+
+def test_what_the_live_container_runs_is_dockers_word_and_the_records_when_docker_does_not_say() -> None:
+    assert start_conflict(RUNNING, ContainerView("c1", "running", "img:2"), "img:2") is None
+    assert start_conflict(RUNNING, ContainerView("c1", "running", "img:2"), "img:1") is not None
+    assert start_conflict(RUNNING, ContainerView("c1", "running", ""), "img:1") is None
+    assert start_conflict(RUNNING, ContainerView("c1", "running", ""), "img:2") is not None
 
 
 @pytest.mark.parametrize(
