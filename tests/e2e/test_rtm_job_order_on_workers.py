@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -158,24 +159,32 @@ def lose_the_job_worker(cluster: Cluster, pipeline: Pipeline, pool: CeleryProces
     return cluster.pool_worker("pool-after", concurrency=2)
 
 
-def test_a_job_worker_killed_mid_start_with_its_message_lost_leaves_no_claim_and_the_job_is_answered(
+def test_a_job_worker_killed_mid_start_with_its_message_lost_does_not_leave_the_record_starting(
     pipeline: Pipeline, cluster: Cluster, docker_host: str, clean_docker: docker.DockerClient
 ) -> None:
     with SlowRegistry() as registry:
         pool = start_rtm(cluster, pipeline, docker_host, GALAXY_ENGINE_IMAGE_PULL="missing", **FAST_JOB_REPAIR)
+        long_running = next(p for p in cluster.processes if p.name == "long-running")
         lobby = Lobby(pipeline, clean_docker)
         lobby.start("killed")
         (first,) = lobby.wait_results("killed", 1)
-        clean_docker.containers.get(first["container_id"]).kill()
-        wait_until(lambda: lobby.record("killed") == ("exited", first["container_id"]), timeout=20, what="exited")
-        lobby.start("killed", image=registry.image())  # its pull hangs in the registry stand-in
-        wait_until(lambda: claim_of(pipeline, "killed") and registry.requests, timeout=20, what="the pull")
+        # The listener is frozen while the container dies: the record still says running, so the
+        # restart below marks it `starting` before it removes the dead container.
+        os.kill(long_running.pid, signal.SIGSTOP)
+        try:
+            clean_docker.containers.get(first["container_id"]).kill()
+            pipeline.send_tasks("rtmanager.start_game", [["killed", registry.image()]])  # an operator's call
+            wait_until(lambda: lobby.record("killed") == ("starting", first["container_id"]), timeout=20, what="mark")
+        finally:
+            os.kill(long_running.pid, signal.SIGCONT)
+        wait_until(lambda: registry.requests, timeout=20, what="the pull")  # the start hangs in its pull
         lose_the_job_worker(cluster, pipeline, pool)
         registry.release()  # from now on the registry answers at once: 404
-        # Within the claim's bound (8 s) plus a repair round the game is free and its job answered.
+        # Within the claim's bound (8 s) plus a repair round the mark is settled and the job answered.
         results = lobby.wait_results("killed", 2, timeout=60)
+        assert lobby.record("killed") != ("starting", first["container_id"])
     assert (results[1]["outcome"], results[1]["error_code"]) == ("failure", "image_not_found")
-    assert lobby.record("killed") == ("exited", first["container_id"])  # its previous state
+    assert lobby.record("killed") == ("running", first["container_id"])  # back to its previous state
     assert claim_of(pipeline, "killed") is None
     assert pipeline.metric("galaxy_rtm_job_repairs_total", {"kind": "claim_reverted"}) >= 1
     time.sleep(2.0)
