@@ -19,6 +19,7 @@ that dies leaves its claim to expire and its queue row to be run again
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -228,25 +229,38 @@ def drain_game(ctx: JobContext, game_id: str) -> DrainReport:
         if isinstance(claim, Busy):
             report.state, report.detail = "busy", claim.job_id
             return report
-        waiting_for = _older_job_to_come(ctx, claim.job)
-        if waiting_for is not None:
-            ctx.queue.release(claim)
-            log.info("job_waits_for_older_job", game_id=game_id, job_id=claim.job.job_id, older=waiting_for)
-            report.state, report.detail = "waiting", waiting_for
-            return report
         try:
-            check_docker_host(claim.record, ctx.settings.docker_host)
-        except WrongDockerHost as exc:
-            ctx.queue.release(claim)
-            report.state, report.detail = "moved", exc.host
-            return report
-        try:
-            run = run_claimed(ctx, claim)
+            run = _take_turn(ctx, claim, report)
         except ClaimLost:
             log.warning("job_claim_lost", game_id=game_id, job_id=claim.job.job_id)
             report.state = "claim_lost"
             return report
+        except TransientError:
+            # PostgreSQL, Redis or the broker went away: give the game back at once if it can be
+            # reached (the task is retried), else the claim expires and the periodic pass settles it.
+            with contextlib.suppress(TransientError):
+                ctx.queue.release(claim)
+            raise
+        if run is None:
+            return report
         report.runs.append(run)
+
+
+def _take_turn(ctx: JobContext, claim: Claim, report: DrainReport) -> JobRun | None:
+    """Answer the claimed job, or give the game back (``report`` says why) and return ``None``."""
+    waiting_for = _older_job_to_come(ctx, claim.job)
+    if waiting_for is not None:
+        ctx.queue.release(claim)
+        log.info("job_waits_for_older_job", game_id=claim.job.game_id, job_id=claim.job.job_id, older=waiting_for)
+        report.state, report.detail = "waiting", waiting_for
+        return None
+    try:
+        check_docker_host(claim.record, ctx.settings.docker_host)
+    except WrongDockerHost as exc:
+        ctx.queue.release(claim)
+        report.state, report.detail = "moved", exc.host
+        return None
+    return run_claimed(ctx, claim)
 
 
 def _older_job_to_come(ctx: JobContext, job: QueuedJob) -> str | None:

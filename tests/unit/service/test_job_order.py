@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from galaxy_tasks.domain.errors import ValueRefused
+from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, superseded_result
 from galaxy_tasks.domain.rtmanager.jobs import (
     ContainerView,
@@ -639,3 +639,21 @@ def test_a_result_the_database_refuses_after_a_mark_leaves_no_transitional_recor
     rig.repair(repair_after_seconds=30)  # whichever side settles it, after one pass nothing is half-way
 
     assert rig.queue.transitional() == []
+
+
+def test_a_backend_gone_mid_job_gives_the_game_back_at_once_and_the_job_stays_queued() -> None:
+    rig = Rig()
+    job = start_job(1000)
+    rig.queue.enqueue([job])
+    rig.queue.fail_next("finish", BackendUnavailable("postgresql", "connection refused"))
+
+    with pytest.raises(BackendUnavailable):
+        rig.drain()  # the task is retried by its decorator
+
+    assert rig.queue.claim_of(G)[0] is None  # not held until the bound: the retry can take it at once
+    assert rig.queue.queued(G) == [job.job_id]
+    state, _, runs = rig.drain()
+    assert state == "idle"
+    # Nothing of the first try was committed: no record, so its container is replaced by a fresh start.
+    assert [(r.job_id, r.result.outcome, r.result.error_code) for r in runs] == [(job.job_id, "success", "")]
+    assert len(rig.queue.results_of(G)) == 1
