@@ -295,6 +295,8 @@ class RunningRecord:
     engine_endpoint: str
     down_seq: int = 0
     """The game's current down period (the number of the down event that began it); 0 when it is not down."""
+    death_exit_code: int | None = None
+    """Of an ``exited`` record: the exit code of the death recorded for it (``None``: not known)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ stop or a replacing start) publish nothing.  For the current container:
 * ``oom`` of a container that keeps running (a helper process was killed) →
   nothing: the engine still serves;
 * ``destroy`` → ``container_disappeared``, through the loss CAS;
+* ``start`` of an ``exited`` record's very container → the record is ``running`` again (the
+  reconciler's revival CAS; no event), so that its next death is reported;
 * ``health_status: unhealthy`` → an inspect of that game right away.
 
 It holds a lease (one listener in the cluster), reads Docker in short windows
@@ -38,10 +40,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.rtmanager.convergence import death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent, EventPosition, Reaction, reaction_to
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING
 from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, Lease, RunningRecords
@@ -200,6 +204,9 @@ class DockerEventsListener:
             # A label no record can carry (a NUL, kilobytes): anybody's container, never a game's.
             log.warning("docker_event_unusable_game_label", container_id=event.container_id, action=event.action)
             return
+        if reaction is Reaction.STARTED:
+            self._started(event)
+            return
         current = self._actions.records.running_container(event.game_id)
         if current != event.container_id:
             # Not the current container of a running record: a foreign or retired one, or the game
@@ -232,6 +239,20 @@ class DockerEventsListener:
                 action=event.action,
                 event_type=kind,
             )
+
+    def _started(self, event: ContainerEvent) -> None:
+        """An ``exited`` record's very container runs again (a daemon restart, a restart policy, by hand).
+
+        Docker's state decides, not the event: a ``start`` read again after a
+        restart of the listener is older than the death recorded since, and
+        must not bring the record back (its ``die`` would then count twice).
+        """
+        observed = self._runtime.inspect(event.container_id)
+        if observed is None or observed.state != DOCKER_STATE_RUNNING:
+            return
+        if self._actions.publisher.store.record_revival(event.game_id, event.container_id):
+            metrics.RELIST_FINDINGS.labels("revived", "listener").inc()
+            log.warning("container_running_again", game_id=event.game_id, container_id=event.container_id)
 
     def _stopped(self, event: ContainerEvent, reaction: Reaction) -> tuple[Published | None, str]:
         """A ``die`` or ``oom`` of the current container: Docker's state now says what it was."""

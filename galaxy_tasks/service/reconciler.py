@@ -14,7 +14,9 @@ mistaken for a loss (its new container would be missing from an older list).
   OOMKilled with 137, else ``container_exited`` with the observed exit code.
 * An ``exited`` record whose container Docker runs again (a daemon restart
   starts ``always`` containers anew) goes back to ``running`` in one CAS; the
-  game stays down until an inspect and the probes see it healthy.
+  game stays down until an inspect and the probes see it healthy.  One whose
+  container shows another exit code than the recorded death ran and died again
+  unseen: revived, then its new death reported, through the same two CASes.
 * A managed container (label ``galaxy.game_id``) that is no game's current
   container at two reconciles in a row is reported: log, gauge, and the list
   ``galaxy-tasks status`` shows.  One sighting is not enough: a start job's new
@@ -23,6 +25,7 @@ mistaken for a loss (its new container would be missing from an older list).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -98,14 +101,14 @@ def reconcile(
             _report_death(record, runtime, publisher, result, now_ms=now_ms)
     for record in exited:
         row = listed.get(record.container_id) if record.container_id else None
-        if (
-            row is not None
-            and row.state == DOCKER_STATE_RUNNING
-            and publisher.store.record_revival(record.game_id, record.container_id)
-        ):
+        if row is None:
+            continue
+        if row.state == DOCKER_STATE_RUNNING and publisher.store.record_revival(record.game_id, record.container_id):
             result.revived.append(record.game_id)
             metrics.RELIST_FINDINGS.labels("revived", "reconciler").inc()
             log.warning("container_running_again", game_id=record.game_id, container_id=record.container_id)
+        elif row.state in DEAD_STATES and died_again(record, row):
+            _report_death_again(record, runtime, publisher, result, now_ms=now_ms)
     known = current.current_container_ids()
     unclaimed = [row for row in listed.values() if row.container_id not in known]
     seen_before = report.suspects()
@@ -153,3 +156,29 @@ def _report_death(
             exit_code=observation.exit_code,
             oom_killed=observation.oom_killed,
         )
+
+
+_EXIT_CODE_IN_STATUS = re.compile(r"^Exited \((-?[0-9]+)\)")
+
+
+def died_again(record: RunningRecord, row: ListedContainer) -> bool:
+    """The list shows another exit code than the death recorded: Docker ran it again and it died again.
+
+    Every event of that run may have been missed (a revival and a death
+    between two reconciles); the same exit code again tells nothing new.
+    """
+    match = _EXIT_CODE_IN_STATUS.match(row.status)
+    return match is not None and record.death_exit_code is not None and int(match[1]) != record.death_exit_code
+
+
+def _report_death_again(
+    record: RunningRecord, runtime: ContainerRuntime, publisher: HealthPublisher, result: Reconciliation, *, now_ms: int
+) -> None:
+    """The revival nobody saw, then the death, through the same two compare-and-swaps as when they are seen."""
+    observation = runtime.inspect(record.container_id)
+    if observation is None or not is_dead_for_good(observation) or observation.exit_code == record.death_exit_code:
+        return
+    if publisher.store.record_revival(record.game_id, record.container_id):
+        result.revived.append(record.game_id)
+        metrics.RELIST_FINDINGS.labels("revived", "reconciler").inc()
+        _report_death(record, runtime, publisher, result, now_ms=now_ms)

@@ -130,10 +130,15 @@ class FakeRuntimeStore:
 
     def exited(self) -> list[RunningRecord]:
         return [
-            RunningRecord(game_id, r.container_id, r.engine_endpoint)
+            RunningRecord(game_id, r.container_id, r.engine_endpoint, death_exit_code=self._death_exit_code(game_id))
             for game_id, r in sorted(self.records.items())
             if r.status == "exited"
         ]
+
+    def _death_exit_code(self, game_id: str) -> int | None:
+        row = self.snapshots.get(game_id)
+        code = None if row is None else row.snapshot.details.get("exit_code")
+        return code if isinstance(code, int) else None
 
     def running_container(self, game_id: str) -> str | None:
         record = self.records.get(game_id)

@@ -13,8 +13,10 @@ _RUNNING = text(
     "WHERE r.status = 'running' AND r.docker_host = :host ORDER BY r.game_id"
 )
 _EXITED = text(
-    "SELECT game_id, current_container_id, engine_endpoint FROM rtmanager.runtime_records "
-    "WHERE status = 'exited' AND docker_host = :host ORDER BY game_id"
+    "SELECT r.game_id, r.current_container_id, r.engine_endpoint, "
+    "CASE WHEN s.details->>'exit_code' ~ '^-?[0-9]{1,9}$' THEN (s.details->>'exit_code')::int END AS exit_code "
+    "FROM rtmanager.runtime_records r LEFT JOIN rtmanager.health_snapshots s ON s.game_id = r.game_id "
+    "WHERE r.status = 'exited' AND r.docker_host = :host ORDER BY r.game_id"
 )
 _RUNNING_CONTAINER = text(
     "SELECT current_container_id FROM rtmanager.runtime_records WHERE game_id = :game_id AND status = 'running'"
@@ -40,7 +42,10 @@ class PostgresRuntimeRecords:
     def exited(self) -> list[RunningRecord]:
         with translated_errors(self._url), self._engine.connect() as conn:
             rows = conn.execute(_EXITED, {"host": self._host})
-            return [RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint) for r in rows]
+            return [
+                RunningRecord(r.game_id, r.current_container_id, r.engine_endpoint, death_exit_code=r.exit_code)
+                for r in rows
+            ]
 
     def running_container(self, game_id: str) -> str | None:
         with translated_errors(self._url), self._engine.connect() as conn:

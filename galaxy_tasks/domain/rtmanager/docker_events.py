@@ -79,6 +79,9 @@ class Reaction(StrEnum):
     """``destroy``: ``container_disappeared`` if it was a running record's current container."""
     UNHEALTHY = "unhealthy"
     """``health_status: unhealthy``: inspect that game now."""
+    STARTED = "started"
+    """``start``: an ``exited`` record whose very container Docker runs again goes back to ``running`` (no event:
+    the game stays down until its recovery is observed), so that its next death is reported."""
     IGNORED = "ignored"
 
 
@@ -89,6 +92,8 @@ def reaction_to(action: str) -> Reaction:
         return Reaction.OOM
     if action == "destroy":
         return Reaction.DESTROYED
+    if action == "start":
+        return Reaction.STARTED
     if action.startswith("health_status") and action.endswith("unhealthy"):
         return Reaction.UNHEALTHY
     return Reaction.IGNORED

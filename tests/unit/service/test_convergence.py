@@ -165,6 +165,39 @@ def test_a_container_seen_dead_that_docker_runs_again_is_revived_and_the_game_re
     assert _types(world, "g1") == ["container_started", "container_exited", "probe_recovered"]
 
 
+def test_a_revived_container_that_dies_again_is_reported_with_its_new_death_when_events_arrive() -> None:
+    world = World()
+    container = world.start("g1", max_restarts=0, always=True)
+    world.run_for(20)
+    world.docker.crash(container, oom=True)  # dead for good: exited, container_oom
+    world.run_for(2)
+    assert (world.store.records["g1"].status, world.gm["g1"].engine_health) == ("exited", "oom")
+    world.docker.start_again(container)  # the listener sees the start: the record is running again
+    world.run_for(1)  # well before the next reconcile
+    world.docker.crash(container, exit_code=3)
+    world.run_for(2)
+    assert _types(world, "g1")[-2:] == ["container_oom", "container_exited"]
+    assert world.stream.of_game("g1")[-1] == ("container_exited", {"exit_code": 3})
+    assert (world.gm["g1"].status, world.gm["g1"].engine_health) == ("engine_unreachable", "exited")
+
+
+def test_a_revival_and_a_new_death_both_unseen_are_found_by_the_relist_from_the_exit_code() -> None:
+    world = World()
+    container = world.start("g1", max_restarts=0, always=True)
+    world.run_for(20)
+    world.docker.crash(container, oom=True)
+    world.run_for(2)
+    world.docker.start_again(container)
+    world.run_for(1, faults=LOSE_ALL)
+    world.docker.crash(container, exit_code=3)
+    world.run_for(world.settings.convergence_bounds().missed_death_seconds, faults=LOSE_ALL)
+    world.run_for(2)
+    assert world.stream.of_game("g1")[-1] == ("container_exited", {"exit_code": 3})
+    assert world.store.records["g1"].status == "exited"
+    assert (world.gm["g1"].status, world.gm["g1"].engine_health) == ("engine_unreachable", "exited")
+    assert world.mismatches() == []
+
+
 def test_the_bounds_are_formulas_of_the_settings() -> None:
     b = Settings().convergence_bounds()
     assert b.missed_death_seconds == 15 + 10 + 1 + 2  # reconcile + Docker timeout + relay + GM slack
