@@ -23,8 +23,8 @@ phase = N over (last result's id minus first job entry's id).  Every result is
 counted by outcome and error code (a healthy run is all ``success`` with no
 error code), and the bench checks that no ``galaxy-game-*`` container is left
 after the stops and counts ``runtime:health_events`` by type (expected: one
-``container_started`` per start, from the job, and one ``container_exited`` per
-stop, from the Docker events listener's ``die``; a deliberate stop must not
+``container_started`` per start, from the job, and nothing for the stops: SPEC §5, a container the
+RTM retired itself is not an accident, so its ``die`` is not published, and its removal must not
 show up as ``container_disappeared``).  Prints its figures, with the ratios galaxy/baseline of the
 jobs/s, and writes them to ``bench/results/jobs.json``; the celery logs stay in
 ``bench/results/logs/jobs-<UTC timestamp>/``.  Reports; exit status 0 whenever
@@ -34,7 +34,6 @@ the run completed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import statistics
@@ -198,14 +197,13 @@ def run_baseline(client: docker.DockerClient, games: int) -> tuple[list[float], 
 
 
 def health_events_by_type(r: redis.Redis, games: int) -> dict[str, int]:
-    """``runtime:health_events`` by type, once the Docker events listener has had a moment for the last ``die``."""
+    """``runtime:health_events`` by type, once the Docker events listener has had a moment for the last events."""
 
     def counts() -> Counter[str]:
         entries = cast(list[tuple[str, dict[str, str]]], r.xrange(HEALTH_EVENTS_STREAM))
         return Counter(fields.get("event_type", "?") for _, fields in entries)
 
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: counts()["container_exited"] >= games, timeout=5, what="a container_exited per stop")
+    time.sleep(2.0)  # what the listener would (wrongly) publish for the stops would be there by now
     return dict(sorted(counts().items()))
 
 
@@ -349,9 +347,9 @@ def report(
     healthy = {"start": {"success": games}, "stop": {"success": games}}
     if figures["galaxy"]["results"] != healthy:
         print(f"warning: not every job ended in success without an error code: {figures['galaxy']['results']}")
-    expected_events = {"container_started": games, "container_exited": games}
+    expected_events = {"container_started": games}
     if health_events != expected_events:
-        print(f"warning: health events {health_events}, expected {expected_events} (one start and one exit per game)")
+        print(f"warning: health events {health_events}, expected {expected_events} (one start per game, no stop)")
     print(json.dumps(figures, indent=2))
     out = REPO / "bench" / "results" / "jobs.json"
     out.parent.mkdir(parents=True, exist_ok=True)
