@@ -17,9 +17,11 @@ from galaxy_tasks.long_running import docker_events_lease_key
 from galaxy_tasks.schedule import expiry_for
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
 from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, HealthPublisher
-from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
-from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
-from galaxy_tasks.service.reconciler import reconcile
+from galaxy_tasks.service.inspect_sweep import inspect_container as inspect_one_container
+from galaxy_tasks.service.inspect_sweep import plan_inspect_sweep
+from galaxy_tasks.service.probe_sweep import plan_probe_sweep
+from galaxy_tasks.service.probe_sweep import probe_engine as probe_one_engine
+from galaxy_tasks.service.reconciler import reconcile as reconcile_with_docker
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, now_ms, relay_outbox
 from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
@@ -63,11 +65,11 @@ def inspect_sweep(self: Task) -> dict[str, Any]:
 
 
 @galaxy_task(TaskName.RTM_INSPECT_CONTAINER, acks_late=True, autoretry_for=NO_RETRY)
-def inspect_container_task(self: Task, game_id: str, container_id: str, down_seq: int = 0) -> dict[str, Any]:
+def inspect_container(self: Task, game_id: str, container_id: str, down_seq: int = 0) -> dict[str, Any]:
     """Inspect one game's container (seed ``003``): a death for good, ``inspect_unhealthy`` once per change,
     and (``down_seq``: the game's down period when the sweep asked) evidence of its recovery."""
     res = resources()
-    return inspect_container(
+    return inspect_one_container(
         res.docker_runtime,
         res.inspect_baselines,
         _publisher(),
@@ -102,12 +104,12 @@ def probe_sweep(self: Task) -> dict[str, Any]:
 
 
 @galaxy_task(TaskName.RTM_PROBE_ENGINE, acks_late=True, autoretry_for=NO_RETRY)
-def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str, down_seq: int = 0) -> dict[str, Any]:
+def probe_engine(self: Task, game_id: str, container_id: str, endpoint: str, down_seq: int = 0) -> dict[str, Any]:
     """Probe one engine's health endpoint: ``probe_failed`` at the threshold; while the game is down
     (``down_seq``), evidence of its recovery, which ends in ``probe_recovered``."""
     res = resources()
     s = res.settings
-    return probe_engine(
+    return probe_one_engine(
         res.prober,
         res.probe_states,
         _publisher(),
@@ -121,11 +123,11 @@ def probe_engine_task(self: Task, game_id: str, container_id: str, endpoint: str
 
 
 @galaxy_task(TaskName.RTM_RECONCILE, acks_late=True, autoretry_for=NO_RETRY)
-def reconcile_task(self: Task) -> dict[str, Any]:
+def reconcile(self: Task) -> dict[str, Any]:
     """Relist: report running records whose container is gone or dead for good (once each), and orphans."""
     res = resources()
     res.health_event_store.prune_keys(now_ms() - EVENT_KEY_MEMORY_MS)
-    return reconcile(
+    return reconcile_with_docker(
         res.runtime_records,
         res.runtime_records,
         res.docker_runtime,
@@ -178,10 +180,10 @@ def build_docker_events_listener() -> DockerEventsListener:
 
 __all__ = [
     "docker_events_listener",
-    "inspect_container_task",
+    "inspect_container",
     "inspect_sweep",
-    "probe_engine_task",
+    "probe_engine",
     "probe_sweep",
-    "reconcile_task",
+    "reconcile",
     "relay_health_events",
 ]

@@ -65,3 +65,12 @@ def test_every_periodic_message_outlives_a_few_seconds_of_clock_skew_or_queueing
         expires = entry["options"]["expires"]
         assert expires >= 10, name
         assert expires >= 3 * entry["schedule"], name
+
+
+def test_every_task_function_is_named_after_its_task_name_and_every_name_has_a_task() -> None:
+    import galaxy_tasks  # noqa: F401 - registers every task on import
+    from galaxy_tasks.celery_app import app
+
+    registered = {name: task.run.__name__ for name, task in app.tasks.items() if name in set(TaskName)}
+    assert sorted(registered) == sorted(name.value for name in TaskName)
+    assert {name: fn for name, fn in registered.items() if fn != name.split(".", 1)[1]} == {}
