@@ -408,15 +408,26 @@ class NotAnswered(TransientError):
 
 
 def run_job_now(ctx: JobContext, job: QueuedJob, *, wait_seconds: float | None = None) -> JobRun:
-    """Queue ``job``, take the game's turn here, and return its answer (a shell call, a test).
+    """Queue ``job``, take the game's turn here, and return its answer (a shell call, a test)."""
+    done = queue_job(ctx, job)
+    return done if done is not None else answer_in_turn(ctx, job, wait_seconds=wait_seconds)
 
-    When another worker holds the game, the job is answered in its turn there;
-    this waits for that answer up to ``wait_seconds`` (default: the claim bound).
-    """
+
+def queue_job(ctx: JobContext, job: QueuedJob) -> JobRun | None:
+    """Queue ``job``; its earlier answer instead when it was answered before (a retried call)."""
     done = ctx.queue.finished_result(job.job_id)
     if done is not None:
         return _already_done(job.job_id, job.game_id, done)
     ctx.queue.enqueue([job])
+    return None
+
+
+def answer_in_turn(ctx: JobContext, job: QueuedJob, *, wait_seconds: float | None = None) -> JobRun:
+    """Take the game's turn here for a queued ``job`` and return its answer.
+
+    When another worker holds the game, the job is answered in its turn there;
+    this waits for that answer up to ``wait_seconds`` (default: the claim bound).
+    """
     report = drain_game(ctx, job.game_id)
     for run in report.runs:
         if run.job_id == job.job_id:

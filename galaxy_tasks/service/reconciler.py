@@ -32,7 +32,7 @@ from typing import Protocol
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.convergence import DEAD_STATES, death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
-from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING
+from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, InspectObservation
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ContainerRuntime, ListedContainer, RunningRecord, RunningRecords
 from galaxy_tasks.service.health_publisher import HealthPublisher
@@ -137,13 +137,23 @@ def _report_death(
     record: RunningRecord, runtime: ContainerRuntime, publisher: HealthPublisher, result: Reconciliation, *, now_ms: int
 ) -> None:
     """The list says stopped: the inspect tells the exit code and OOMKilled (and whether it restarts after all)."""
-    game_id, container_id = record.game_id, record.container_id
-    observation = runtime.inspect(container_id)
+    observation = runtime.inspect(record.container_id)
     if observation is None:  # removed between the list and the inspect
-        _report_loss(game_id, container_id, publisher, result, now_ms)
+        _report_loss(record.game_id, record.container_id, publisher, result, now_ms)
         return
-    if not is_dead_for_good(observation):
-        return
+    if is_dead_for_good(observation):
+        _publish_death(record, observation, publisher, result, now_ms=now_ms)
+
+
+def _publish_death(
+    record: RunningRecord,
+    observation: InspectObservation,
+    publisher: HealthPublisher,
+    result: Reconciliation,
+    *,
+    now_ms: int,
+) -> None:
+    game_id, container_id = record.game_id, record.container_id
     if publisher.publish_death(death_event(game_id, observation, now_ms)) is None:
         result.already_reported.append(game_id)
     else:
@@ -181,4 +191,4 @@ def _report_death_again(
     if publisher.store.record_revival(record.game_id, record.container_id):
         result.revived.append(record.game_id)
         metrics.RELIST_FINDINGS.labels("revived", "reconciler").inc()
-        _report_death(record, runtime, publisher, result, now_ms=now_ms)
+        _publish_death(record, observation, publisher, result, now_ms=now_ms)

@@ -40,11 +40,11 @@ from galaxy_tasks.service.jobs import (
     JOB_RESULT_OUTBOX_LABEL,
     DrainReport,
     JobContext,
-    JobRun,
+    answer_in_turn,
     answer_outside_game,
     drain_game,
     needs_its_turn,
-    run_job_now,
+    queue_job,
     wait_for_answer,
 )
 from galaxy_tasks.task_names import TaskName
@@ -197,9 +197,6 @@ def _entry(kind: JobKind, stream: str, entry_id: str, fields: Mapping[str, str])
 def _shell_job(kind: JobKind, fields: Mapping[str, str], *, job_id: str) -> dict[str, Any]:
     """A job called from a Python shell: queued in its game's order (Redis time), answered in its turn."""
     ctx = resources().job_context
-    done = ctx.queue.finished_result(job_id)
-    if done is not None:  # a retry of a call answered before
-        return JobRun(job_id, done, already_done=True).as_dict()
     try:
         job = queued_from_fields(
             kind, fields, job_id=job_id, key=ctx.streams.now_key(), source_entry_id=None, known=ctx.queue.has_game
@@ -210,18 +207,19 @@ def _shell_job(kind: JobKind, fields: Mapping[str, str], *, job_id: str) -> dict
         return {"job_id": job_id, "skipped": True, "reason": exc.message}
     if not needs_its_turn(ctx, job):
         return answer_outside_game(ctx, job).as_dict()
-    ctx.queue.enqueue([job])
-    return _turn_here_or_there(ctx, job)
+    done = queue_job(ctx, job)  # a retry of a call answered before gets that answer
+    return done.as_dict() if done is not None else _turn_here_or_there(ctx, job)
 
 
 def _turn_here_or_there(ctx: JobContext, job: QueuedJob) -> dict[str, Any]:
-    """Take the game's turn here (this worker's Docker host) and answer; or send it to its host and wait."""
+    """For a queued job: take the game's turn here (this worker's Docker host) and answer; or send the turn
+    to its host and wait."""
     host = _host_for(job.game_id)
     if host != resources().settings.docker_host_name:
         send_turn(job.game_id, host=host)
         report = DrainReport(job.game_id, [], state="moved", detail=host)
         return wait_for_answer(ctx, job, report, wait_seconds=ctx.claim_seconds).as_dict()
-    return run_job_now(ctx, job).as_dict()
+    return answer_in_turn(ctx, job).as_dict()
 
 
 __all__ = [

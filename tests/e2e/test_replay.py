@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from tests.support.cluster import REPO, Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
 
-GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
-
 
 def replay(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GALAXY_")}
-    env.update(pipeline.env)
-    return subprocess.run(
-        [GALAXY_TASKS, "replay", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    return pipeline.cli("replay", *args)
 
 
 def event(game: str, kind: str, at: int, details: str = "{}") -> dict[str, str]:

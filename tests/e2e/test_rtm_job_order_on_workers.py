@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from typing import cast
 
 import docker
@@ -28,14 +25,13 @@ from sqlalchemy import create_engine, text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from tests.e2e.test_rtm_jobs_on_workers import JOB_BRIDGE_LEASES, start_rtm
-from tests.support.cluster import REPO, CeleryProcess, Cluster, wait_until
+from tests.support.cluster import CeleryProcess, Cluster, wait_until
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
 from tests.support.slow_registry import SlowRegistry
 
 pytestmark = pytest.mark.e2e
 
-GALAXY_TASKS = str(Path(sys.executable).with_name("galaxy-tasks"))
 FAST_JOB_REPAIR = {
     "GALAXY_JOB_REPAIR_AFTER_SECONDS": "2",
     "GALAXY_JOB_REPAIR_INTERVAL_SECONDS": "1",
@@ -50,14 +46,6 @@ def clean_docker(docker_client: docker.DockerClient) -> Iterator[docker.DockerCl
     yield docker_client
     for container in docker_client.containers.list(all=True, filters={"label": GAME_LABEL}):
         container.remove(force=True)
-
-
-def galaxy_tasks(pipeline: Pipeline, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GALAXY_")}
-    env.update(pipeline.env)
-    return subprocess.run(
-        [GALAXY_TASKS, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def queued_jobs(pipeline: Pipeline, game: str) -> int:
@@ -116,7 +104,7 @@ def test_start_then_stop_of_twenty_games_with_the_start_bridge_held_off_end_stop
 
     for stream in ("runtime:start_jobs", "runtime:stop_jobs"):  # an operator replays both streams
         first = first_and_last(pipeline, stream)[0]
-        done = galaxy_tasks(pipeline, "replay", "--stream", stream, "--from", first)
+        done = pipeline.cli("replay", "--stream", stream, "--from", first)
         assert done.returncode == 0, done.stderr
     for stream, offset_key in (("runtime:start_jobs", "start_jobs"), ("runtime:stop_jobs", "stop_jobs")):
         key, last = f"rtmanager:stream_offsets:{offset_key}", first_and_last(pipeline, stream)[1]
@@ -201,7 +189,7 @@ def test_a_job_worker_killed_mid_stop_with_its_message_lost_does_not_leave_the_r
     clean_docker.containers.get(started["container_id"]).pause()  # its stop takes the whole grace (5 s)
     lobby.stop("stuck")
     wait_until(lambda: lobby.record("stuck") == ("stopping", started["container_id"]), timeout=20, what="the mark")
-    shown = json.loads(galaxy_tasks(pipeline, "status", "--json").stdout)["jobs_in_transition"]
+    shown = json.loads(pipeline.cli("status", "--json").stdout)["jobs_in_transition"]
     assert [(row["game_id"], row["status"]) for row in shown] == [("stuck", "stopping")]
     assert shown[0]["job_id"].startswith("runtime:stop_jobs:")
     lose_the_job_worker(cluster, pipeline, pool)
@@ -234,7 +222,7 @@ def test_a_migration_is_not_blocked_by_a_start_that_pulls_a_slow_image(
         finally:
             engine.dispose()
         started = time.monotonic()
-        done = galaxy_tasks(pipeline, "migrate", timeout=30)
+        done = pipeline.cli("migrate", timeout=30)
         assert done.returncode == 0, done.stderr
         assert time.monotonic() - started < 20
         assert lobby.results("slow-pull") == []  # the start was still pulling all along

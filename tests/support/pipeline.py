@@ -7,6 +7,9 @@ rows of ``gamemaster.runtime_records``) and waits for the pipeline to settle.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, create_engine, text
 
-from tests.support.cluster import wait_until
+from tests.support.cluster import REPO, wait_until
 
 HEALTH_STREAM = "runtime:health_events"
 LOBBY_STREAM = "gm:lobby_events"
@@ -46,6 +49,13 @@ class Pipeline:
     def close(self) -> None:
         self.r.close()
         self.engine.dispose()
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``galaxy-tasks ARGS`` against this pipeline, as an operator runs it (its output captured)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GALAXY_")}
+        env.update(self.env)
+        command = [str(Path(sys.executable).with_name("galaxy-tasks")), *args]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def send_tasks(self, name: str, many_args: Iterable[Sequence[object]]) -> None:
         """Send one task per argument list to *this* pipeline's broker.
