@@ -19,6 +19,7 @@ from redis import Redis as RedisClient
 from sqlalchemy import Engine
 
 from galaxy_tasks import metrics
+from galaxy_tasks.adapters.celery_dispatch import CeleryTurnForwarder
 from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import DockerRuntime
 from galaxy_tasks.adapters.http_probe import HttpProber
@@ -27,7 +28,7 @@ from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthC
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
 from galaxy_tasks.adapters.postgres.jobs import PostgresJobQueue
 from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, LOBBY_OUTBOX, health_events_outbox
-from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
+from galaxy_tasks.adapters.postgres.rtm_records import PostgresPlacement, PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec, PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
@@ -35,12 +36,14 @@ from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
 from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY, RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
+from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.long_running import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM, STOP_JOBS_BRIDGE_KEYS, STOP_JOBS_STREAM
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import EntryResult, consume
+from galaxy_tasks.service.job_dispatch import JobDispatch
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
 from galaxy_tasks.service.outbox_relay import report_new_generation
 
@@ -157,6 +160,18 @@ class Resources:
             ),
             docker_retry_seconds=s.docker_retry_seconds,
             claim_seconds=s.job_claim_seconds,
+        )
+
+    @cached_property
+    def job_dispatch(self) -> JobDispatch:
+        """Jobs from their arrival to their answer, on the worker of the game's Docker host."""
+        s = self.settings
+        return JobDispatch(
+            self.job_context,
+            PostgresPlacement(self.engine),
+            CeleryTurnForwarder(app),
+            hosts=tuple(s.docker_host_names()),
+            repair_after_seconds=s.job_repair_after_seconds,
         )
 
     @property

@@ -542,6 +542,24 @@ class JobQueue(Protocol):
     def transitional(self) -> list[ClaimedRecord]: ...
 
 
+class Placement(Protocol):
+    """What placing a game's jobs on a Docker host reads (several hosts: ``GALAXY_DOCKER_HOSTS``)."""
+
+    def host_of(self, game_id: str) -> str:
+        """The Docker host the game's record names (``""``: none, or a game without a record)."""
+        ...
+
+    def running_by_host(self) -> dict[str, int]:
+        """How many games each Docker host runs."""
+        ...
+
+
+class Forwarder(Protocol):
+    """Hands a game's turn to the worker of a Docker host (``""``: the only one)."""
+
+    def send_turn(self, game_id: str, host: str) -> None: ...
+
+
 class JobStreams(Protocol):
     """What the order of jobs needs from the two job streams in Redis."""
 

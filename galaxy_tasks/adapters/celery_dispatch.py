@@ -17,6 +17,7 @@ from celery import Celery
 
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.ports import Handoff
+from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import ROUTES, TaskName
 
 
@@ -75,3 +76,15 @@ def queue_depth(app: Celery, queue: str) -> int:
         except connection.channel_errors:
             return 0
     return int(declared.message_count)
+
+
+class CeleryTurnForwarder:
+    """The ``Forwarder`` of jobs: ``rtmanager.run_game_jobs(game_id)`` on the Docker host's job queue."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def send_turn(self, game_id: str, host: str) -> None:
+        queue = on_docker_host(Queue.RTM_JOBS, host)
+        with _broker_errors():
+            self._app.send_task(TaskName.RTM_RUN_GAME_JOBS.value, args=[game_id], queue=queue, ignore_result=True)

@@ -66,16 +66,14 @@ def hand_on_jobs(
 class JobQueueDispatcher:
     """The ``EntryDispatcher`` of a job stream's bridge: :func:`hand_on_jobs` for every batch it reads."""
 
-    def __init__(
-        self, ctx: Callable[[], JobContext], kind: JobKind, stream: str, send_turn: Callable[[str], None]
-    ) -> None:
+    def __init__(self, ctx: JobContext, kind: JobKind, stream: str, send_turn: Callable[[str], None]) -> None:
         self._ctx = ctx
         self._kind = kind
         self._stream = stream
         self._send_turn = send_turn
 
     def send_each(self, handoffs: Sequence[Handoff]) -> None:
-        hand_on_jobs(self._ctx(), self._kind, self._stream, handoffs, self._send_turn)
+        hand_on_jobs(self._ctx, self._kind, self._stream, handoffs, self._send_turn)
 
     def send_chunks(self, chunks: Sequence[Sequence[Handoff]]) -> None:
         for chunk in chunks:

@@ -13,6 +13,8 @@ from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.domain.handoffs import PartitionOf
+from galaxy_tasks.domain.rtmanager.jobs import START_JOB_FIELDS, STOP_JOB_FIELDS, JobKind
+from galaxy_tasks.long_running import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM, STOP_JOBS_BRIDGE_KEYS
 from galaxy_tasks.ports import EntryDispatcher
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.task_names import TaskName
@@ -79,4 +81,18 @@ def build_stream_bridge(
             forget_after_ms=forget_after_ms,
             dispatch_window=s.dispatch_window if chunk_task is not None else 0,
         ),
+    )
+
+
+def build_job_bridge(stream: str) -> StreamBridge:
+    """Jobs are ordered by their games' queues, not by the bridge: no partitions, no chunks."""
+    start = stream == START_JOBS_STREAM
+    kind = JobKind.START if start else JobKind.STOP
+    return build_stream_bridge(
+        stream=stream,
+        keys=START_JOBS_BRIDGE_KEYS if start else STOP_JOBS_BRIDGE_KEYS,
+        partition_of=lambda fields: None,
+        entry_task=TaskName.RTM_START_JOB_ENTRY if start else TaskName.RTM_STOP_JOB_ENTRY,
+        known_fields=START_JOB_FIELDS if start else STOP_JOB_FIELDS,
+        dispatcher=resources().job_dispatch.bridge_dispatcher(kind, stream),
     )
