@@ -542,6 +542,34 @@ class JobQueue(Protocol):
     def transitional(self) -> list[ClaimedRecord]: ...
 
 
+class FollowUps(Protocol):
+    """Work a sweep or the events listener asks this Docker host's workers for (``rtmanager.docker[.<host>]``).
+
+    ``expires_seconds``: how long the request stays worth running (``None``: until it runs).
+    """
+
+    def inspect(self, game_id: str, container_id: str, *, down_seq: int = 0, expires_seconds: float | None) -> None:
+        """``rtmanager.inspect_container``; ``down_seq``: the game's down period, when its recovery is in question."""
+        ...
+
+    def probe(
+        self,
+        game_id: str,
+        container_id: str,
+        endpoint: str,
+        *,
+        down_seq: int = 0,
+        delay_seconds: float = 0.0,
+        expires_seconds: float | None,
+    ) -> None:
+        """``rtmanager.probe_engine``, run after ``delay_seconds``."""
+        ...
+
+    def reconcile(self, *, expires_seconds: float | None) -> None:
+        """``rtmanager.reconcile``: relist Docker now."""
+        ...
+
+
 class Placement(Protocol):
     """What placing a game's jobs on a Docker host reads (several hosts: ``GALAXY_DOCKER_HOSTS``)."""
 

@@ -1,9 +1,15 @@
-"""Handing stream entries on to the worker pools through the Celery broker.
+"""Sending work to the worker pools through the Celery broker: every port that is a message.
 
-``send_task`` returns once the broker accepted the message (with RabbitMQ,
-publisher confirms are switched on in ``celeryconfig``), which is the moment
-the bridge may move its offset.  Per-event messages carry no ``expires``:
-dropping one would lose an event.
+* :class:`CeleryEntryDispatcher` — a bridge's entries, one message each or in
+  ordered chunks.  ``send_task`` returns once the broker accepted the message
+  (with RabbitMQ, publisher confirms are switched on in ``celeryconfig``),
+  which is the moment the bridge may move its offset.  Per-event messages
+  carry no ``expires``: dropping one would lose an event.
+* :class:`CeleryTurnForwarder` — a game's job turn, to its Docker host's queue.
+* :class:`CeleryFollowUps` — inspects, probes and relists a sweep or the events
+  listener asks a Docker host's workers for.
+
+An unreachable broker is :class:`~galaxy_tasks.domain.errors.BackendUnavailable`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,13 @@ def _broker_errors() -> Iterator[None]:
     """The broker unreachable (after kombu's own publish retries) is a transient failure."""
     try:
         yield
-    except (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, ConnectionError, OSError) as exc:
+    except (
+        kombu.exceptions.OperationalError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        ConnectionError,
+        OSError,
+    ) as exc:
         raise BackendUnavailable("broker", str(exc)) from exc
 
 
@@ -88,3 +100,44 @@ class CeleryTurnForwarder:
         queue = on_docker_host(Queue.RTM_JOBS, host)
         with _broker_errors():
             self._app.send_task(TaskName.RTM_RUN_GAME_JOBS.value, args=[game_id], queue=queue, ignore_result=True)
+
+
+class CeleryFollowUps:
+    """The ``FollowUps`` of one Docker host: its inspect, probe and reconcile tasks on its Docker queue."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def inspect(self, game_id: str, container_id: str, *, down_seq: int = 0, expires_seconds: float | None) -> None:
+        self._send(
+            TaskName.RTM_INSPECT_CONTAINER,
+            args=[game_id, container_id],
+            kwargs={"down_seq": down_seq} if down_seq else {},
+            expires=expires_seconds,
+        )
+
+    def probe(
+        self,
+        game_id: str,
+        container_id: str,
+        endpoint: str,
+        *,
+        down_seq: int = 0,
+        delay_seconds: float = 0.0,
+        expires_seconds: float | None,
+    ) -> None:
+        self._send(
+            TaskName.RTM_PROBE_ENGINE,
+            args=[game_id, container_id, endpoint],
+            kwargs={"down_seq": down_seq} if down_seq else {},
+            countdown=delay_seconds,
+            expires=expires_seconds,
+        )
+
+    def reconcile(self, *, expires_seconds: float | None) -> None:
+        self._send(TaskName.RTM_RECONCILE, expires=expires_seconds)
+
+    def _send(self, task: TaskName, **options: object) -> None:
+        with _broker_errors():
+            self._app.send_task(task.value, queue=self._queue, **options)

@@ -27,7 +27,7 @@ from galaxy_tasks.domain.rtmanager.convergence import (
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import judge_inspect, needs_inspect
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, RunningRecords
+from galaxy_tasks.ports import ContainerRuntime, FollowUps, InspectBaselineStore, RunningRecords
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
@@ -81,6 +81,22 @@ def plan_inspect_sweep(
             plan.vouched.append(record.game_id)
     metrics.INSPECTIONS.labels("vouched").inc(len(plan.vouched))
     metrics.INSPECTIONS.labels("missing").inc(len(plan.missing))
+    return plan
+
+
+def run_inspect_sweep(
+    records: RunningRecords,
+    runtime: ContainerRuntime,
+    baselines: InspectBaselineStore,
+    follow_ups: FollowUps,
+    *,
+    now_ms: int,
+    expires_seconds: float,
+) -> SweepPlan:
+    """List the managed containers once and ask for an inspect of each one the list cannot vouch for."""
+    plan = plan_inspect_sweep(records, runtime, baselines, now_ms=now_ms)
+    for game_id, container_id, down_seq in plan.to_inspect:
+        follow_ups.inspect(game_id, container_id, down_seq=down_seq, expires_seconds=expires_seconds)
     return plan
 
 

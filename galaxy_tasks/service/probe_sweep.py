@@ -14,6 +14,8 @@ success threshold of probes started in the same down period agree.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +25,7 @@ from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, uptime_upper_bound_seconds
 from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds, ProbeVerdict, observe_probe
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, RunningRecords
+from galaxy_tasks.ports import ContainerRuntime, FollowUps, RunningRecords
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
@@ -76,6 +78,32 @@ def plan_probe_sweep(
             plan.in_grace.append(record.game_id)
             continue
         plan.to_probe.append((record.game_id, record.container_id, record.engine_endpoint, record.down_seq))
+    return plan
+
+
+def run_probe_sweep(
+    records: RunningRecords,
+    runtime: ContainerRuntime,
+    states: ProbeStateStore,
+    follow_ups: FollowUps,
+    *,
+    grace_seconds: float,
+    spread_seconds: float,
+    expires_seconds: float,
+    delay: Callable[[float, float], float] = random.uniform,
+) -> ProbePlan:
+    """Ask for a probe of every running engine past its start-up grace, each after a random delay within
+    ``spread_seconds`` (restarted workers do not probe everything at once)."""
+    plan = plan_probe_sweep(records, runtime, states, grace_seconds=grace_seconds)
+    for game_id, container_id, endpoint, down_seq in plan.to_probe:
+        follow_ups.probe(
+            game_id,
+            container_id,
+            endpoint,
+            down_seq=down_seq,
+            delay_seconds=delay(0, spread_seconds),
+            expires_seconds=expires_seconds,
+        )
     return plan
 
 

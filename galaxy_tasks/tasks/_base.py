@@ -8,7 +8,6 @@ jitter, forever; never retry anything else.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -19,8 +18,6 @@ from celery.utils.time import get_exponential_backoff_interval
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import get_settings
 from galaxy_tasks.domain.errors import TransientError
-from galaxy_tasks.ports import StreamOutbox
-from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.task_names import TaskName
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,21 +57,3 @@ def retry_later(task: Task, args: list[Any], exc: Exception) -> NoReturn:
         factor=1, retries=task.request.retries, maximum=task.retry_backoff_max, full_jitter=True
     )
     raise task.retry(args=args, exc=exc, countdown=countdown, max_retries=None)
-
-
-def relay_outbox(outbox: StreamOutbox, label: str) -> dict[str, Any]:
-    """The body of a periodic outbox relay task: append what is pending, within one relay interval."""
-    from galaxy_tasks.bootstrap import resources
-
-    s = resources().settings
-    appended = relay_pending(
-        outbox,
-        label=label,
-        batch_games=s.outbox_relay_batch_size,
-        time_budget_seconds=max(s.outbox_relay_interval_seconds, 1.0),
-    )
-    return {"appended": appended}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

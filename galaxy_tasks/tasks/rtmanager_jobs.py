@@ -24,8 +24,8 @@ from galaxy_tasks.domain.rtmanager.jobs import JobKind
 from galaxy_tasks.long_running import START_JOBS_STREAM, STOP_JOBS_STREAM
 from galaxy_tasks.service.jobs import JOB_RESULT_OUTBOX_LABEL
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task, relay_outbox
-from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, build_job_bridge, stop_condition
+from galaxy_tasks.tasks._base import galaxy_task
+from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
 
 JOB_OPTIONS: dict[str, Any] = {"acks_late": True, "time_limit": None, "soft_time_limit": None}
 """A game's turn runs Docker calls (an image pull included) with no transaction open: no time limit; its
@@ -99,19 +99,20 @@ def repair_jobs(self: Task) -> dict[str, Any]:
 @galaxy_task(TaskName.RTM_RELAY_JOB_RESULTS, acks_late=True)
 def relay_job_results(self: Task) -> dict[str, Any]:
     """Append committed job results still in the outbox to ``runtime:job_results`` (idempotent)."""
-    return relay_outbox(resources().job_results_outbox, JOB_RESULT_OUTBOX_LABEL)
+    res = resources()
+    return {"appended": res.relay_outbox(res.job_results_outbox, JOB_RESULT_OUTBOX_LABEL)}
 
 
 @galaxy_task(TaskName.RTM_START_JOBS_BRIDGE, **LONG_RUNNING_OPTIONS)
 def start_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Hand ``runtime:start_jobs`` entries on to their games' job queues (long-running, leased)."""
-    return build_job_bridge(START_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
+    return resources().rtmanager.job_bridge(START_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
 
 
 @galaxy_task(TaskName.RTM_STOP_JOBS_BRIDGE, **LONG_RUNNING_OPTIONS)
 def stop_jobs_bridge(self: Task, max_seconds: float | None = None) -> dict[str, Any]:
     """Hand ``runtime:stop_jobs`` entries on to their games' job queues (long-running, leased)."""
-    return build_job_bridge(STOP_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
+    return resources().rtmanager.job_bridge(STOP_JOBS_STREAM).run(stop_condition(max_seconds)).as_dict()
 
 
 def _task_job_id(task: Task) -> str:

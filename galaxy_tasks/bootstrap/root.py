@@ -1,4 +1,4 @@
-"""The composition root: builds adapters and services for the current process.
+"""The process's clients and adapters, and the use-case entry points built on them.
 
 Clients are created lazily and per process id — Celery's prefork children
 must never reuse sockets opened by the parent (a shared PostgreSQL connection
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -18,7 +17,6 @@ import redis
 from redis import Redis as RedisClient
 from sqlalchemy import Engine
 
-from galaxy_tasks import metrics
 from galaxy_tasks.adapters.celery_dispatch import CeleryTurnForwarder
 from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import DockerRuntime
@@ -34,18 +32,26 @@ from galaxy_tasks.adapters.redis.client import build_redis
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
+from galaxy_tasks.adapters.redis.lease import RedisLeaseView
 from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY, RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
+from galaxy_tasks.bootstrap.gamemaster import GameMasterEntryPoints
+from galaxy_tasks.bootstrap.rtmanager import RuntimeManagerEntryPoints
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import Settings, get_settings
-from galaxy_tasks.long_running import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM, STOP_JOBS_BRIDGE_KEYS, STOP_JOBS_STREAM
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.long_running import (
+    START_JOBS_BRIDGE_KEYS,
+    START_JOBS_STREAM,
+    STOP_JOBS_BRIDGE_KEYS,
+    STOP_JOBS_STREAM,
+    registry,
+)
+from galaxy_tasks.ports import StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
-from galaxy_tasks.service.group_commit import GroupCommit
-from galaxy_tasks.service.health_consumer import EntryResult, consume
 from galaxy_tasks.service.job_dispatch import JobDispatch
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
-from galaxy_tasks.service.outbox_relay import report_new_generation
+from galaxy_tasks.service.outbox_relay import relay_pending, report_new_generation
+from galaxy_tasks.service.supervisor import supervise
 
 
 def hours_ms(hours: float) -> int:
@@ -208,15 +214,33 @@ class Resources:
         return SqlAlchemyHealthConsumerUnitOfWork(self.autocommit_engine)
 
     @cached_property
-    def health_event_group_commit(self) -> GroupCommit[Handoff, EntryResult]:
-        """Per-event tasks running at once in this process go into one transaction."""
+    def gamemaster(self) -> GameMasterEntryPoints:
+        return GameMasterEntryPoints(self)
 
-        def apply_batch(handoffs: list[Handoff]) -> list[EntryResult]:
-            metrics.HEALTH_EVENT_BATCH_ENTRIES.observe(len(handoffs))
-            now_ms = int(time.time() * 1000)
-            return consume(self.health_consumer_uow(), self.lobby_outbox, handoffs, now_ms=now_ms).results_for(handoffs)
+    @cached_property
+    def rtmanager(self) -> RuntimeManagerEntryPoints:
+        return RuntimeManagerEntryPoints(self)
 
-        return GroupCommit(apply_batch, max_batch=self.settings.group_commit_max_batch)
+    def supervise(self) -> dict[str, str]:
+        """Start every long-running singleton nobody holds the lease of."""
+        s = self.settings
+        launch_ttl = max(s.lease_ttl_seconds, 2 * s.supervisor_interval_seconds)
+
+        def launch(task_name: str, ttl: float, queue: str) -> None:
+            app.send_task(task_name, expires=ttl, queue=queue)
+
+        singletons = registry(s.docker_host_names())
+        return supervise(singletons, RedisLeaseView(self.redis, s.redis_url), launch, launch_ttl_seconds=launch_ttl)
+
+    def relay_outbox(self, outbox: StreamOutbox, label: str) -> int:
+        """One periodic sweep of an outbox, within one relay interval."""
+        s = self.settings
+        return relay_pending(
+            outbox,
+            label=label,
+            batch_games=s.outbox_relay_batch_size,
+            time_budget_seconds=max(s.outbox_relay_interval_seconds, 1.0),
+        )
 
     def close(self) -> None:
         for name in ("engine", "autocommit_engine"):
