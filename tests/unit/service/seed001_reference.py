@@ -4,7 +4,7 @@ Written straight from seed 001 (decode, planFor, CAS with fall-back, debounce
 on the last *published* summary, snapshot from the row after the write) with
 the debounce map kept in memory as the seed does.  It shares no code with
 ``galaxy_tasks.domain``; only the record and cursor types are borrowed, so its
-result compares directly with a :class:`~tests.fakes.FakeDatabase`.
+result compares directly with a :class:`~galaxy_tasks.testing.gamemaster.FakeDatabase`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.ports import Handoff
-from tests.fakes import FakeDatabase
+from galaxy_tasks.testing.gamemaster import FakeDatabase
 
 SEED_PLANS: dict[str, tuple[str, tuple[str, str] | None]] = {
     "container_started": ("healthy", None),

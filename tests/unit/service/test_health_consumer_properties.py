@@ -21,7 +21,9 @@ from galaxy_tasks.domain.gamemaster.records import GameRecord
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import EntryResult, apply_entries
 from galaxy_tasks.service.order_repair import repair_stalled_games
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeOrderRepairStore, FakeStreamReader
+from galaxy_tasks.testing.bridge import FakeStreamReader
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
+from galaxy_tasks.testing.order_repair import FakeOrderRepairStore
 from tests.unit.service.seed001_reference import (
     SEED_PLANS,
     applied_cursors,
