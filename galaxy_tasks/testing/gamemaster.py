@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.stream_ids import StreamId
@@ -151,8 +152,8 @@ class FakeHealthConsumerUnitOfWork:
     whatever else commits) and returns parked rows in primary-key (text)
     order, which is not stream order; parking in :meth:`commit` is an upsert
     that replaces only a stored copy's ``prev_entry_id`` (fields and
-    ``parked_at`` stay); two outbox rows of one game with the same number fail
-    like the unique index.
+    ``parked_at`` stay); two outbox rows of one game with the same number are
+    refused as the unique index refuses them (``ValueRefused``, SQLSTATE 23505).
     """
 
     def __init__(self, db: FakeDatabase, *, fail_on_commit: BaseException | None = None) -> None:
@@ -262,7 +263,7 @@ class FakeHealthConsumerUnitOfWork:
             if queued.game_id not in tx.locked_cursors:
                 raise AssertionError(f"snapshot of {queued.game_id!r} enqueued without its cursor locked")
             if any(row.game_id == queued.game_id and row.seq == queued.seq for row in tx.outbox):
-                raise AssertionError(f"snapshot number {queued.seq} of {queued.game_id!r} enqueued twice")
+                raise ValueRefused("23505", f"snapshot number {queued.seq} of {queued.game_id!r} enqueued twice")
             tx.outbox.append(
                 OutboxRow(tx.next_outbox_id, queued.game_id, queued.stream_entry_id, queued.snapshot, queued.seq)
             )
