@@ -12,7 +12,7 @@ from galaxy_tasks.service.order_repair import StalledGame, rechain, repair_stall
 from galaxy_tasks.testing.bridge import FakeStreamReader
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
 from galaxy_tasks.testing.order_repair import FakeOrderRepairStore
-from tests.unit.service.seed001_reference import bridge_handoffs, has_game, observed_snapshots, reference_model
+from tests.unit.service.seed001_checks import bridge_handoffs, has_game, observed_snapshots, reference_model
 
 NOW_MS = 1700000100000
 REPAIR_AFTER_MS = 30000
