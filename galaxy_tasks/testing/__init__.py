@@ -34,5 +34,14 @@ Game Master:
   lease and the Celery dispatcher; the supervisor's view of the leases;
 * :mod:`galaxy_tasks.testing.clock` — a clock that moves when a test says.
 
+Oracle and harness, shared by the integration tests and ``bench/``:
+
+* :mod:`galaxy_tasks.testing.seed001` — seed 001's consumer as a plain loop,
+  the independent reference model (no logic shared with the domain);
+* :mod:`galaxy_tasks.testing.cluster` — real ``celery`` processes of this app;
+* :mod:`galaxy_tasks.testing.services` — PostgreSQL and Redis reached loudly,
+  fresh and dropped databases, free loopback ports;
+* :mod:`galaxy_tasks.testing.engines` — engine settings for a real Docker host.
+
 Nothing here imports ``tests/`` or pytest: ``bench/`` uses this package too.
 """
