@@ -41,6 +41,6 @@ unit: venv
 run:
 	bash scripts/run-local.sh $(ARGS)
 
-# PYTHONPATH: bench/run.py runs as a script but imports the bench and tests.support packages.
+# PYTHONPATH: bench/run.py runs as a script but imports the bench package (and galaxy_tasks from the checkout).
 bench: services venv
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/run.py $(ARGS)

@@ -36,8 +36,8 @@ from sqlalchemy import Engine, text  # noqa: E402
 
 from bench.docker_world import docker_world  # noqa: E402
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, docker_time_ms  # noqa: E402
-from tests.support.cluster import Cluster, wait_until  # noqa: E402
-from tests.support.docker_engine import ENGINE_IMAGE  # noqa: E402
+from galaxy_tasks.demo.engine_image import ENGINE_IMAGE  # noqa: E402
+from galaxy_tasks.testing.cluster import Cluster, wait_until  # noqa: E402
 
 FAST = {
     "GALAXY_PROBE_INTERVAL_SECONDS": "30",

@@ -12,8 +12,9 @@ import redis
 from sqlalchemy import Engine, create_engine
 
 from galaxy_tasks.adapters.postgres.migrate import upgrade
-from tests.support.docker_engine import build_engine_image, private_dockerd
-from tests.support.services import drop_database, fresh_database_url
+from galaxy_tasks.demo.dockerd import private_dockerd
+from galaxy_tasks.demo.engine_image import build_engine_image
+from galaxy_tasks.testing.services import drop_database, fresh_database_url
 
 
 @dataclass

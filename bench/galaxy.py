@@ -35,8 +35,8 @@ from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS
 from galaxy_tasks.processes import long_running_worker_args, pool_worker_args
 from galaxy_tasks.queues import POOL_QUEUES
 from galaxy_tasks.task_names import TaskName
-from tests.support.cluster import QUIET, CeleryProcess, Cluster, wait_until
-from tests.support.services import drop_database
+from galaxy_tasks.testing.cluster import QUIET, CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.services import drop_database
 
 log = logging.getLogger("bench")
 
@@ -84,7 +84,7 @@ class Layout:
 
 
 class BenchCluster(Cluster):
-    """The tests' cluster, with pool workers that also import the bench's no-op task."""
+    """The harness's cluster (``galaxy_tasks.testing.cluster``), with pool workers that also import the no-op task."""
 
     def bench_pool_worker(self, name: str, layout: Layout) -> CeleryProcess:
         args = pool_worker_args(

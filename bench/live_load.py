@@ -51,10 +51,9 @@ from bench.seed_loop import SeedConsumer  # noqa: E402
 from bench.stores import HEALTH_STREAM, LOBBY_STREAM, OFFSET_KEY, Stores, database_url_for  # noqa: E402
 from bench.workload import INITIAL_STATUS, INITIAL_TURN, entry  # noqa: E402
 from galaxy_tasks.adapters.postgres.migrate import upgrade  # noqa: E402
-from tests.support.cluster import spawn_in_repo  # noqa: E402
-from tests.support.docker_engine import free_loopback_port  # noqa: E402
-from tests.support.reference import ReferenceGameMaster, RefRecord  # noqa: E402
-from tests.support.services import drop_database  # noqa: E402
+from galaxy_tasks.testing.cluster import spawn_in_repo  # noqa: E402
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord  # noqa: E402
+from galaxy_tasks.testing.services import drop_database, free_loopback_port  # noqa: E402
 
 ADMIN_URL = os.environ.get("GALAXY_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GALAXY_BENCH_LIVE_REDIS_URL", "redis://127.0.0.1:6379/13")

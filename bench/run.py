@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     os.chdir(REPO)
 
-    from tests.support.services import require_postgres, require_redis
+    from galaxy_tasks.testing.services import require_postgres, require_redis
 
     require_redis(args.redis_url).flushdb()
     require_postgres(args.admin_url)
@@ -309,7 +309,7 @@ def scenario_a(ctx: Ctx) -> None:
     from bench.stores import Stores, database_url_for
     from bench.workload import INITIAL_STATUS, INITIAL_TURN
     from galaxy_tasks.adapters.postgres.migrate import upgrade
-    from tests.support.services import drop_database
+    from galaxy_tasks.testing.services import drop_database
 
     args, workload = ctx.args, ctx.workload
     figures = Throughput("(a) seed 001 loop, one at a time")

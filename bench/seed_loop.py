@@ -26,7 +26,7 @@ import redis
 from sqlalchemy import Connection, create_engine, text
 
 from bench.stores import HEALTH_STREAM, LOBBY_STREAM, OFFSET_KEY
-from tests.support.reference import SEED_SUMMARY, SEED_TRANSITION
+from galaxy_tasks.testing.seed001 import SEED_SUMMARY, SEED_TRANSITION, decode
 
 _GET = text(
     "SELECT game_id, status, engine_health, current_turn FROM gamemaster.runtime_records WHERE game_id = :game_id"
@@ -80,12 +80,11 @@ class SeedConsumer:
 
     def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         self.report.entries += 1
-        game_id = fields.get("game_id", "")
-        event_type = fields.get("event_type", "")
-        raw_ms = fields.get("occurred_at_ms", "")
-        if not game_id.strip() or not event_type.strip() or not _positive_ms(raw_ms):
+        decoded = decode(fields)
+        if decoded is None:
             self.report.skipped += 1
             return
+        game_id, event_type = decoded
         summary = SEED_SUMMARY.get(event_type)
         if summary is None:
             self.report.skipped += 1
@@ -139,13 +138,6 @@ def _messages(reply: object) -> list[tuple[str, dict[str, str]]]:
         return [m for messages in reply.values() for m in messages[0]]
     assert isinstance(reply, list)
     return [m for _stream, messages in reply for m in messages]
-
-
-def _positive_ms(raw: str) -> bool:
-    body = raw[1:] if raw[:1] in "+-" else raw
-    if not body or not body.isascii() or not body.isdigit():
-        return False
-    return 0 < int(raw) < 2**63
 
 
 def run_seed_loop(redis_url: str, database_url: str, last_entry_id: str) -> SeedLoopReport:

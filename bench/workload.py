@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.support.reference import ReferenceGameMaster, RefRecord
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 
 EVENT_MIX: dict[str, int] = {
     "probe_failed": 24,

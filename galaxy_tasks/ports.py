@@ -2,8 +2,8 @@
 
 Each port is a small ``typing.Protocol``; adapters named after their
 technology implement them (``adapters/postgres``, ``adapters/redis``,
-``adapters/celery_dispatch``) and ``tests/fakes.py`` holds the in-memory
-doubles the unit tests use.
+``adapters/celery_dispatch``) and :mod:`galaxy_tasks.testing` ships the
+in-memory doubles the unit tests use.
 """
 
 from __future__ import annotations

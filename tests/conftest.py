@@ -13,19 +13,12 @@ import docker
 import pytest
 
 from galaxy_tasks.adapters.postgres.migrate import upgrade
-from tests.support.cluster import Cluster
+from galaxy_tasks.testing.cluster import Cluster
+from galaxy_tasks.testing.services import drop_database, fresh_database_url, require_postgres, require_redis
 from tests.support.docker_engine import DOCKER_HOST, build_engine_image, private_dockerd, require_docker
 from tests.support.pipeline import Pipeline
 from tests.support.private_services import PrivateRedis
-from tests.support.services import (
-    REDIS_URL,
-    drop_database,
-    ephemeral_redis,
-    fresh_database_url,
-    rabbitmq_vhost,
-    require_postgres,
-    require_redis,
-)
+from tests.support.services import REDIS_URL, ephemeral_redis, rabbitmq_vhost
 
 
 @pytest.fixture(scope="session")

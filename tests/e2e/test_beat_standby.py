@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e

@@ -34,8 +34,8 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.health_publisher import publish_health_event
-from tests.support.cluster import Cluster, wait_until
-from tests.support.job_rig import TEST_ENGINE_ENV
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline, now_ms
 from tests.support.services import dump_database, restore_database

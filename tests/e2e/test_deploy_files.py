@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cluster import REPO
+from galaxy_tasks.testing.cluster import REPO
 
 pytestmark = pytest.mark.e2e
 

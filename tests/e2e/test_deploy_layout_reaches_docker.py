@@ -45,7 +45,7 @@ from galaxy_tasks.long_running import registry
 from galaxy_tasks.queues import HOST_BOUND, Queue, on_docker_host
 from galaxy_tasks.schedule import beat_schedule
 from galaxy_tasks.task_names import ROUTES, TaskName
-from tests.support.cluster import REPO
+from galaxy_tasks.testing.cluster import REPO
 
 pytestmark = pytest.mark.e2e
 

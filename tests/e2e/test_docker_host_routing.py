@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, HOST_LABEL
-from tests.support.cluster import CeleryProcess, Cluster, wait_until
-from tests.support.job_rig import TEST_ENGINE_ENV
+from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ import pytest
 from galaxy_tasks.config import Settings
 from galaxy_tasks.demo.local import DEMO_ENGINE_ENV
 from galaxy_tasks.queues import Queue
+from galaxy_tasks.testing.cluster import REPO, spawn_in_repo, wait_until
+from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.browser import rendered_page
-from tests.support.cluster import REPO, spawn_in_repo, wait_until
-from tests.support.docker_engine import free_loopback_port
 from tests.support.pipeline import Pipeline, now_ms
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.cluster import Cluster, wait_until
-from tests.support.docker_engine import free_loopback_port
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ import docker
 import pytest
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from tests.support.cluster import REPO, Cluster, wait_until
-from tests.support.job_rig import TEST_ENGINE_ENV
+from galaxy_tasks.testing.cluster import REPO, Cluster, wait_until
+from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from tests.support.pipeline import Pipeline
 from tests.support.readme_examples import examples
 

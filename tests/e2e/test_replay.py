@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e

@@ -28,9 +28,10 @@ from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY
 from galaxy_tasks.config import Settings
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
-from tests.support.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd, free_loopback_port
-from tests.support.job_rig import TEST_ENGINE_ENV
+from galaxy_tasks.testing.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
+from galaxy_tasks.testing.services import free_loopback_port
+from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
 from tests.support.slow_docker import SlowListDocker

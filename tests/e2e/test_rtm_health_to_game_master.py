@@ -22,8 +22,9 @@ from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
-from tests.support.cluster import CeleryProcess, Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE, free_loopback_port
+from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.services import free_loopback_port
+from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
 from tests.support.private_services import PrivateRedis
 

@@ -24,8 +24,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
+from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
 from tests.e2e.test_rtm_jobs_on_workers import JOB_BRIDGE_LEASES, start_rtm
-from tests.support.cluster import CeleryProcess, Cluster, wait_until
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
 from tests.support.slow_registry import SlowRegistry

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from tests.support.cluster import REPO, CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.cluster import REPO, CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from tests.support.docker_engine import ENGINE_IMAGE, PrivateDockerd
-from tests.support.job_rig import TEST_ENGINE_ENV
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
 

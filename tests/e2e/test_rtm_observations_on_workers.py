@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from tests.support.cluster import Cluster, wait_until
-from tests.support.docker_engine import ENGINE_IMAGE, free_loopback_port
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.services import free_loopback_port
+from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e

@@ -36,11 +36,11 @@ from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.task_names import TaskName
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import HEALTH_STREAM, Pipeline, now_ms
 from tests.support.private_services import PrivatePostgres, PrivateRedis
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

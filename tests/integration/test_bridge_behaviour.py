@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
-from tests.support.cluster import Cluster, wait_until
 from tests.support.events import last_entry_by_game, random_entries
 from tests.support.pipeline import HEALTH_STREAM, Pipeline
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.support.docker_engine import ENGINE_HEALTH_PATH, ENGINE_IMAGE, free_loopback_port
+from galaxy_tasks.testing.services import free_loopback_port
+from tests.support.docker_engine import ENGINE_HEALTH_PATH, ENGINE_IMAGE
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import random
 import pytest
 
 from galaxy_tasks.task_names import TaskName
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.events import last_entry_by_game, random_entries
 from tests.support.pipeline import Pipeline
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from galaxy_tasks.task_names import TaskName
+from galaxy_tasks.testing.cluster import Cluster
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
-from tests.support.cluster import Cluster
 from tests.support.events import EVENT_TYPES
 from tests.support.pipeline import Pipeline, now_ms
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
+from galaxy_tasks.testing.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
 from tests.support.brokers import ON_BOTH_BROKERS
-from tests.support.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

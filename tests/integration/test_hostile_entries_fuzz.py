@@ -21,11 +21,11 @@ from galaxy_tasks.domain.errors import MalformedEntry
 from galaxy_tasks.domain.gamemaster.entries import decode_health_event
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
+from galaxy_tasks.testing.cluster import Cluster, wait_until
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
-from tests.support.cluster import Cluster, wait_until
 from tests.support.events import random_entries
 from tests.support.pipeline import HEALTH_STREAM, Pipeline
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

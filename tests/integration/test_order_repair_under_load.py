@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from tests.support.cluster import Cluster, wait_until
+from galaxy_tasks.testing.cluster import Cluster, wait_until
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

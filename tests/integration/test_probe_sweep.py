@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
-from tests.support.docker_engine import free_loopback_port
+from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.rtm_rig import Rig, new_game_id, until
 
 pytestmark = pytest.mark.integration

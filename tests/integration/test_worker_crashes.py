@@ -16,11 +16,11 @@ import signal
 import pytest
 from sqlalchemy import text
 
+from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
-from tests.support.cluster import CeleryProcess, Cluster, wait_until
 from tests.support.events import Feeder, last_entry_by_game, random_entries
 from tests.support.pipeline import Pipeline
-from tests.support.reference import ReferenceGameMaster, RefRecord
 
 pytestmark = pytest.mark.integration
 

@@ -27,6 +27,7 @@ from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.service.reconciler import reconcile
+from galaxy_tasks.testing.bridge import FakeLease
 from galaxy_tasks.testing.docker import FakeDocker
 from galaxy_tasks.testing.store import (
     FakeHealthStream,
@@ -35,7 +36,6 @@ from galaxy_tasks.testing.store import (
     FakeProbeStates,
     FakeRuntimeStore,
 )
-from tests.fakes import FakeLease
 
 START_MS = 1_800_000_000_000
 

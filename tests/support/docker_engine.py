@@ -15,7 +15,6 @@ default socket: a test that needs Docker fails loudly when no daemon can be had.
 from __future__ import annotations
 
 import os
-import socket
 
 import docker
 
@@ -30,17 +29,9 @@ __all__ = [
     "ENGINE_IMAGE",
     "PrivateDockerd",
     "build_engine_image",
-    "free_loopback_port",
     "private_dockerd",
     "require_docker",
 ]
-
-
-def free_loopback_port() -> int:
-    """A TCP port nothing listens on at 127.0.0.1 right now (for a host-networked engine)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_docker(host: str) -> docker.DockerClient:

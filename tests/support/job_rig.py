@@ -28,30 +28,9 @@ from galaxy_tasks.long_running import (
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
 )
-from galaxy_tasks.service.jobs import EngineSettings, JobContext
+from galaxy_tasks.service.jobs import JobContext
+from galaxy_tasks.testing.engines import TEST_ENGINE_SETTINGS
 from tests.support.pipeline import Pipeline
-
-TEST_ENGINE_SETTINGS = EngineSettings(
-    endpoint_template="http://127.0.0.1:8080/{game_id}",
-    network="host",
-    memory_limit="64m",
-    cpus=0.5,
-    restart_policy={"Name": "no"},
-    pull_missing_image=False,  # no registry here: never send a pull anywhere
-    stop_timeout_seconds=5,
-)
-"""Engine containers as the tests run them: host networking, no pulls."""
-
-TEST_ENGINE_ENV: dict[str, str] = {
-    "GALAXY_ENGINE_ENDPOINT_TEMPLATE": TEST_ENGINE_SETTINGS.endpoint_template,
-    "GALAXY_ENGINE_NETWORK": "host",
-    "GALAXY_ENGINE_MEMORY_LIMIT": "64m",
-    "GALAXY_ENGINE_CPUS": "0.5",
-    "GALAXY_ENGINE_RESTART_POLICY": "no",
-    "GALAXY_ENGINE_IMAGE_PULL": "never",
-    "GALAXY_STOP_TIMEOUT_SECONDS": "5",
-}
-"""The same settings for celery processes."""
 
 
 class JobRig:

@@ -7,7 +7,7 @@ from typing import Any, cast
 import docker
 from sqlalchemy import text
 
-from tests.support.cluster import wait_until
+from galaxy_tasks.testing.cluster import wait_until
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
 

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, create_engine, text
 
-from tests.support.cluster import REPO, wait_until
+from galaxy_tasks.testing.cluster import REPO, wait_until
 
 HEALTH_STREAM = "runtime:health_events"
 LOBBY_STREAM = "gm:lobby_events"

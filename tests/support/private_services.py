@@ -16,7 +16,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,14 +24,8 @@ from pathlib import Path
 
 import redis
 
-from tests.support.cluster import wait_until
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from galaxy_tasks.testing.cluster import wait_until
+from galaxy_tasks.testing.services import free_loopback_port
 
 
 def _require_binary(name: str, install_hint: str) -> str:
@@ -56,7 +49,7 @@ class PrivateRedis:
 
     data_dir: Path
     log_path: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=free_loopback_port)
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
     appendfsync: str = "always"
@@ -181,7 +174,7 @@ class PrivatePostgres:
     """
 
     bin_dir: Path = field(default_factory=postgres_bin_dir)
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=free_loopback_port)
 
     def __post_init__(self) -> None:
         self._as_user: list[str] = []

@@ -1,14 +1,14 @@
-"""Reaching the real PostgreSQL and Redis the integration tests need — loudly.
+"""The test-only services around :mod:`galaxy_tasks.testing.services`: backups, a private Redis, RabbitMQ vhosts.
 
 A test that needs a service fails with a message naming the URL and the
-command that starts it; it never skips.
+command that starts it; it never skips.  Reaching PostgreSQL and Redis,
+fresh and dropped databases live in the package (``bench/`` needs them too).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -17,56 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
+
+from galaxy_tasks.testing.services import POSTGRES_ADMIN_URL, drop_database, free_loopback_port, run_admin_statement
 
 REDIS_URL = os.environ.get("GALAXY_TEST_REDIS_URL", "")
 """A Redis the tests may flush; empty (the default) means a private ``redis-server`` per test session."""
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GALAXY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def require_redis(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as exc:
-        raise RuntimeError(
-            f"Redis is required at {url} and did not answer ({exc}). Start it with `bash scripts/services.sh`."
-        ) from exc
-    return client
-
-
-def require_postgres(url: str = POSTGRES_ADMIN_URL) -> None:
-    engine = create_engine(url, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise RuntimeError(
-            f"PostgreSQL is required at {url} and did not answer ({exc}). Start it with `bash scripts/services.sh`."
-        ) from exc
-    finally:
-        engine.dispose()
-
-
-def fresh_database_url(admin_url: str = POSTGRES_ADMIN_URL) -> str:
-    """A new, empty, uniquely named database (migrated by the caller)."""
-    name = f"galaxy_test_{uuid.uuid4().hex[:10]}"
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(database_url: str, admin_url: str = POSTGRES_ADMIN_URL) -> None:
-    _admin(admin_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
-
-
-def _admin(admin_url: str, statement: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 def _libpq_url(database_url: str) -> str:
@@ -87,7 +43,7 @@ def dump_database(database_url: str, dump_file: Path) -> None:
 def restore_database(database_url: str, dump_file: Path, admin_url: str = POSTGRES_ADMIN_URL) -> None:
     """Drop the database and restore it from ``dump_file``, as an operator restores a backup."""
     drop_database(database_url, admin_url)
-    _admin(admin_url, f'CREATE DATABASE "{make_url(database_url).database}"')
+    run_admin_statement(admin_url, f'CREATE DATABASE "{make_url(database_url).database}"')
     subprocess.run(
         ["pg_restore", "--exit-on-error", f"--dbname={_libpq_url(database_url)}", str(dump_file)],
         check=True,
@@ -106,9 +62,7 @@ def ephemeral_redis(work_dir: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is required; install it with `bash scripts/services.sh`")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_loopback_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [

@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-from tests.support.docker_engine import free_loopback_port
+from galaxy_tasks.testing.services import free_loopback_port
 
 
 class SlowRegistry:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from galaxy_tasks.adapters.postgres.migrate import downgrade, upgrade
-from tests.support.services import drop_database, fresh_database_url, require_postgres
+from galaxy_tasks.testing.services import drop_database, fresh_database_url, require_postgres
 
 pytestmark = pytest.mark.integration
 

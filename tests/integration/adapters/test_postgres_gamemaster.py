@@ -25,7 +25,7 @@ from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry, OutboxPage
 from galaxy_tasks.service.outbox_relay import relay_pending
-from tests.support.cluster import wait_until
+from galaxy_tasks.testing.cluster import wait_until
 from tests.support.pipeline import Pipeline
 
 

@@ -11,7 +11,7 @@ from galaxy_tasks.domain.gamemaster.entries import game_id_of
 from galaxy_tasks.domain.stream_ids import StreamId, just_before
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.bridge import BridgeReport, BridgeTuning, StreamBridge
-from tests.fakes import FakeBridgeStateStore, FakeEntryDispatcher, FakeLease, FakeStreamReader
+from galaxy_tasks.testing.bridge import FakeBridgeStateStore, FakeEntryDispatcher, FakeLease, FakeStreamReader
 
 _stream_names = itertools.count()
 

@@ -10,9 +10,9 @@ from galaxy_tasks.service.docker_events import (
     ListenerReport,
 )
 from galaxy_tasks.service.health_publisher import HealthPublisher
+from galaxy_tasks.testing.bridge import FakeLease
 from galaxy_tasks.testing.docker import FakeDocker
 from galaxy_tasks.testing.store import FakeHealthStream, FakeInspectBaselines, FakeRuntimeStore
-from tests.fakes import FakeLease
 
 NOW_NS = 1_800_000_000_000 * 1_000_000
 

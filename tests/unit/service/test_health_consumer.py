@@ -14,7 +14,7 @@ from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST, ENGINE_RECOVERED
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import BatchResult, EntryResult, apply_entries
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
 
 NOW_MS = 1700000005000
 

@@ -16,7 +16,8 @@ from galaxy_tasks.domain.errors import BackendUnavailable, RowLocked
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.ports import LockedGames
 from galaxy_tasks.service.health_consumer import consume
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, health_handoff, running_games
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
+from galaxy_tasks.testing.lobby import FakeLobbyOutbox
 
 NOW = 1_700_000_000_000
 

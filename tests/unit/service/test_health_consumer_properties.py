@@ -2,7 +2,7 @@
 
 Entries whose predecessor is not applied yet are parked, so delivering every
 entry once — in any order, in any chunking, with any duplicates — must leave
-the database exactly as :func:`~tests.unit.service.seed001_reference.reference_model`
+the database exactly as :func:`~tests.unit.service.seed001_checks.reference_model`
 says and the parking empty; no retry is needed.  Entries the broker loses are
 re-read from the stream by the order repair, with the same end result.
 """
@@ -21,9 +21,11 @@ from galaxy_tasks.domain.gamemaster.records import GameRecord
 from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.health_consumer import EntryResult, apply_entries
 from galaxy_tasks.service.order_repair import repair_stalled_games
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeOrderRepairStore, FakeStreamReader
-from tests.unit.service.seed001_reference import (
-    SEED_PLANS,
+from galaxy_tasks.testing.bridge import FakeStreamReader
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
+from galaxy_tasks.testing.order_repair import FakeOrderRepairStore
+from tests.unit.service.seed001_checks import (
+    SEED_EVENT_TYPES,
     applied_cursors,
     bridge_handoffs,
     has_game,
@@ -46,7 +48,7 @@ STATUSES = (
     "starting",
 )
 SUMMARIES = ("", "healthy", "probe_failed", "inspect_unhealthy", "exited", "oom", "disappeared")
-SEVEN_TYPES = tuple(SEED_PLANS)
+SEVEN_TYPES = SEED_EVENT_TYPES
 UNKNOWN_TYPES = ("container_paused", "CONTAINER_OOM", " probe_failed", "runtime_snapshot_update")
 BAD_MS = ("", "  ", "0", "-5", "5.0", " 5", "abc", "9223372036854775808", "1e3")
 GOOD_MS = ("1700000000000", "+5", "007")

@@ -16,7 +16,7 @@ from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.ports import ConsumerWrites, Handoff, OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_isolating_refusals
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
 
 NOW = 1_700_000_000_000
 

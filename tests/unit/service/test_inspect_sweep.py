@@ -7,8 +7,8 @@ from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObserv
 from galaxy_tasks.ports import ListedContainer, RunningRecord
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
-from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore
-from tests.fakes import FakeContainerRuntime, FakeInspectBaselines, FakeRunningRecords
+from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeRunningRecords
+from galaxy_tasks.testing.store import FakeHealthStream, FakeInspectBaselines, FakeRuntimeStore
 
 NOW = 1_800_000_000_000
 

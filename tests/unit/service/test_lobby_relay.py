@@ -10,7 +10,9 @@ from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
 from galaxy_tasks.ports import Handoff, OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_entries
 from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_lobby_outbox
-from tests.fakes import FakeClock, FakeDatabase, FakeHealthConsumerUnitOfWork, FakeLobbyOutbox, OutboxRow
+from galaxy_tasks.testing.clock import FakeClock
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, OutboxRow
+from galaxy_tasks.testing.lobby import FakeLobbyOutbox
 
 
 def _db_with_pending(*games: str) -> FakeDatabase:

@@ -9,8 +9,10 @@ from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.ports import Handoff, StreamEntry
 from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
 from galaxy_tasks.service.order_repair import StalledGame, rechain, repair_stalled_games
-from tests.fakes import FakeDatabase, FakeHealthConsumerUnitOfWork, FakeOrderRepairStore, FakeStreamReader
-from tests.unit.service.seed001_reference import bridge_handoffs, has_game, observed_snapshots, reference_model
+from galaxy_tasks.testing.bridge import FakeStreamReader
+from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
+from galaxy_tasks.testing.order_repair import FakeOrderRepairStore
+from tests.unit.service.seed001_checks import bridge_handoffs, has_game, observed_snapshots, reference_model
 
 NOW_MS = 1700000100000
 REPAIR_AFTER_MS = 30000

@@ -7,8 +7,8 @@ from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds
 from galaxy_tasks.ports import ListedContainer, RunningRecord
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
-from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore
-from tests.fakes import FakeContainerRuntime, FakeProber, FakeProbeStates, FakeRunningRecords
+from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeProber, FakeRunningRecords
+from galaxy_tasks.testing.store import FakeHealthStream, FakeProbeStates, FakeRuntimeStore
 
 
 def test_only_running_engines_past_their_grace_are_probed_and_stale_streaks_pruned() -> None:

@@ -6,7 +6,9 @@ from prometheus_client import REGISTRY
 
 from galaxy_tasks.ports import RetentionReport
 from galaxy_tasks.service.outbox_relay import relay_pending
-from tests.fakes import FakeClock, FakeDatabase, FakeLobbyOutbox
+from galaxy_tasks.testing.clock import FakeClock
+from galaxy_tasks.testing.gamemaster import FakeDatabase
+from galaxy_tasks.testing.lobby import FakeLobbyOutbox
 
 LABEL = "test.retention"
 

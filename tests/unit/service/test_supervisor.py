@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from galaxy_tasks.long_running import REGISTRY, LongRunning, launch_marker_key, registry
 from galaxy_tasks.service.supervisor import supervise
-from tests.fakes import FakeClock, FakeLeaseView
+from galaxy_tasks.testing.bridge import FakeLeaseView
+from galaxy_tasks.testing.clock import FakeClock
 
 BRIDGE = LongRunning("gm.bridge", "gamemaster.bridge_task", "gm:bridge:lease")
 LISTENER = LongRunning("rtm.listener", "rtmanager.listener_task", "rtm:listener:lease")

@@ -1,9 +1,12 @@
-"""Real ``celery worker`` / ``celery beat`` processes for integration tests.
+"""Real ``celery worker`` / ``celery beat`` processes of this application, for the integration tests and bench.
 
 Every process runs in its own session with its output in a log file; the
 cluster ends exactly the processes it started, by pid (process group for a
 worker's pool children).  Settings are short (lease, supervisor, relay) so
-take-overs and retries happen within seconds.
+take-overs and retries happen within seconds.  The processes run from the
+source checkout (``REPO``), as an operator runs them there; ``bench/`` uses
+this module too, which is why it lives in the package and not in ``tests/``
+(it needs ``psutil``, a test requirement, and no pytest).
 """
 
 from __future__ import annotations
