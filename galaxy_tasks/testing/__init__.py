@@ -17,6 +17,10 @@ Runtime Manager:
   the inspect baselines and probe streaks;
 * :mod:`galaxy_tasks.testing.jobs` — the start/stop job queue, its streams
   and the engine containers the jobs drive;
+* :mod:`galaxy_tasks.testing.job_dispatch` — where a game's jobs run (the
+  queue's records) and the turns forwarded between Docker hosts' workers;
+* :mod:`galaxy_tasks.testing.follow_ups` — the inspects, probes and relists a
+  sweep or the events listener asks for;
 * :mod:`galaxy_tasks.testing.scripted` — fixed answers for one sweep's test
   (running records, ``docker ps`` and inspect results, probe answers).
 

@@ -9,7 +9,8 @@ from galaxy_tasks.ports import ListedContainer, RunningRecord
 from galaxy_tasks.service.inspect_sweep import run_inspect_sweep
 from galaxy_tasks.service.probe_sweep import run_probe_sweep
 from galaxy_tasks.testing.follow_ups import FakeFollowUps, FollowUp
-from tests.fakes import FakeContainerRuntime, FakeInspectBaselines, FakeProbeStates, FakeRunningRecords
+from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeRunningRecords
+from galaxy_tasks.testing.store import FakeInspectBaselines, FakeProbeStates
 
 NOW = 1_800_000_000_000
 
