@@ -367,7 +367,7 @@ class Settings:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
 
     def convergence_bounds(self) -> ConvergenceBounds:
-        """How long the health view may disagree with Docker under these settings (README "Convergence")."""
+        """How long the health view may disagree with Docker under these settings (docs/architecture.md)."""
         return convergence_bounds(
             reconcile_interval=self.reconcile_interval_seconds,
             inspect_interval=self.inspect_interval_seconds,
