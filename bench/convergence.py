@@ -20,7 +20,7 @@ over ``--trials`` games whose accidents are spread over a couple of intervals
   ``running`` minus the crash's ``FinishedAt``.
 
 Both are compared with the bounds ``Settings().convergence_bounds()`` gives
-(the README's formulas).  Figures go to ``bench/results/convergence.json``.
+(the formulas of docs/architecture.md).  Figures go to ``bench/results/convergence.json``.
 """
 
 from __future__ import annotations

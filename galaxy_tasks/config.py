@@ -1,18 +1,22 @@
 """Every setting of galaxy_tasks, read from the environment in one place.
 
 Names marked fixed in SPEC §2 keep their names; the rest are ``GALAXY_*``
-variables listed with their defaults in the README.  ``Settings.from_env``
-fails with a message naming the variable when a value does not parse, so a
-typo in a deployment surfaces at start-up rather than as odd behaviour.
+variables.  Each field of :class:`Settings` carries its meaning (:func:`setting`),
+from which ``python -m galaxy_tasks.cli.config_docs`` writes
+``docs/configuration.md``.  ``Settings.from_env`` fails with a message naming
+the variable when a value does not parse, so a typo in a deployment surfaces
+at start-up rather than as odd behaviour.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds, convergence_bounds
 from galaxy_tasks.domain.rtmanager.jobs import EngineIsolation, isolation_problem, parse_capabilities
@@ -28,108 +32,240 @@ class ConfigError(ValueError):
     """A ``GALAXY_*`` variable holds a value that cannot be used."""
 
 
+_T = TypeVar("_T")
+
+
+def setting(default: _T, doc: str, *, shown: str | None = None) -> _T:
+    """A field of :class:`Settings` with its meaning, as ``docs/configuration.md`` states it.
+
+    ``shown`` is how the page writes the default when not as the value itself
+    (a default taken from another variable, ``168`` for ``168.0``).
+    """
+    metadata = {"doc": doc} if shown is None else {"doc": doc, "shown": shown}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved configuration; build it with :meth:`from_env`."""
 
-    redis_url: str = DEFAULT_REDIS_URL
-    broker_url: str = DEFAULT_REDIS_URL
-    database_url: str = DEFAULT_DATABASE_URL
-    engine_endpoint_template: str = DEFAULT_ENGINE_ENDPOINT_TEMPLATE
-    # Stream bridge.
-    bridge_batch_size: int = 200
-    bridge_block_ms: int = 500
-    lease_ttl_seconds: float = 10.0
-    supervisor_interval_seconds: float = 2.0
-    backlog_threshold: int = 500
-    backlog_batch_size: int = 2000
-    backlog_partitions: int = 2
-    # Flow control: while this many handed-on messages wait in the broker (no worker took them
-    # yet), the bridge hands on nothing more (entries wait in the stream, where they are safe) and
-    # then hands on what waited in ordered per-partition chunks; a read of at most twice this many
-    # entries goes per event.  0: off (only the lag threshold above switches to chunks).
-    dispatch_window: int = 2
-    # Per-event tasks running at once in one worker process share a transaction (thread pools).
-    group_commit_max_batch: int = 100
-    # Per-game order repair (a handed-on entry the broker lost).
-    order_repair_after_seconds: float = 30.0
-    order_repair_interval_seconds: float = 10.0
-    order_repair_max_games: int = 200
-    # Runtime Manager health events: runtime:health_events is trimmed to about this many entries
-    # (never past the Game Master bridge's offset).
-    health_stream_maxlen: int = 100_000
-    # Runtime Manager health sweeps.
-    inspect_interval_seconds: float = 10.0
-    docker_timeout_seconds: float = 10.0
-    reconcile_interval_seconds: float = 15.0
-    probe_interval_seconds: float = 5.0
-    probe_timeout_seconds: float = 2.0
-    probe_health_path: str = "/healthz"
-    probe_failure_threshold: int = 3
-    probe_success_threshold: int = 1
-    probe_startup_grace_seconds: float = 10.0
-    # Several Docker hosts: every host's RTM worker serves its own queues (rtmanager.docker.<host>,
-    # rtmanager.jobs.<host>, galaxy.long_running.<host>).  Empty: one Docker host, plain queues.
-    docker_hosts: str = ""
-    docker_host_name: str = ""
+    # Fixed names (SPEC §2).
+    redis_url: str = setting(
+        DEFAULT_REDIS_URL,
+        "Redis holding the streams, offsets, leases, shared state and the Celery results (fixed name)",
+    )
+    broker_url: str = setting(
+        DEFAULT_REDIS_URL,
+        "Celery broker; Redis or RabbitMQ (`amqp://…`, with publisher confirms; the pipeline tests run on "
+        "both) (fixed name)",
+        shown="value of `GALAXY_REDIS_URL`",
+    )
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        "PostgreSQL, as an SQLAlchemy URL; `galaxy-tasks migrate` creates the database if missing (fixed name)",
+    )
+    engine_endpoint_template: str = setting(
+        DEFAULT_ENGINE_ENDPOINT_TEMPLATE,
+        "engine URL of a game (fixed name); must contain `{game_id}`, the only placeholder; a start job "
+        "records it and the probes use it",
+    )
+    # Stream bridge and its flow control.
+    bridge_batch_size: int = setting(200, "entries a bridge reads per `XREAD` in normal mode")
+    bridge_block_ms: int = setting(
+        500, "how long a bridge's `XREAD` blocks waiting for new entries; must stay well under half the lease TTL"
+    )
+    lease_ttl_seconds: float = setting(
+        10.0, "lease of a long-running task; a dead holder is replaced after about this long"
+    )
+    supervisor_interval_seconds: float = setting(2.0, "how often beat runs `galaxy.supervise_long_running`")
+    backlog_threshold: int = setting(500, "bridge lag (entries) from which it switches to backlog mode (chunks)")
+    backlog_batch_size: int = setting(2000, "entries a bridge reads per `XREAD` in backlog mode")
+    backlog_partitions: int = setting(
+        2, "game partitions a batch handed on in chunks is split into (chunks of a batch never share a game)"
+    )
+    dispatch_window: int = setting(
+        2,
+        "flow control: while this many handed-on messages wait in the broker the bridge hands on nothing "
+        "more; what waited then goes in chunks when it is more than twice this many entries (0: off, only "
+        "`GALAXY_BACKLOG_THRESHOLD` switches)",
+    )
+    # Game Master: group commit and per-game order repair (a handed-on entry the broker lost).
+    group_commit_max_batch: int = setting(
+        100, "most per-event tasks of one thread-pool worker committed by one transaction"
+    )
+    order_repair_after_seconds: float = setting(
+        30.0,
+        "how long a game may stay behind (parked entries, or a cursor short of the last handed-on entry) "
+        "before its entries are re-read from the stream",
+    )
+    order_repair_interval_seconds: float = setting(10.0, "how often beat runs the order repair")
+    order_repair_max_games: int = setting(200, "games repaired per run at most")
+    # Runtime Manager health events and sweeps.
+    health_stream_maxlen: int = setting(
+        100_000,
+        "`runtime:health_events` is trimmed to about this many entries, never past the Game Master's offset "
+        "nor past an entry its order repair may still re-read",
+    )
+    inspect_interval_seconds: float = setting(
+        10.0, "how often beat runs `rtmanager.inspect_sweep` (also the `expires` of the inspect tasks it fans out)"
+    )
+    docker_timeout_seconds: float = setting(
+        10.0, "timeout of a Docker Engine API call (`DOCKER_HOST` is the Docker SDK's own variable)"
+    )
+    reconcile_interval_seconds: float = setting(15.0, "how often beat runs `rtmanager.reconcile`")
+    probe_interval_seconds: float = setting(
+        5.0, "how often beat runs `rtmanager.probe_sweep`; the probes it sends are spread over half of it"
+    )
+    probe_timeout_seconds: float = setting(2.0, "timeout of one HTTP probe")
+    probe_health_path: str = setting("/healthz", "path probed on each engine's `engine_endpoint`")
+    probe_failure_threshold: int = setting(3, "consecutive failures that publish `probe_failed` (once)")
+    probe_success_threshold: int = setting(
+        1,
+        "consecutive successful probes (with a healthy inspect, all after the down event) that end a game's "
+        "down period with `probe_recovered`",
+    )
+    probe_startup_grace_seconds: float = setting(
+        10.0, "an engine up for less than this (Docker's uptime) is not probed yet"
+    )
+    # Several Docker hosts; empty: one Docker host, plain queues.
+    docker_hosts: str = setting(
+        "",
+        "several Docker hosts: their names, comma-separated (lower-case, digits, `-`); each gets its own "
+        "queues `rtmanager.docker.<host>`, `rtmanager.jobs.<host>`, `galaxy.long_running.<host>` "
+        "(`deploy/README.md`)",
+    )
+    docker_host_name: str = setting(
+        "", "on a Docker host's own RTM and long-running workers: which of `GALAXY_DOCKER_HOSTS` this is"
+    )
     # Runtime Manager start/stop jobs: how engine containers run.
-    engine_network: str = "galaxy-engines"
-    engine_memory_limit: str = "512m"
-    engine_cpus: float = 1.0
-    engine_restart_policy: str = "on-failure:3"
-    engine_image_pull: str = "missing"
+    engine_network: str = setting(
+        "galaxy-engines",
+        "Docker network of engine containers (`host`, `bridge`, or a user-defined network — which must exist,"
+        " so that `galaxy-game-{game_id}` resolves)",
+    )
+    engine_memory_limit: str = setting("512m", "memory limit of an engine container (bytes or `k`/`m`/`g`)")
+    engine_cpus: float = setting(1.0, "CPUs an engine container may use (Docker `NanoCpus`)")
+    engine_restart_policy: str = setting(
+        "on-failure:3", "`no`, `always`, `unless-stopped` or `on-failure[:max retries]`"
+    )
+    engine_image_pull: str = setting(
+        "missing", "`missing`: pull an image the Docker host lacks; `never`: such a start fails with `image_not_found`"
+    )
     # Engine isolation (safe defaults: all capabilities dropped, no new privileges, a pids limit).
-    engine_pids_limit: int = SAFE_ISOLATION.pids_limit
-    engine_cap_add: str = ""
-    engine_no_new_privileges: bool = SAFE_ISOLATION.no_new_privileges
-    engine_read_only: bool = SAFE_ISOLATION.read_only_rootfs
-    engine_user: str = SAFE_ISOLATION.user
-    stop_timeout_seconds: float = 10.0
-    docker_retry_seconds: float = 30.0
-    # A job's claim on its game: older than this, its job died or overran and the periodic pass settles
-    # the game from Docker.  Queued jobs no worker took for this long are handed on again.
-    job_claim_seconds: float = 300.0
-    job_repair_after_seconds: float = 30.0
-    job_repair_interval_seconds: float = 10.0
-    # Outbox relay.
-    outbox_relay_interval_seconds: float = 1.0
-    outbox_relay_batch_size: int = 500
-    # An outbox row is deleted only this long after its entry was appended: by then Redis has it on
-    # disk (appendfsync everysec writes every second, at worst two).
-    outbox_durable_after_seconds: float = 3.0
-    # gm:lobby_events and runtime:job_results keep a week by default; never an entry a consumer
-    # group has not read.
-    lobby_stream_retention_hours: float = 168.0
-    job_results_retention_hours: float = 168.0
+    engine_pids_limit: int = setting(
+        SAFE_ISOLATION.pids_limit,
+        "processes and threads an engine container may have at once (a fork bomb stops there, not at the "
+        "host); `0`: no limit",
+    )
+    engine_cap_add: str = setting(
+        "",
+        "every Linux capability is dropped (`cap_drop ALL`); the ones named here (comma-separated, e.g. "
+        "`NET_BIND_SERVICE` for a port under 1024) are given back",
+    )
+    engine_no_new_privileges: bool = setting(
+        SAFE_ISOLATION.no_new_privileges,
+        "`no-new-privileges`: setuid binaries and file capabilities in the image give nothing",
+    )
+    engine_read_only: bool = setting(
+        SAFE_ISOLATION.read_only_rootfs,
+        "a read-only root filesystem (`/tmp` becomes a 64 MB tmpfs); turn on when the image writes nowhere else",
+    )
+    engine_user: str = setting(
+        SAFE_ISOLATION.user, "`user`, `uid` or `uid:gid` the engine runs as; empty: the image's own user"
+    )
+    # Start/stop jobs: Docker waits, claims and their repair.
+    stop_timeout_seconds: float = setting(10.0, "a stop job's grace between `SIGTERM` and `SIGKILL`")
+    docker_retry_seconds: float = setting(
+        30.0, "how long a job retries an unreachable Docker Engine before `docker_unavailable`"
+    )
+    job_claim_seconds: float = setting(
+        300.0,
+        "a start/stop job's claim on its game older than this is its job's no more (it died or hangs): "
+        "`rtmanager.repair_jobs` settles the game from Docker and runs the job again; must exceed "
+        "`GALAXY_DOCKER_RETRY_SECONDS` + `GALAXY_STOP_TIMEOUT_SECONDS` (and your slowest image pull)",
+    )
+    job_repair_after_seconds: float = setting(
+        30.0, "a queued job no worker has taken for this long gets its game's turn sent again (its message was lost)"
+    )
+    job_repair_interval_seconds: float = setting(10.0, "how often beat runs `rtmanager.repair_jobs` (per Docker host)")
+    # Outboxes and stream retention.
+    outbox_relay_interval_seconds: float = setting(
+        1.0,
+        "how often beat runs `gamemaster.relay_lobby_events`, `rtmanager.relay_health_events` and "
+        "`rtmanager.relay_job_results` (also their time budget, at least 1 s)",
+    )
+    outbox_relay_batch_size: int = setting(500, "games the periodic relay handles per round")
+    outbox_durable_after_seconds: float = setting(
+        3.0, "an outbox row is deleted only this long after its entry was appended (Redis has it on disk by then)"
+    )
+    lobby_stream_retention_hours: float = setting(
+        168.0,
+        "`gm:lobby_events` drops entries older than this (checked by its relay), never one a consumer group "
+        "has not read or acknowledged",
+        shown="`168`",
+    )
+    job_results_retention_hours: float = setting(168.0, "the same for `runtime:job_results`", shown="`168`")
     # Broker and clients.
-    broker_visibility_timeout_seconds: int = 60
-    broker_restore_interval_seconds: int = 5
-    worker_prefetch_multiplier: int = 1
-    redis_socket_timeout_seconds: float = 5.0
-    database_pool_size: int = 5
-    database_connect_timeout_seconds: int = 5
-    # Bounded waits in PostgreSQL sessions (0 turns one off): a row lock held elsewhere, a statement,
-    # a transaction left idle.  Every session has them, the jobs' too (no transaction of theirs stays
-    # open across a Docker call).
-    database_lock_timeout_ms: int = 5_000
-    database_statement_timeout_ms: int = 30_000
-    database_idle_in_transaction_timeout_ms: int = 60_000
-    # Pool tasks: a soft limit (the task raises and is retried) and a hard one (the process is
-    # replaced, the message redelivered), both under the broker's visibility timeout so a task
-    # still running is never handed to a second worker.  Start/stop jobs and the long-running
-    # singletons have none.
-    task_soft_time_limit_seconds: int = 30
-    task_time_limit_seconds: int = 45
-    # Beat: the default file scheduler, or redbeat (schedule and a lock in Redis, for a standby beat).
-    beat_scheduler: str = "file"
-    beat_lock_timeout_seconds: int = 25
+    broker_visibility_timeout_seconds: int = setting(
+        60, "Redis broker: an unacknowledged message is redelivered after this long"
+    )
+    broker_restore_interval_seconds: int = setting(
+        5, "Redis broker: how often workers look for unacknowledged messages past the visibility timeout"
+    )
+    worker_prefetch_multiplier: int = setting(1, "Celery `worker_prefetch_multiplier`")
+    redis_socket_timeout_seconds: float = setting(
+        5.0, "connect and read timeout of Redis clients (and of the Redis broker transport)"
+    )
+    database_pool_size: int = setting(5, "SQLAlchemy pool size per process (and as many overflow connections)")
+    database_connect_timeout_seconds: int = setting(5, "PostgreSQL connect timeout")
+    # Bounded waits in PostgreSQL sessions (0 turns one off) and pool tasks' time limits.
+    database_lock_timeout_ms: int = setting(
+        5_000,
+        "PostgreSQL `lock_timeout` of every session, the start/stop jobs' too (they hold no transaction across "
+        "a Docker call): a row held elsewhere makes the task retry instead of holding a pool slot (`0`: off)",
+    )
+    database_statement_timeout_ms: int = setting(30_000, "PostgreSQL `statement_timeout`, same sessions (`0`: off)")
+    database_idle_in_transaction_timeout_ms: int = setting(
+        60_000, "PostgreSQL `idle_in_transaction_session_timeout`, same sessions (`0`: off)"
+    )
+    task_soft_time_limit_seconds: int = setting(
+        30, "pool tasks: the task is interrupted and retried (start/stop jobs and the long-running tasks have no limit)"
+    )
+    task_time_limit_seconds: int = setting(
+        45,
+        "pool tasks: the process is replaced and the message redelivered; must stay under "
+        "`GALAXY_BROKER_VISIBILITY_TIMEOUT_SECONDS`, so a task still running is never handed to a second "
+        "worker",
+    )
+    # Beat.
+    beat_scheduler: str = setting(
+        "file", "`redbeat`: the schedule and a lock live in Redis, so a second beat is a hot standby (`deploy/`)"
+    )
+    beat_lock_timeout_seconds: int = setting(
+        25, "with `redbeat`: how long a dead beat's lock keeps the standby waiting"
+    )
     # Operations.
-    task_events: bool = False
-    metrics_dir: str = ""
-    metrics_port: int = 9808
-    metrics_address: str = "127.0.0.1"
-    metrics_serve: bool = False
-    log_level: str = "INFO"
+    task_events: bool = setting(
+        False,
+        "workers send Celery task events from the start (`worker_send_task_events`, `task_send_sent_event`; "
+        "about 1 ms of CPU per task); Flower switches them on at runtime anyway, and `galaxy-tasks run` "
+        "starts its workers with `-E`",
+    )
+    metrics_dir: str = setting(
+        "", "folder for prometheus-client's multiprocess files; `galaxy-tasks run` uses `.run/metrics` when empty"
+    )
+    metrics_port: int = setting(
+        9808, "port of the metrics endpoint (`galaxy-tasks run`, `galaxy-tasks metrics`), on 127.0.0.1"
+    )
+    metrics_address: str = setting("127.0.0.1", "address the metrics endpoint binds (`0.0.0.0` in a container)")
+    metrics_serve: bool = setting(
+        False,
+        "`1`: every worker and beat serves its own node's metrics on `GALAXY_METRICS_PORT` (one endpoint per "
+        "container; `deploy/`)",
+    )
+    log_level: str = setting(
+        "INFO", "read and kept in the settings but not applied yet: Celery's `--loglevel` governs the processes"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -231,7 +367,7 @@ class Settings:
             raise ConfigError("GALAXY_ENGINE_ENDPOINT_TEMPLATE must contain {game_id}")
 
     def convergence_bounds(self) -> ConvergenceBounds:
-        """How long the health view may disagree with Docker under these settings (README "Convergence")."""
+        """How long the health view may disagree with Docker under these settings (docs/architecture.md)."""
         return convergence_bounds(
             reconcile_interval=self.reconcile_interval_seconds,
             inspect_interval=self.inspect_interval_seconds,

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 4
     except BackendUnavailable as exc:
         print(
-            f"galaxy-tasks: {exc}\n  Is it running, and is the URL right? (see README, Configuration)", file=sys.stderr
+            f"galaxy-tasks: {exc}\n  Is it running, and is the URL right? (see docs/configuration.md)", file=sys.stderr
         )
         return 3
     parser.error(f"unknown command {args.command}")

@@ -131,7 +131,7 @@ def start_demo_games(
 
 
 def demo_hints(games: list[str], docker_host: str) -> str:
-    """What to try on the demo games, each with what the system then shows (README "Quick start")."""
+    """What to try on the demo games, each with what the system then shows (README "What you see")."""
     dock = f"docker -H {docker_host}" if docker_host else "docker"
     first, second, third = games[0], games[1 % len(games)], games[2 % len(games)]
     return "\n".join(

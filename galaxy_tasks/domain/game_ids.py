@@ -24,7 +24,7 @@ MAX_GAME_ID_LENGTH = 63
 _RULE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 GAME_ID_RULE = f"1 to {MAX_GAME_ID_LENGTH} ASCII letters, digits and '-', starting and ending with a letter or digit"
-"""The rule in words, for error messages and the README."""
+"""The rule in words, for error messages and docs/operations.md."""
 
 
 def game_id_problem(game_id: str) -> str | None:

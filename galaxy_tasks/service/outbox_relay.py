@@ -44,7 +44,7 @@ def report_new_generation(stream: str, game_ids: Sequence[str]) -> None:
     The database went back in time (restored from a dump, failed over to a
     standby that missed commits, downgraded): the rows were appended all the
     same, so nothing is lost, but consumers may see an entry a second time, and
-    the operator should know (README "After a database restore").
+    the operator should know (docs/operations.md, "After a database restore").
     """
     metrics.OUTBOX_NEW_GENERATIONS.labels(stream).inc(len(game_ids))
     log.error("outbox_new_generation", stream=stream, games=len(game_ids), game_ids=list(game_ids)[:20])

@@ -4,7 +4,7 @@ A pool worker, the long-running worker (listener, bridges) and beat run as
 ``celery`` subprocesses on the private dockerd, PostgreSQL and Redis; the
 Lobby's start and stop jobs go through ``runtime:start_jobs`` /
 ``runtime:stop_jobs``.  Every wait is derived from the bounds the settings
-give (``Settings.convergence_bounds``), so the tests also hold the README's
+give (``Settings.convergence_bounds``), so the tests also hold docs/architecture.md's
 formula to what the system does.  Games are named after the loopback port
 their engine serves on (host networking), as the demo's are.
 """

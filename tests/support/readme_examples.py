@@ -1,7 +1,9 @@
-"""The README's runnable examples: the fenced blocks right after an ``<!-- README example … -->`` line.
+"""The docs' runnable examples: the fenced blocks right after an ``<!-- README example … -->`` line.
 
-Run as ``python -m tests.support.readme_examples README.md INDEX`` it runs the INDEX-th Python
-block as a doctest (``...`` matches anything) in this process, exiting non-zero on a mismatch.
+They live in the README and in the pages of ``docs/`` (:func:`doc_files`); the marker keeps its
+name wherever its block moved.  Run as ``python -m tests.support.readme_examples FILE INDEX`` it
+runs FILE's INDEX-th block as a doctest (``...`` matches anything) in this process, exiting
+non-zero on a mismatch.
 """
 
 from __future__ import annotations
@@ -22,16 +24,21 @@ class Example:
     line: int
 
 
-def examples(readme: Path) -> list[Example]:
-    text = readme.read_text()
+def doc_files(repo: Path) -> list[Path]:
+    """The files whose examples are run: the README, then every page of ``docs/`` by name."""
+    return [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+
+
+def examples(doc: Path) -> list[Example]:
+    text = doc.read_text()
     return [
         Example(m.group("lang"), m.group("body"), text.count("\n", 0, m.start()) + 1) for m in _BLOCK.finditer(text)
     ]
 
 
-def run_doctest(readme: Path, index: int) -> int:
-    example = examples(readme)[index]
-    test = doctest.DocTestParser().get_doctest(example.body, {}, f"README example {index}", str(readme), example.line)
+def run_doctest(doc: Path, index: int) -> int:
+    example = examples(doc)[index]
+    test = doctest.DocTestParser().get_doctest(example.body, {}, f"{doc.name} example {index}", str(doc), example.line)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     failed, attempted = runner.summarize(verbose=False)

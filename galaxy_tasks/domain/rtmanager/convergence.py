@@ -113,7 +113,7 @@ seconds leave room for a busy machine.
 
 @dataclass(frozen=True)
 class ConvergenceBounds:
-    """How long the health view may disagree with Docker, from the settings (README "Convergence")."""
+    """How long the health view may disagree with Docker, from the settings (docs/architecture.md, "Convergence")."""
 
     missed_death_seconds: float
     """A death no event reported: the next reconcile finds it, the Game Master applies it."""
