@@ -1,7 +1,7 @@
 """The Game Master's Lobby outbox in memory: ``gamemaster.lobby_outbox`` relayed to ``gm:lobby_events``.
 
 :class:`FakeLobbyOutbox` stands in for the ``PostgresStreamOutbox`` that
-``bootstrap.py`` builds as ``lobby_outbox``: rows are committed by the health
+``bootstrap/root.py`` builds as ``lobby_outbox``: rows are committed by the health
 consumer's unit of work (into a :class:`~galaxy_tasks.testing.gamemaster.FakeDatabase`),
 and this object appends them to the stream.  It keeps the real relay's
 per-game mark of the highest snapshot number appended, so a number is never

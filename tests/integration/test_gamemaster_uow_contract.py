@@ -4,7 +4,7 @@ The unit and property tests of the health consumer run on
 :mod:`galaxy_tasks.testing.gamemaster` and :mod:`galaxy_tasks.testing.lobby`;
 what they prove holds in production only as far as those fakes behave like
 ``SqlAlchemyHealthConsumerUnitOfWork`` and the ``PostgresStreamOutbox`` that
-``bootstrap.py`` builds as ``lobby_outbox``.  Every test here runs against
+``bootstrap/root.py`` builds as ``lobby_outbox``.  Every test here runs against
 both (the ``backend`` fixture), through the ports alone — and through
 :func:`~galaxy_tasks.service.health_consumer.consume`, which drives them in
 production — and reads back only what another session would see committed.
@@ -134,7 +134,7 @@ def _postgres_backend(pipeline: Pipeline, resources: Resources) -> Backend:
 
 @pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    """The fake over a :class:`FakeDatabase`, or PostgreSQL and Redis built as ``bootstrap.py`` builds them."""
+    """The fake over a :class:`FakeDatabase`, or PostgreSQL and Redis built as ``bootstrap/root.py`` builds them."""
     if request.param == "fake":
         yield _fake_backend()
         return
