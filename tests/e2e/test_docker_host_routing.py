@@ -104,6 +104,12 @@ def test_jobs_inspects_and_docker_events_of_a_game_stay_on_its_own_docker_hosts_
     pipeline.r.xadd("runtime:stop_jobs", {"game_id": "r-2"})
     wait_until(lambda: len(results(pipeline, "r-2")) == 2, timeout=60, what="r-2's stop result")
     assert results(pipeline, "r-2")[1]["outcome"] == "success"
+    # The result is on the stream before the worker logs its turn as succeeded: wait for that line.
+    wait_until(
+        lambda: succeeded(hosts["dh2"], "rtmanager.run_game_jobs").count("r-2") >= 2,
+        timeout=10,
+        what="dh2's worker to log r-2's stop turn",
+    )
     assert succeeded(hosts["dh2"], "rtmanager.run_game_jobs").count("r-2") == 2
     assert "r-2" not in succeeded(hosts["dh1"], "rtmanager.run_game_jobs")
 
