@@ -49,8 +49,8 @@ from bench.docker_latency import percentile  # noqa: E402
 from bench.docker_world import docker_world  # noqa: E402
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, docker_time_ms  # noqa: E402
 from galaxy_tasks.config import Settings  # noqa: E402
+from galaxy_tasks.contract import DOCKER_EVENTS_LEASE_KEY  # noqa: E402
 from galaxy_tasks.demo.engine_image import ENGINE_IMAGE  # noqa: E402
-from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY  # noqa: E402
 from galaxy_tasks.testing.cluster import Cluster, wait_until  # noqa: E402
 from galaxy_tasks.testing.services import free_loopback_port  # noqa: E402
 

@@ -31,7 +31,7 @@ from bench.stores import HEALTH_STREAM, Stores, database_url_for
 from bench.workload import INITIAL_STATUS, INITIAL_TURN, Workload, entry, one_event_per_game
 from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.celery_app import app
-from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS
 from galaxy_tasks.processes import long_running_worker_args, pool_worker_args
 from galaxy_tasks.queues import POOL_QUEUES
 from galaxy_tasks.task_names import TaskName

@@ -55,16 +55,16 @@ from sqlalchemy import Engine, text  # noqa: E402
 
 from bench.docker_latency import percentile  # noqa: E402
 from bench.docker_world import docker_world  # noqa: E402
-from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULTS_STREAM  # noqa: E402
-from galaxy_tasks.demo.engine_image import ENGINE_IMAGE  # noqa: E402
-from galaxy_tasks.domain.rtmanager.jobs import CONTAINER_NAME_PREFIX  # noqa: E402
-from galaxy_tasks.long_running import (  # noqa: E402
+from galaxy_tasks.contract import (  # noqa: E402
     HEALTH_EVENTS_STREAM,
+    JOB_RESULTS_STREAM,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
 )
+from galaxy_tasks.demo.engine_image import ENGINE_IMAGE  # noqa: E402
+from galaxy_tasks.domain.rtmanager.jobs import CONTAINER_NAME_PREFIX  # noqa: E402
 from galaxy_tasks.testing.cluster import Cluster, wait_until  # noqa: E402
 from galaxy_tasks.testing.engines import TEST_ENGINE_ENV  # noqa: E402
 

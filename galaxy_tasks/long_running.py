@@ -1,4 +1,4 @@
-"""The long-running singletons of the cluster and the keys of their leases.
+"""The long-running singletons of the cluster (their lease keys are the contract's).
 
 The supervisor walks this registry; ``galaxy-tasks status`` shows it.  A new
 singleton (the job-stream bridges, the Docker events listener) is one more
@@ -10,17 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from galaxy_tasks.adapters.redis.bridge_state import BridgeKeys
+from galaxy_tasks.contract import (
+    HEALTH_EVENTS_BRIDGE_KEYS,
+    START_JOBS_BRIDGE_KEYS,
+    STOP_JOBS_BRIDGE_KEYS,
+    docker_events_lease_key,
+)
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import TaskName
-
-HEALTH_EVENTS_STREAM = "runtime:health_events"
-HEALTH_EVENTS_BRIDGE_KEYS = BridgeKeys.for_stream("gamemaster", "health_events")
-DOCKER_EVENTS_LEASE_KEY = "rtmanager:docker_events:lease"
-START_JOBS_STREAM = "runtime:start_jobs"
-STOP_JOBS_STREAM = "runtime:stop_jobs"
-START_JOBS_BRIDGE_KEYS = BridgeKeys.for_stream("rtmanager", "start_jobs")
-STOP_JOBS_BRIDGE_KEYS = BridgeKeys.for_stream("rtmanager", "stop_jobs")
 
 
 @dataclass(frozen=True)
@@ -30,10 +27,6 @@ class LongRunning:
     lease_key: str
     queue: str = Queue.LONG_RUNNING.value
     """Where its launch goes: the shared long-running queue, or a Docker host's own."""
-
-
-def docker_events_lease_key(host: str) -> str:
-    return f"{DOCKER_EVENTS_LEASE_KEY}:{host}" if host else DOCKER_EVENTS_LEASE_KEY
 
 
 def registry(docker_hosts: Sequence[str] = ()) -> tuple[LongRunning, ...]:
@@ -60,8 +53,3 @@ def registry(docker_hosts: Sequence[str] = ()) -> tuple[LongRunning, ...]:
 
 REGISTRY: tuple[LongRunning, ...] = registry()
 """The singletons with a single Docker host."""
-
-
-def launch_marker_key(name: str) -> str:
-    """Set while a launch is in flight, so the supervisor does not queue a pile of them."""
-    return f"galaxy:supervisor:launching:{name}"

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, QueuedSnapshot
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
 from galaxy_tasks.domain.rtmanager.job_order import JobOrder, QueuedJob
@@ -26,27 +27,6 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     RecordView,
 )
 from galaxy_tasks.domain.stream_ids import StreamId
-
-
-@dataclass(frozen=True)
-class StreamEntry:
-    """One entry read from a Redis stream."""
-
-    entry_id: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Handoff:
-    """An entry as the bridge hands it on: with the previous entry id of the same partition."""
-
-    entry_id: str
-    fields: dict[str, str]
-    prev_entry_id: str | None
-
-    def as_args(self) -> list[object]:
-        """JSON-friendly task arguments (readable in Flower)."""
-        return [self.entry_id, self.fields, self.prev_entry_id]
 
 
 @dataclass(frozen=True)

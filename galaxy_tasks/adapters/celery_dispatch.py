@@ -22,7 +22,7 @@ import redis.exceptions
 from celery import Celery
 
 from galaxy_tasks.domain.errors import BackendUnavailable
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import ROUTES, TaskName
 

@@ -20,10 +20,10 @@ from sqlalchemy import Engine, text
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.domain.gamemaster.entries import FIELD_GAME_ID
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import Handoff, StreamEntry
 from galaxy_tasks.service.order_repair import StalledGame
 
 _PAGE = 1000

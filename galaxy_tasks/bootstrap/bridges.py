@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from galaxy_tasks.adapters.celery_dispatch import CeleryEntryDispatcher
-from galaxy_tasks.adapters.redis.bridge_state import BridgeKeys, RedisBridgeStateStore
+from galaxy_tasks.adapters.redis.bridge_state import RedisBridgeStateStore
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.celery_app import app
+from galaxy_tasks.contract import BridgeKeys
 from galaxy_tasks.domain.handoffs import PartitionOf
 from galaxy_tasks.ports import EntryDispatcher
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge

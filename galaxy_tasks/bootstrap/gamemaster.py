@@ -17,10 +17,10 @@ from galaxy_tasks.adapters.celery_dispatch import queue_depth
 from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
 from galaxy_tasks.bootstrap.bridges import build_stream_bridge
 from galaxy_tasks.celery_app import app
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
-from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
-from galaxy_tasks.ports import Handoff
 from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.group_commit import GroupCommit

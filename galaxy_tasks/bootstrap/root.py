@@ -25,7 +25,7 @@ from galaxy_tasks.adapters.postgres.engine import SessionLimits, build_autocommi
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
 from galaxy_tasks.adapters.postgres.jobs import PostgresJobQueue
-from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, LOBBY_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX_SPEC, LOBBY_OUTBOX_SPEC, health_events_outbox
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresPlacement, PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec, PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
@@ -33,19 +33,21 @@ from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsSta
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
 from galaxy_tasks.adapters.redis.lease import RedisLeaseView
-from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY, RedisOrphanReport
+from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
 from galaxy_tasks.bootstrap.gamemaster import GameMasterEntryPoints
 from galaxy_tasks.bootstrap.rtmanager import RuntimeManagerEntryPoints
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import Settings, get_settings
-from galaxy_tasks.long_running import (
+from galaxy_tasks.contract import (
+    ORPHANS_KEY,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
-    registry,
+    on_host,
 )
+from galaxy_tasks.long_running import registry
 from galaxy_tasks.ports import StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.job_dispatch import JobDispatch
@@ -116,7 +118,8 @@ class Resources:
 
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:
-        return self._outbox(replace(LOBBY_OUTBOX, retention_ms=hours_ms(self.settings.lobby_stream_retention_hours)))
+        retention_ms = hours_ms(self.settings.lobby_stream_retention_hours)
+        return self._outbox(replace(LOBBY_OUTBOX_SPEC, retention_ms=retention_ms))
 
     @cached_property
     def health_events_outbox(self) -> PostgresStreamOutbox:
@@ -138,7 +141,7 @@ class Resources:
     @cached_property
     def job_results_outbox(self) -> PostgresStreamOutbox:
         retention_ms = hours_ms(self.settings.job_results_retention_hours)
-        return self._outbox(replace(JOB_RESULT_OUTBOX, retention_ms=retention_ms))
+        return self._outbox(replace(JOB_RESULT_OUTBOX_SPEC, retention_ms=retention_ms))
 
     @cached_property
     def job_context(self) -> JobContext:
@@ -204,7 +207,7 @@ class Resources:
     @cached_property
     def orphan_report(self) -> RedisOrphanReport:
         host = self.settings.docker_host_name
-        return RedisOrphanReport(self.redis, self.settings.redis_url, f"{ORPHANS_KEY}:{host}" if host else ORPHANS_KEY)
+        return RedisOrphanReport(self.redis, self.settings.redis_url, on_host(ORPHANS_KEY, host))
 
     @cached_property
     def runtime_records(self) -> PostgresRuntimeRecords:

@@ -16,19 +16,20 @@ from galaxy_tasks.adapters.docker.events import DockerEventSource
 from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.bootstrap.bridges import build_stream_bridge
 from galaxy_tasks.celery_app import app
-from galaxy_tasks.domain.rtmanager.jobs import START_JOB_FIELDS, STOP_JOB_FIELDS, JobKind
-from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
-from galaxy_tasks.logs import get_logger
-from galaxy_tasks.long_running import (
+from galaxy_tasks.contract import (
+    HEALTH_EVENT_OUTBOX,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
     docker_events_lease_key,
 )
+from galaxy_tasks.domain.rtmanager.jobs import START_JOB_FIELDS, STOP_JOB_FIELDS, JobKind
+from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
+from galaxy_tasks.logs import get_logger
 from galaxy_tasks.schedule import expiry_for
 from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
-from galaxy_tasks.service.health_publisher import HEALTH_EVENT_OUTBOX_LABEL, HealthPublisher
+from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import SweepPlan, inspect_container, run_inspect_sweep
 from galaxy_tasks.service.probe_sweep import ProbePlan, probe_engine, run_probe_sweep
 from galaxy_tasks.service.reconciler import Reconciliation, reconcile
@@ -62,7 +63,7 @@ class RuntimeManagerEntryPoints:
         return CeleryFollowUps(app, self._res.docker_queue)
 
     def relay_health_events(self) -> int:
-        return self._res.relay_outbox(self._res.health_events_outbox, HEALTH_EVENT_OUTBOX_LABEL)
+        return self._res.relay_outbox(self._res.health_events_outbox, HEALTH_EVENT_OUTBOX.label)
 
     def inspect_sweep(self) -> SweepPlan:
         res = self._res

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from galaxy_tasks.config import ConfigError
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.errors import BackendUnavailable
 
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="hand a stream's entries on again from an entry id (safe)")
     replay.add_argument("--from", dest="from_id", required=True, metavar="ENTRY_ID")
     replay.add_argument(
-        "--stream", default="runtime:health_events", help="runtime:health_events (default) or a job stream"
+        "--stream", default=HEALTH_EVENTS_STREAM, help=f"{HEALTH_EVENTS_STREAM} (default) or a job stream"
     )
     replay.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the bridge to take it")
 

@@ -17,8 +17,8 @@ from typing import TextIO, cast
 from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.cli.status import BRIDGES
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.stream_ids import StreamId, just_before
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 
 
 def replay_command(

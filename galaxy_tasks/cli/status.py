@@ -9,18 +9,22 @@ from typing import Any
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
-from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULTS_STREAM, LOBBY_STREAM
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.bootstrap import Resources, resources
-from galaxy_tasks.long_running import (
+from galaxy_tasks.contract import (
+    HEALTH_EVENT_OUTBOX,
     HEALTH_EVENTS_BRIDGE_KEYS,
     HEALTH_EVENTS_STREAM,
+    JOB_RESULT_OUTBOX,
+    JOB_RESULTS_STREAM,
+    LOBBY_OUTBOX,
+    LOBBY_STREAM,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
     STOP_JOBS_STREAM,
-    registry,
 )
+from galaxy_tasks.long_running import registry
 
 STREAMS = (HEALTH_EVENTS_STREAM, LOBBY_STREAM, START_JOBS_STREAM, STOP_JOBS_STREAM, JOB_RESULTS_STREAM)
 BRIDGES = (
@@ -61,9 +65,9 @@ def gather_status(res: Resources) -> dict[str, Any]:
                 "holder": holder,
                 "lease_expires_in_ms": ttl_ms if ttl_ms > 0 else None,
             }
-    status["outboxes"]["gamemaster.lobby_outbox"] = res.lobby_outbox.backlog()
-    status["outboxes"]["rtmanager.health_event_outbox"] = res.health_events_outbox.backlog()
-    status["outboxes"]["rtmanager.job_result_outbox"] = res.job_results_outbox.backlog()
+    status["outboxes"][LOBBY_OUTBOX.label] = res.lobby_outbox.backlog()
+    status["outboxes"][HEALTH_EVENT_OUTBOX.label] = res.health_events_outbox.backlog()
+    status["outboxes"][JOB_RESULT_OUTBOX.label] = res.job_results_outbox.backlog()
     status["orphan_containers"] = res.orphan_report.load()
     status["jobs_in_transition"] = [
         {

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
-from galaxy_tasks.adapters.postgres.outboxes import LOBBY_STREAM
 from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.bootstrap import resources
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM, LOBBY_STREAM
 from galaxy_tasks.domain.stream_fields import decode_for_display
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 
 WATCHED = (HEALTH_EVENTS_STREAM, LOBBY_STREAM)
 

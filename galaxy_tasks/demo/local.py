@@ -23,10 +23,11 @@ import docker.errors
 import redis
 from sqlalchemy import create_engine, text
 
+from galaxy_tasks.contract import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM
 from galaxy_tasks.demo.dockerd import PrivateDockerd
 from galaxy_tasks.demo.engine_image import ENGINE_IMAGE, build_engine_image
+from galaxy_tasks.domain.gamemaster.statuses import RuntimeStatus
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.long_running import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM
 
 log = get_logger(__name__)
 
@@ -112,10 +113,10 @@ def start_demo_games(
                 conn.execute(
                     text(
                         "INSERT INTO gamemaster.runtime_records (game_id, status, current_turn) "
-                        "VALUES (:g, 'running', 1) "
-                        "ON CONFLICT (game_id) DO UPDATE SET status = 'running', updated_at = now()"
+                        "VALUES (:g, :running, 1) "
+                        "ON CONFLICT (game_id) DO UPDATE SET status = :running, updated_at = now()"
                     ),
-                    {"g": game},
+                    {"g": game, "running": RuntimeStatus.RUNNING.value},
                 )
         deadline = time.monotonic() + timeout
         while not r.exists(START_JOBS_BRIDGE_KEYS.lease):

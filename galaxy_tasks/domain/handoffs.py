@@ -12,8 +12,29 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from galaxy_tasks.ports import Handoff, StreamEntry
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry read from a Redis stream."""
+
+    entry_id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """An entry as the bridge hands it on: with the previous entry id of the same partition."""
+
+    entry_id: str
+    fields: dict[str, str]
+    prev_entry_id: str | None
+
+    def as_args(self) -> list[object]:
+        """JSON-friendly task arguments (readable in Flower)."""
+        return [self.entry_id, self.fields, self.prev_entry_id]
+
 
 PartitionOf = Callable[[Mapping[str, str]], str | None]
 

@@ -28,10 +28,11 @@ from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
 from galaxy_tasks.domain.gamemaster.records import GameRecord, QueuedSnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
+from galaxy_tasks.ports import ConsumerWrites, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
 from galaxy_tasks.service.lobby_relay import publish_after_commit
 
 log = get_logger(__name__)

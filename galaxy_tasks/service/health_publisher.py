@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from galaxy_tasks import metrics
+from galaxy_tasks.contract import HEALTH_EVENT_OUTBOX
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.logs import get_logger
@@ -23,8 +24,6 @@ from galaxy_tasks.ports import OutboxEntry, StreamOutbox
 from galaxy_tasks.service.outbox_relay import publish_entries_after_commit
 
 log = get_logger(__name__)
-
-HEALTH_EVENT_OUTBOX_LABEL = "rtmanager.health_event_outbox"
 
 
 class HealthEventStore(Protocol):
@@ -123,7 +122,7 @@ def publish_container_death(store: HealthEventStore, outbox: StreamOutbox, event
 
 def announce_committed(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
     """After the commit that recorded ``event``: append it now if it is next (else the relay will), count, log."""
-    appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX_LABEL) > 0
+    appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX.label) > 0
     metrics.HEALTH_EVENTS_PUBLISHED.labels(event.event_type.value).inc()
     log.info(
         "health_event_published",

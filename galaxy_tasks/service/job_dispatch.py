@@ -21,10 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, queued_from_fields, stream_job_id
 from galaxy_tasks.domain.rtmanager.jobs import InvalidJob, JobKind, place
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Forwarder, Handoff, Placement
+from galaxy_tasks.ports import Forwarder, Placement
 from galaxy_tasks.service.job_handoff import JobQueueDispatcher, hand_on_jobs
 from galaxy_tasks.service.job_repair import JobRepairReport, repair_jobs
 from galaxy_tasks.service.jobs import (

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from galaxy_tasks import metrics
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, queued_from_fields, stream_job_id
 from galaxy_tasks.domain.rtmanager.jobs import InvalidJob, JobKind
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.jobs import JobContext, answer_outside_game, needs_its_turn
 
 log = get_logger(__name__)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from galaxy_tasks import metrics
+from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import OutboxEntry, StreamOutbox
@@ -13,12 +14,10 @@ from galaxy_tasks.service.outbox_relay import publish_entries_after_commit, rela
 
 log = get_logger(__name__)
 
-LOBBY_OUTBOX_LABEL = "gamemaster.lobby_outbox"
-
 
 def publish_after_commit(outbox: StreamOutbox, entries: Sequence[OutboxEntry]) -> int:
     """Append just-committed Lobby snapshots for low latency; a failure only delays them to the sweep."""
-    appended = publish_entries_after_commit(outbox, entries, label=LOBBY_OUTBOX_LABEL)
+    appended = publish_entries_after_commit(outbox, entries, label=LOBBY_OUTBOX.label)
     metrics.LOBBY_EVENTS_PUBLISHED.inc(appended)
     return appended
 
@@ -32,7 +31,7 @@ def relay_lobby_outbox(
 ) -> int:
     """The periodic sweep of the Lobby outbox."""
     appended = relay_pending(
-        outbox, label=LOBBY_OUTBOX_LABEL, batch_games=batch_games, time_budget_seconds=time_budget_seconds, clock=clock
+        outbox, label=LOBBY_OUTBOX.label, batch_games=batch_games, time_budget_seconds=time_budget_seconds, clock=clock
     )
     metrics.LOBBY_EVENTS_PUBLISHED.inc(appended)
     return appended

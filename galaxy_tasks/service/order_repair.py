@@ -20,10 +20,11 @@ from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.gamemaster.entries import FIELD_GAME_ID
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Handoff, HealthConsumerUnitOfWork, StreamEntry
+from galaxy_tasks.ports import HealthConsumerUnitOfWork
 from galaxy_tasks.service.health_consumer import apply_isolating_refusals, record_outcomes
 
 log = get_logger(__name__)

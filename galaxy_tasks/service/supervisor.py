@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from galaxy_tasks.contract import launch_marker_key
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.long_running import launch_marker_key
 
 log = get_logger(__name__)
 

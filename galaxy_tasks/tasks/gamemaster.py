@@ -11,7 +11,7 @@ from celery import Task
 
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.domain.errors import RowLocked
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task, retry_later
 from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
-from galaxy_tasks.ports import BridgeState, Handoff, StreamEntry, StreamInfo
+from galaxy_tasks.ports import BridgeState, StreamInfo
 from galaxy_tasks.testing.clock import FakeClock
 
 

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Self
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry
+from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
-from galaxy_tasks.ports import Handoff, StreamEntry
 from galaxy_tasks.service.order_repair import StalledGame
 from galaxy_tasks.testing.bridge import FakeStreamReader
 from galaxy_tasks.testing.gamemaster import FakeDatabase

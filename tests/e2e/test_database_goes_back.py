@@ -31,8 +31,8 @@ from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStor
 from galaxy_tasks.adapters.postgres.migrate import downgrade, upgrade
 from galaxy_tasks.adapters.postgres.outboxes import health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.contract import HEALTH_EVENT_OUTBOX, HEALTH_EVENTS_STREAM, JOB_RESULT_OUTBOX, LOBBY_OUTBOX
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.health_publisher import publish_health_event
 from galaxy_tasks.testing.cluster import Cluster, wait_until
 from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
@@ -49,7 +49,7 @@ QUIET_SWEEPS = {
     "GALAXY_RECONCILE_INTERVAL_SECONDS": "60",
 }
 JOB_BRIDGE_LEASES = ("rtmanager:stream_bridge:start_jobs:lease", "rtmanager:stream_bridge:stop_jobs:lease")
-OUTBOXES = ("rtmanager.health_event_outbox", "rtmanager.job_result_outbox", "gamemaster.lobby_outbox")
+OUTBOXES = tuple(outbox.table for outbox in (HEALTH_EVENT_OUTBOX, JOB_RESULT_OUTBOX, LOBBY_OUTBOX))
 SETTLE_SECONDS = 60
 
 

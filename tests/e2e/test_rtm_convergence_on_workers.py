@@ -24,10 +24,9 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.adapters.redis.orphans import ORPHANS_KEY
 from galaxy_tasks.config import Settings
+from galaxy_tasks.contract import DOCKER_EVENTS_LEASE_KEY, ORPHANS_KEY
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds
-from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
 from galaxy_tasks.testing.cluster import FAST_SETTINGS, CeleryProcess, Cluster, wait_until
 from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from galaxy_tasks.testing.services import free_loopback_port

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY
+from galaxy_tasks.contract import DOCKER_EVENTS_LEASE_KEY
 from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
 from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.docker_engine import ENGINE_IMAGE

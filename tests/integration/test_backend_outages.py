@@ -30,6 +30,7 @@ import pytest
 import sqlalchemy.exc
 
 from galaxy_tasks.adapters.postgres.migrate import upgrade
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.errors import MalformedEntry
 from galaxy_tasks.domain.gamemaster.entries import decode_health_event
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
@@ -39,7 +40,7 @@ from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.testing.cluster import Cluster, wait_until
 from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.events import EVENT_TYPES
-from tests.support.pipeline import HEALTH_STREAM, Pipeline, now_ms
+from tests.support.pipeline import Pipeline, now_ms
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.integration
@@ -381,7 +382,7 @@ def test_redis_restart_mid_stream_loses_nothing_doubles_nothing_and_catches_up_u
     start_outage_mid_stream(pipe, entry_ids, scenario.before, private_redis.stop)  # SIGTERM: AOF fsynced, exit
     time.sleep(REDIS_DOWN_SECONDS)
     private_redis.start()  # same port, same data directory
-    assert int(pipe.r.xlen(HEALTH_STREAM)) == len(entry_ids), "the AOF must keep every acknowledged XADD"
+    assert int(pipe.r.xlen(HEALTH_EVENTS_STREAM)) == len(entry_ids), "the AOF must keep every acknowledged XADD"
 
     entry_ids.extend(pipe.xadd_health(scenario.after))
     wait_quiescent(pipe, scenario, entry_ids)

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.testing.cluster import Cluster, wait_until
 from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
 from tests.support.events import last_entry_by_game, random_entries
-from tests.support.pipeline import HEALTH_STREAM, Pipeline
+from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,9 @@ def test_entries_with_bytes_that_are_not_text_are_skipped_or_ignored_and_never_s
     wait_until(lambda: pipeline.metric(skipped) == 4, timeout=10, what="the four malformed entries to be counted")
     assert pipeline.metric(skipped, {"reason": "malformed"}) == 4
     assert "UnicodeDecodeError" not in bridge.log_text()
-    resumed = [line for line in bridge.log_text().splitlines() if "bridge_resumed" in line and HEALTH_STREAM in line]
+    resumed = [
+        line for line in bridge.log_text().splitlines() if "bridge_resumed" in line and HEALTH_EVENTS_STREAM in line
+    ]
     assert len(resumed) == 1, "the bridge never died on an entry"
 
 
@@ -129,7 +132,7 @@ def test_trimming_past_the_offset_is_reported_loudly_and_the_bridge_goes_on(
     bridge_worker.popen.wait(timeout=20)
     assert "reason=shutdown" in bridge_worker.log_text()
     later = pipeline.xadd_health([{**entry, "event_type": "container_exited"}] + [entry] * 9)
-    pipeline.r.xtrim(HEALTH_STREAM, maxlen=4, approximate=False)  # drops entries the bridge never handed on
+    pipeline.r.xtrim(HEALTH_EVENTS_STREAM, maxlen=4, approximate=False)  # drops entries the bridge never handed on
     cluster.long_running_worker("lr-2")
 
     pipeline.wait_settled(later, {"g1": later[-1]})

@@ -19,8 +19,8 @@ from galaxy_tasks.adapters.docker.events import DockerEventSource
 from galaxy_tasks.adapters.docker.runtime import docker_time_ms
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.lease import RedisLease
+from galaxy_tasks.contract import DOCKER_EVENTS_LEASE_KEY, HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
-from galaxy_tasks.long_running import DOCKER_EVENTS_LEASE_KEY, HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions, ListenerReport
 from tests.support.rtm_rig import Rig, new_game_id, until
 

@@ -25,13 +25,15 @@ from sqlalchemy import text
 
 from galaxy_tasks.bootstrap import Resources
 from galaxy_tasks.config import Settings
+from galaxy_tasks.contract import LOBBY_STREAM
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
-from galaxy_tasks.ports import ConsumerWrites, Handoff, HealthConsumerUnitOfWork, LockedGames, OutboxEntry, StreamOutbox
+from galaxy_tasks.domain.handoffs import Handoff
+from galaxy_tasks.ports import ConsumerWrites, HealthConsumerUnitOfWork, LockedGames, OutboxEntry, StreamOutbox
 from galaxy_tasks.service.health_consumer import consume
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff
 from galaxy_tasks.testing.lobby import FakeLobbyOutbox
-from tests.support.pipeline import LOBBY_STREAM, Pipeline
+from tests.support.pipeline import Pipeline
 
 OutboxRowKey = tuple[str, int, str]
 """``(game_id, seq, stream_entry_id)`` of a Lobby outbox row."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.errors import MalformedEntry
 from galaxy_tasks.domain.gamemaster.entries import decode_health_event
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
@@ -25,7 +26,7 @@ from galaxy_tasks.testing.cluster import Cluster, wait_until
 from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
 from tests.support.events import random_entries
-from tests.support.pipeline import HEALTH_STREAM, Pipeline
+from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +104,9 @@ def test_arbitrary_bytes_in_any_field_never_stop_the_pipeline_and_valid_entries_
         g: (r.status, r.engine_health, r.current_turn) for g, r in reference.records.items()
     }
     assert pipeline.lobby_snapshots(GAMES) == {g: s for g, s in reference.snapshots.items() if s}
-    resumed = [line for line in bridge.log_text().splitlines() if "bridge_resumed" in line and HEALTH_STREAM in line]
+    resumed = [
+        line for line in bridge.log_text().splitlines() if "bridge_resumed" in line and HEALTH_EVENTS_STREAM in line
+    ]
     assert len(resumed) == 1, "the bridge restarted on an entry"
     wait_until(
         lambda: pipeline.metric("galaxy_gm_health_events_consumed_total") == len(entries),

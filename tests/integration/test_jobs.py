@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, health_events_outbox
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX_SPEC, health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, EngineIsolation, JobKind, StartJob, StopJob
@@ -354,7 +354,7 @@ def test_with_redis_down_the_job_commits_and_the_relay_appends_its_result_exactl
     engine = jobs.pipeline.engine
     ctx = replace(
         jobs.ctx,
-        results_outbox=PostgresStreamOutbox(engine, dead, DEAD_REDIS, JOB_RESULT_OUTBOX),
+        results_outbox=PostgresStreamOutbox(engine, dead, DEAD_REDIS, JOB_RESULT_OUTBOX_SPEC),
         health_outbox=PostgresStreamOutbox(engine, dead, DEAD_REDIS, health_events_outbox(0)),
     )
     run = run_start_job(ctx, StartJob("g-noredis", ENGINE_IMAGE), job_id="test:noredis")

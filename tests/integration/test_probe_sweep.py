@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.rtm_rig import Rig, new_game_id, until
 

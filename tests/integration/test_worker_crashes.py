@@ -16,6 +16,7 @@ import signal
 import pytest
 from sqlalchemy import text
 
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS
 from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
 from galaxy_tasks.testing.seed001 import ReferenceGameMaster, RefRecord
 from tests.support.brokers import ON_BOTH_BROKERS
@@ -24,7 +25,7 @@ from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
-LEASE_KEY = "gamemaster:stream_bridge:health_events:lease"
+LEASE_KEY = HEALTH_EVENTS_BRIDGE_KEYS.lease
 
 
 def _expect(pipe: Pipeline, games: dict[str, str], entries: list[dict[str, str]]) -> ReferenceGameMaster:

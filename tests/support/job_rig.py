@@ -18,11 +18,12 @@ from sqlalchemy import text
 from galaxy_tasks.adapters.docker.engines import DockerEngineContainers
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime
 from galaxy_tasks.adapters.postgres.jobs import PostgresJobQueue
-from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX, JOB_RESULTS_STREAM, health_events_outbox
+from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX_SPEC, health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
-from galaxy_tasks.long_running import (
+from galaxy_tasks.contract import (
     HEALTH_EVENTS_STREAM,
+    JOB_RESULTS_STREAM,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
@@ -49,7 +50,7 @@ class JobRig:
             engines=DockerEngineContainers(self.runtime, docker_host),
             # The sweep sees rows at once (no durability wait: test_outbox_durability is about that).
             results_outbox=PostgresStreamOutbox(
-                pipeline.engine, outbox_client, pipeline.redis_url, JOB_RESULT_OUTBOX, durable_after_ms=0
+                pipeline.engine, outbox_client, pipeline.redis_url, JOB_RESULT_OUTBOX_SPEC, durable_after_ms=0
             ),
             health_outbox=PostgresStreamOutbox(
                 pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0), durable_after_ms=0

@@ -7,6 +7,7 @@ from typing import Any, cast
 import docker
 from sqlalchemy import text
 
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM, JOB_RESULTS_STREAM, START_JOBS_STREAM, STOP_JOBS_STREAM
 from galaxy_tasks.testing.cluster import wait_until
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
@@ -20,13 +21,13 @@ class Lobby:
         self.client = client
 
     def start(self, game: str, image: str = ENGINE_IMAGE) -> str:
-        return str(self.pipeline.r.xadd("runtime:start_jobs", {"game_id": game, "image_ref": image}))
+        return str(self.pipeline.r.xadd(START_JOBS_STREAM, {"game_id": game, "image_ref": image}))
 
     def stop(self, game: str, reason: str = "finished") -> str:
-        return str(self.pipeline.r.xadd("runtime:stop_jobs", {"game_id": game, "reason": reason}))
+        return str(self.pipeline.r.xadd(STOP_JOBS_STREAM, {"game_id": game, "reason": reason}))
 
     def results(self, game: str) -> list[dict[str, str]]:
-        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange("runtime:job_results"))
+        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange(JOB_RESULTS_STREAM))
         return [fields for _, fields in entries if fields["game_id"] == game]
 
     def wait_results(self, game: str, count: int, timeout: float = 60) -> list[dict[str, str]]:
@@ -49,5 +50,5 @@ class Lobby:
             return [dict(r) for r in conn.execute(text("SELECT * FROM rtmanager.operation_log ORDER BY id")).mappings()]
 
     def health_kinds(self, game: str) -> list[str]:
-        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange("runtime:health_events"))
+        entries = cast(list[tuple[str, dict[str, str]]], self.pipeline.r.xrange(HEALTH_EVENTS_STREAM))
         return [f["event_type"] for _, f in entries if f["game_id"] == game]

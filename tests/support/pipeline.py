@@ -19,11 +19,8 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, create_engine, text
 
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM, LOBBY_STREAM
 from galaxy_tasks.testing.cluster import REPO, wait_until
-
-HEALTH_STREAM = "runtime:health_events"
-LOBBY_STREAM = "gm:lobby_events"
-OFFSET_KEY = "gamemaster:stream_offsets:health_events"
 
 
 @dataclass
@@ -123,16 +120,16 @@ class Pipeline:
         pipe = self.r.pipeline(transaction=False)
         for fields in entries:
             values: dict[Any, Any] = dict(fields)
-            pipe.xadd(HEALTH_STREAM, values)
+            pipe.xadd(HEALTH_EVENTS_STREAM, values)
         return [str(entry_id) for entry_id in pipe.execute()]
 
     def health_kinds(self, game_id: str) -> list[str]:
         """The ``event_type`` of the game's ``runtime:health_events`` entries, in stream order."""
-        entries: list[tuple[str, dict[str, str]]] = self.r.xrange(HEALTH_STREAM)  # type: ignore[assignment]
+        entries: list[tuple[str, dict[str, str]]] = self.r.xrange(HEALTH_EVENTS_STREAM)  # type: ignore[assignment]
         return [fields["event_type"] for _, fields in entries if fields.get("game_id") == game_id]
 
     def offset(self) -> str | None:
-        value = self.r.get(OFFSET_KEY)
+        value = self.r.get(HEALTH_EVENTS_BRIDGE_KEYS.offset)
         return None if value is None else str(value)
 
     def lobby_snapshots(self, game_ids: Iterable[str] | None = None) -> dict[str, list[tuple[str, str, str]]]:

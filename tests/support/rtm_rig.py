@@ -27,9 +27,9 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.orphans import RedisOrphanReport
 from galaxy_tasks.adapters.redis.probe_states import RedisProbeStates
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import SweepPlan, inspect_container, plan_inspect_sweep
 from galaxy_tasks.service.probe_sweep import ProbePlan, plan_probe_sweep, probe_engine

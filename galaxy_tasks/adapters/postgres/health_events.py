@@ -17,6 +17,7 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.health_events import HealthEventType
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_event
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
+from galaxy_tasks.domain.rtmanager.jobs import RecordStatus
 from galaxy_tasks.ports import OutboxEntry
 
 # Every statement below inserts the same columns; the values differ only in where they come from.
@@ -68,7 +69,7 @@ _RECORD = _statement("", "")
 _RECORD_TRANSITION = _statement(
     """moved AS (
         UPDATE rtmanager.runtime_records SET status = :new_status, updated_at = now()
-        WHERE game_id = :game_id AND status = 'running' AND current_container_id = :container_id
+        WHERE game_id = :game_id AND status = :running AND current_container_id = :container_id
         RETURNING game_id
     ), """,
     "moved",
@@ -88,9 +89,10 @@ _PRUNE_KEYS = text(
     "WHERE created_at < to_timestamp(CAST(:before_ms AS double precision) / 1000)"
 )
 _REVIVE = text(
-    "UPDATE rtmanager.runtime_records SET status = 'running', updated_at = now() "
-    "WHERE game_id = :game_id AND status = 'exited' AND current_container_id = :container_id"
+    "UPDATE rtmanager.runtime_records SET status = :running, updated_at = now() "
+    "WHERE game_id = :game_id AND status = :exited AND current_container_id = :container_id"
 )
+_REVIVAL = {"running": RecordStatus.RUNNING.value, "exited": RecordStatus.EXITED.value}
 _LOCK_DOWN_PERIOD = text(
     "SELECT down_seq, recovery_container, recovery_inspected, recovery_probes, recovery_failures "
     "FROM rtmanager.health_snapshots WHERE game_id = :game_id FOR UPDATE"
@@ -100,9 +102,9 @@ _WRITE_EVIDENCE = text(
     "recovery_probes = :probes, recovery_failures = :failures WHERE game_id = :game_id"
 )
 
-LOST_STATUS = "disappeared"
+LOST_STATUS = RecordStatus.DISAPPEARED
 """What ``rtmanager.runtime_records.status`` becomes when its running container is gone."""
-DEAD_STATUS = "exited"
+DEAD_STATUS = RecordStatus.EXITED
 """What it becomes when its running container stopped for good by itself."""
 
 
@@ -135,15 +137,18 @@ class PostgresHealthEventStore:
         """Record ``event`` only if this call moves the game's record ``running → exited``."""
         return self._record_transition(event, DEAD_STATUS)
 
-    def _record_transition(self, event: HealthEvent, new_status: str) -> OutboxEntry | None:
+    def _record_transition(self, event: HealthEvent, new_status: RecordStatus) -> OutboxEntry | None:
         with translated_errors(self._url), self._engine.begin() as conn:
-            row = conn.execute(_RECORD_TRANSITION, {**_params(event), "new_status": new_status}).one_or_none()
+            row = conn.execute(
+                _RECORD_TRANSITION,
+                {**_params(event), "new_status": new_status.value, "running": RecordStatus.RUNNING.value},
+            ).one_or_none()
         return None if row is None else _entry(event, row)
 
     def record_revival(self, game_id: str, container_id: str) -> bool:
         """``exited → running`` for this very container, in one compare-and-swap."""
         with translated_errors(self._url), self._engine.begin() as conn:
-            return bool(conn.execute(_REVIVE, {"game_id": game_id, "container_id": container_id}).rowcount)
+            return bool(conn.execute(_REVIVE, {"game_id": game_id, "container_id": container_id, **_REVIVAL}).rowcount)
 
     def advance_recovery(
         self,

@@ -135,7 +135,7 @@ _UNCLAIMED = text(
 _TRANSITIONAL = text(
     "SELECT r.game_id, r.status, j.claim_job_id, (extract(epoch FROM j.claimed_at) * 1000)::bigint AS claimed_ms "
     "FROM rtmanager.runtime_records r LEFT JOIN rtmanager.game_jobs j ON j.game_id = r.game_id "
-    "WHERE r.status IN ('starting', 'stopping') ORDER BY r.game_id"
+    "WHERE r.status IN (:starting, :stopping) ORDER BY r.game_id"
 )
 _WRITE_RECORD = text(
     """
@@ -403,7 +403,9 @@ class PostgresJobQueue:
 
     def transitional(self) -> list[ClaimedRecord]:
         with translated_errors(self._url), self._engine.connect() as conn:
-            rows = conn.execute(_TRANSITIONAL).all()
+            rows = conn.execute(
+                _TRANSITIONAL, {"starting": RecordStatus.STARTING.value, "stopping": RecordStatus.STOPPING.value}
+            ).all()
         return [
             ClaimedRecord(
                 row.game_id, row.status, row.claim_job_id, None if row.claimed_ms is None else int(row.claimed_ms)

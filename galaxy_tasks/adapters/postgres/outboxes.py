@@ -1,20 +1,31 @@
-"""The system's outboxes: which table, which per-game lock, which stream, which mark."""
+"""The system's outboxes as the PostgreSQL outbox adapter runs them: the contract's names, plus how each
+stream is trimmed and what trimming must never pass."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec
-from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
-
-LOBBY_STREAM = "gm:lobby_events"
-JOB_RESULTS_STREAM = "runtime:job_results"
-
-LOBBY_OUTBOX = OutboxSpec(
-    table="gamemaster.lobby_outbox",
-    lock_table="gamemaster.health_event_cursors",
-    stream=LOBBY_STREAM,
-    mark_key="gamemaster:lobby_outbox:published_seq",
+from galaxy_tasks.contract import (
+    HEALTH_EVENT_OUTBOX,
+    HEALTH_EVENTS_BRIDGE_KEYS,
+    JOB_RESULT_OUTBOX,
+    LOBBY_OUTBOX,
+    OutboxNames,
 )
+
+
+def spec_of(names: OutboxNames, **options: Any) -> OutboxSpec:
+    return OutboxSpec(
+        table=names.table, lock_table=names.lock_table, stream=names.stream, mark_key=names.mark_key, **options
+    )
+
+
+LOBBY_OUTBOX_SPEC = spec_of(LOBBY_OUTBOX)
 """GM → Lobby snapshots, numbered under the game's consumer cursor."""
+
+JOB_RESULT_OUTBOX_SPEC = spec_of(JOB_RESULT_OUTBOX)
+"""RTM → Lobby job results, numbered under the game's job row (held by every job of the game)."""
 
 
 def health_events_outbox(maxlen: int) -> OutboxSpec:
@@ -24,22 +35,10 @@ def health_events_outbox(maxlen: int) -> OutboxSpec:
     Master bridge's stored offset nor past the oldest entry its order repair may
     still re-read.
     """
-    return OutboxSpec(
-        table="rtmanager.health_event_outbox",
-        lock_table="rtmanager.health_snapshots",
-        stream=HEALTH_EVENTS_STREAM,
-        mark_key="rtmanager:health_event_outbox:published_seq",
+    return spec_of(
+        HEALTH_EVENT_OUTBOX,
         maxlen=maxlen,
         guard_key=HEALTH_EVENTS_BRIDGE_KEYS.offset,
         guard_progress_key=HEALTH_EVENTS_BRIDGE_KEYS.progress,
         guard_floor_key=HEALTH_EVENTS_BRIDGE_KEYS.repair_floor,
     )
-
-
-JOB_RESULT_OUTBOX = OutboxSpec(
-    table="rtmanager.job_result_outbox",
-    lock_table="rtmanager.game_jobs",
-    stream=JOB_RESULTS_STREAM,
-    mark_key="rtmanager:job_result_outbox:published_seq",
-)
-"""RTM → Lobby job results, numbered under the game's job row (held by every job of the game)."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.contract import BridgeKeys
 from galaxy_tasks.domain.stream_ids import BEGINNING
 from galaxy_tasks.ports import BridgeState
 
@@ -64,33 +64,6 @@ redis.call('HDEL', KEYS[4], 'entries_through_offset')
 redis.call('HSET', KEYS[4], 'offset', offset)
 return offset
 """
-
-
-@dataclass(frozen=True)
-class BridgeKeys:
-    """The Redis keys of one bridge."""
-
-    offset: str
-    last_by_partition: str
-    lease: str
-    progress: str
-    replay_request: str
-    """Set by ``galaxy-tasks replay`` to the offset to go back to; the bridge applies and deletes it."""
-    repair_floor: str
-    """Hash ``id``, ``entries_through``: the oldest entry a consumer's repair may still re-read, set by
-    the repair while some partition is behind what was handed on (expires when no repair refreshes it)."""
-
-    @classmethod
-    def for_stream(cls, owner: str, label: str) -> BridgeKeys:
-        base = f"{owner}:stream_bridge:{label}"
-        return cls(
-            offset=f"{owner}:stream_offsets:{label}",
-            last_by_partition=f"{base}:last_entry_by_partition",
-            lease=f"{base}:lease",
-            progress=f"{base}:progress",
-            replay_request=f"{base}:replay_request",
-            repair_floor=f"{base}:repair_floor",
-        )
 
 
 class RedisBridgeStateStore:

@@ -7,16 +7,15 @@ import json
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.contract import DOCKER_EVENTS_POSITION_KEY, on_host
 from galaxy_tasks.domain.rtmanager.docker_events import EventPosition
-
-POSITION_KEY = "rtmanager:docker_events:position"
 
 
 class RedisDockerEventsState:
     def __init__(self, client: redis.Redis, redis_url: str, host_name: str = "") -> None:
         self._r = client
         self._url = redis_url
-        self._position_key = f"{POSITION_KEY}:{host_name}" if host_name else POSITION_KEY
+        self._position_key = on_host(DOCKER_EVENTS_POSITION_KEY, host_name)
 
     def load(self) -> EventPosition | None:
         with translated_errors(self._url):

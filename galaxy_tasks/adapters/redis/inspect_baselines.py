@@ -12,16 +12,15 @@ from collections.abc import Iterable
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.contract import ACKED_RESTARTS_PREFIX, INSPECT_BASELINES_KEY
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
 
-BASELINES_KEY = "rtmanager:inspect:baselines"
-ACKED_RESTARTS_PREFIX = "rtmanager:inspect:acked_restarts"
 ACKED_RESTARTS_MEMORY_SECONDS = 86_400
 """Crash counts of a container outlive any inspect interval by far; a day later they are moot."""
 
 
 class RedisInspectBaselines:
-    def __init__(self, client: redis.Redis, redis_url: str, key: str = BASELINES_KEY) -> None:
+    def __init__(self, client: redis.Redis, redis_url: str, key: str = INSPECT_BASELINES_KEY) -> None:
         self._r = client
         self._url = redis_url
         self._key = key

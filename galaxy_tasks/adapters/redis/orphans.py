@@ -8,9 +8,8 @@ from typing import Any
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.contract import ORPHANS_KEY
 from galaxy_tasks.ports import ListedContainer
-
-ORPHANS_KEY = "rtmanager:reconciler:orphans"
 
 
 class RedisOrphanReport:

@@ -9,13 +9,12 @@ from dataclasses import asdict
 import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.contract import PROBE_STATES_KEY
 from galaxy_tasks.domain.rtmanager.probe import ProbeState
-
-STATES_KEY = "rtmanager:probe:states"
 
 
 class RedisProbeStates:
-    def __init__(self, client: redis.Redis, redis_url: str, key: str = STATES_KEY) -> None:
+    def __init__(self, client: redis.Redis, redis_url: str, key: str = PROBE_STATES_KEY) -> None:
         self._r = client
         self._url = redis_url
         self._key = key

@@ -63,10 +63,12 @@ class StopReason(StrEnum):
 
 
 class RecordStatus(StrEnum):
-    """``rtmanager.runtime_records.status`` values the jobs write or read."""
+    """``rtmanager.runtime_records.status`` (SPEC §4): written by the jobs, and by the health observers for a
+    container that died for good (``exited``) or vanished (``disappeared``)."""
 
     RUNNING = "running"
     STOPPED = "stopped"
+    EXITED = "exited"
     DISAPPEARED = "disappeared"
     STARTING = "starting"
     """A start job holds the game and is changing its container (committed before Docker is touched)."""

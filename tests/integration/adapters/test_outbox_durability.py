@@ -26,8 +26,8 @@ from sqlalchemy import Engine, text
 from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStore
 from galaxy_tasks.adapters.postgres.outboxes import health_events_outbox
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
-from galaxy_tasks.long_running import HEALTH_EVENTS_STREAM
 from galaxy_tasks.service.health_publisher import publish_health_event
 from galaxy_tasks.service.outbox_relay import relay_pending
 from tests.support.pipeline import Pipeline

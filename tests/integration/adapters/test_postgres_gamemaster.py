@@ -19,11 +19,13 @@ import redis
 from sqlalchemy import Engine, text
 
 from galaxy_tasks.adapters.postgres.health_consumer_uow import SqlAlchemyHealthConsumerUnitOfWork
-from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, LOBBY_STREAM
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX_SPEC
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.contract import LOBBY_STREAM
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
-from galaxy_tasks.ports import ConsumerWrites, Handoff, LockedGames, OutboxEntry, OutboxPage
+from galaxy_tasks.domain.handoffs import Handoff
+from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry, OutboxPage
 from galaxy_tasks.service.outbox_relay import relay_pending
 from galaxy_tasks.testing.cluster import wait_until
 from tests.support.pipeline import Pipeline
@@ -169,7 +171,7 @@ def test_a_pooled_connection_killed_by_the_server_costs_no_failed_unit_of_work(
 @pytest.fixture
 def outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> Iterator[PostgresStreamOutbox]:
     client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    yield PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=0)
+    yield PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX_SPEC, durable_after_ms=0)
     client.close()
 
 
@@ -226,7 +228,7 @@ def test_the_sweep_looks_at_rows_only_once_durable_after_and_leaves_appended_one
     pipeline: Pipeline, engines: tuple[Engine, Engine]
 ) -> None:
     client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=1500)
+    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX_SPEC, durable_after_ms=1500)
     first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g2", "running", "t1", 1, "2-0")
     committed = _commit_snapshots(engines, first, second)
     assert outbox.publish_committed([e for e in committed if e.game_id == "g1"]) == (1, [])
@@ -259,7 +261,7 @@ def test_a_game_with_steady_traffic_still_gets_its_durable_rows_deleted(
     pipeline: Pipeline, engines: tuple[Engine, Engine]
 ) -> None:
     client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX, durable_after_ms=500)
+    outbox = PostgresStreamOutbox(engines[1], client, pipeline.redis_url, LOBBY_OUTBOX_SPEC, durable_after_ms=500)
     started, seq = time.monotonic(), 0
     while time.monotonic() - started < 2.5:  # an append every 50 ms, a sweep after each
         seq += 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from galaxy_tasks.adapters.redis.bridge_state import BridgeKeys, RedisBridgeStateStore
+from galaxy_tasks.adapters.redis.bridge_state import RedisBridgeStateStore
+from galaxy_tasks.contract import BridgeKeys
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ import redis
 
 from galaxy_tasks.adapters.order_repair import PostgresRedisOrderRepairStore
 from galaxy_tasks.adapters.redis.streams import RedisStreamReader
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import UNUSABLE_FIELDS
-from galaxy_tasks.long_running import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,9 @@ from typing import cast
 import pytest
 from sqlalchemy import Engine
 
-from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX, LOBBY_STREAM
+from galaxy_tasks.adapters.postgres.outboxes import LOBBY_OUTBOX_SPEC
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
+from galaxy_tasks.contract import LOBBY_STREAM
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ HOUR_MS = 3_600_000
 
 
 def _outbox(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> PostgresStreamOutbox:
-    spec = replace(LOBBY_OUTBOX, retention_ms=HOUR_MS)
+    spec = replace(LOBBY_OUTBOX_SPEC, retention_ms=HOUR_MS)
     return PostgresStreamOutbox(engines[1], pipeline.r, pipeline.redis_url, spec)
 
 
@@ -82,6 +83,6 @@ def test_an_entry_a_consumer_group_has_not_read_or_not_acknowledged_is_kept(
 
 def test_a_stream_without_retention_is_kept_whole(pipeline: Pipeline, engines: tuple[Engine, Engine]) -> None:
     _stream_with_old_and_new_entries(pipeline)
-    outbox = PostgresStreamOutbox(engines[1], pipeline.r, pipeline.redis_url, LOBBY_OUTBOX)
+    outbox = PostgresStreamOutbox(engines[1], pipeline.r, pipeline.redis_url, LOBBY_OUTBOX_SPEC)
     assert outbox.enforce_retention() is None
     assert len(_ids(pipeline)) == 8

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
-from galaxy_tasks.domain.handoffs import chunk_by_partition, plan_handoffs
-from galaxy_tasks.ports import Handoff, StreamEntry
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry, chunk_by_partition, plan_handoffs
 
 
 def _entry(entry_id: str, game_id: str | None) -> StreamEntry:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.testing.gamemaster import FakeDatabase
 from galaxy_tasks.testing.seed001 import SEED_SUMMARY, ReferenceGameMaster, RefRecord
 

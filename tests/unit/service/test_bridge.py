@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from galaxy_tasks.domain.gamemaster.entries import game_id_of
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.stream_ids import StreamId, just_before
-from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.bridge import BridgeReport, BridgeTuning, StreamBridge
 from galaxy_tasks.testing.bridge import FakeBridgeStateStore, FakeEntryDispatcher, FakeLease, FakeStreamReader
 

@@ -12,7 +12,7 @@ from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST, ENGINE_RECOVERED
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.service.health_consumer import BatchResult, EntryResult, apply_entries
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
 

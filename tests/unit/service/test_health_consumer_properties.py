@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import GameRecord
-from galaxy_tasks.ports import Handoff
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.service.health_consumer import EntryResult, apply_entries
 from galaxy_tasks.service.order_repair import repair_stalled_games
 from galaxy_tasks.testing.bridge import FakeStreamReader

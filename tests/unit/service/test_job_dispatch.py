@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pytest
 
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import JobErrorCode, JobKind, JobResult, RecordStatus, RecordView
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import Handoff
 from galaxy_tasks.service.job_dispatch import JobDispatch, JobNotQueued
 from galaxy_tasks.service.jobs import JobRun, NotAnswered
 from galaxy_tasks.testing.job_dispatch import FakeForwarder, FakePlacement

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
+from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, superseded_result
 from galaxy_tasks.domain.rtmanager.jobs import (
     ContainerView,
@@ -28,7 +29,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     start_conflict,
 )
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import Claim, Handoff
+from galaxy_tasks.ports import Claim
 from galaxy_tasks.service.job_handoff import hand_on_jobs
 from galaxy_tasks.service.job_repair import repair_jobs
 from galaxy_tasks.service.jobs import (

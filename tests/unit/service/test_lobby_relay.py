@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
+from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
-from galaxy_tasks.ports import Handoff, OutboxEntry
+from galaxy_tasks.domain.handoffs import Handoff
+from galaxy_tasks.ports import OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_entries
 from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_lobby_outbox
 from galaxy_tasks.testing.clock import FakeClock
@@ -31,7 +33,7 @@ def _published() -> float:
 
 
 def _backlog_gauge() -> float | None:
-    return REGISTRY.get_sample_value("galaxy_outbox_backlog", {"outbox": "gamemaster.lobby_outbox"})
+    return REGISTRY.get_sample_value("galaxy_outbox_backlog", {"outbox": LOBBY_OUTBOX.label})
 
 
 def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:

@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
-from galaxy_tasks.ports import Handoff, StreamEntry
+from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
 from galaxy_tasks.service.order_repair import StalledGame, rechain, repair_stalled_games
 from galaxy_tasks.testing.bridge import FakeStreamReader

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from galaxy_tasks.long_running import REGISTRY, LongRunning, launch_marker_key, registry
+from galaxy_tasks.contract import launch_marker_key
+from galaxy_tasks.long_running import REGISTRY, LongRunning, registry
 from galaxy_tasks.service.supervisor import supervise
 from galaxy_tasks.testing.bridge import FakeLeaseView
 from galaxy_tasks.testing.clock import FakeClock
