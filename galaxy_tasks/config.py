@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
+from galaxy_tasks.domain.errors import GalaxyError
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds, convergence_bounds
 from galaxy_tasks.domain.rtmanager.jobs import EngineIsolation, isolation_problem, parse_capabilities
 
@@ -28,7 +29,7 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
 DEFAULT_ENGINE_ENDPOINT_TEMPLATE = "http://galaxy-game-{game_id}:8080"
 
 
-class ConfigError(ValueError):
+class ConfigError(GalaxyError, ValueError):
     """A ``GALAXY_*`` variable holds a value that cannot be used."""
 
 

@@ -21,7 +21,7 @@ import kombu.exceptions
 import redis.exceptions
 from celery import Celery
 
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import BrokerUnavailable
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import ROUTES, TaskName
@@ -39,7 +39,7 @@ def _broker_errors() -> Iterator[None]:
         ConnectionError,
         OSError,
     ) as exc:
-        raise BackendUnavailable("broker", str(exc)) from exc
+        raise BrokerUnavailable(str(exc)) from exc
 
 
 class CeleryEntryDispatcher:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from galaxy_tasks.config import ConfigError
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import BackendUnavailable, LocalRunFailed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except RuntimeError as exc:  # a private dockerd that would not start, a demo without Docker …
+    except LocalRunFailed as exc:  # a private dockerd that would not start, a demo without Docker …
         print(f"galaxy-tasks: {exc}", file=sys.stderr)
         return 4
     except BackendUnavailable as exc:

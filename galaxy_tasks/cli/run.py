@@ -25,6 +25,7 @@ from types import FrameType
 
 from galaxy_tasks.config import get_settings
 from galaxy_tasks.demo.dockerd import PrivateDockerd
+from galaxy_tasks.domain.errors import LocalRunFailed
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.processes import beat_args, celery_command, long_running_worker_args, pool_worker_args
 
@@ -94,7 +95,7 @@ def _docker_for_the_run(run_dir: Path, *, required: bool) -> PrivateDockerd | No
         if required:
             local.ensure_engine_image(os.environ.get("DOCKER_HOST", ""))
         return daemon
-    except RuntimeError as exc:
+    except LocalRunFailed as exc:
         if required:
             raise
         log.warning("no_docker_engine", error=str(exc), hint="health sweeps and start/stop jobs fail until one answers")
@@ -168,7 +169,7 @@ def _start_demo(count: int, redis_url: str, database_url: str) -> list[str]:
     games = local.demo_game_ids(count)
     try:
         local.start_demo_games(games, redis_url=redis_url, database_url=database_url)
-    except RuntimeError as exc:
+    except LocalRunFailed as exc:
         log.error("demo_not_started", error=str(exc))
         return games
     print(local.demo_hints(games, os.environ.get("DOCKER_HOST", "")), flush=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import docker
 
+from galaxy_tasks.domain.errors import LocalRunFailed
+
 
 class PrivateDockerd:
     """A dockerd of our own (socket, exec root, pid file under ``/tmp/<prefix>*``), stoppable and restartable.
@@ -28,9 +30,9 @@ class PrivateDockerd:
     def __init__(self, data_root: Path | None = None, *, prefix: str = "gtd-") -> None:
         binary = shutil.which("dockerd")
         if binary is None:
-            raise RuntimeError("dockerd is required; install it with `bash scripts/docker.sh`")
+            raise LocalRunFailed("dockerd is required; install it with `bash scripts/docker.sh`")
         if os.geteuid() != 0:
-            raise RuntimeError("a private dockerd needs root (or point DOCKER_HOST at a running Docker Engine)")
+            raise LocalRunFailed("a private dockerd needs root (or point DOCKER_HOST at a running Docker Engine)")
         self._binary = binary
         # Short paths: containerd's shim sockets live under the exec root and unix sockets are
         # limited to 108 bytes.
@@ -74,7 +76,7 @@ class PrivateDockerd:
             except docker.errors.DockerException:
                 if process.poll() is not None or time.monotonic() > deadline:
                     tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"the private dockerd did not start:\n{tail}") from None
+                    raise LocalRunFailed(f"the private dockerd did not start:\n{tail}") from None
                 time.sleep(0.2)
 
     def stop(self) -> None:

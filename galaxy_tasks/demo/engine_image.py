@@ -18,6 +18,8 @@ from pathlib import Path
 
 import docker
 
+from galaxy_tasks.domain.errors import LocalRunFailed
+
 ENGINE_IMAGE = "galaxy-engine-test:latest"
 ENGINE_HEALTH_PATH = "/healthz"
 BUSYBOX = Path("/bin/busybox")
@@ -42,7 +44,7 @@ while :; do sleep 1; done
 def build_engine_image(client: docker.DockerClient, tag: str = ENGINE_IMAGE) -> str:
     """``docker import`` of a busybox-only rootfs; returns the image id."""
     if not BUSYBOX.exists():
-        raise RuntimeError(f"{BUSYBOX} is required; install busybox-static with `bash scripts/docker.sh`")
+        raise LocalRunFailed(f"{BUSYBOX} is required; install busybox-static with `bash scripts/docker.sh`")
     applets = subprocess.run([str(BUSYBOX), "--list"], check=True, capture_output=True, text=True).stdout.split()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:

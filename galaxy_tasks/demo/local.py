@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from galaxy_tasks.contract import START_JOBS_BRIDGE_KEYS, START_JOBS_STREAM
 from galaxy_tasks.demo.dockerd import PrivateDockerd
 from galaxy_tasks.demo.engine_image import ENGINE_IMAGE, build_engine_image
+from galaxy_tasks.domain.errors import LocalRunFailed
 from galaxy_tasks.domain.gamemaster.statuses import RuntimeStatus
 from galaxy_tasks.logs import get_logger
 
@@ -66,7 +67,7 @@ def ensure_docker(run_dir: Path, environ: MutableMapping[str, str]) -> PrivateDo
         log.info("docker_engine_found", docker_host=host or "the default socket")
         return None
     if host:
-        raise RuntimeError(f"no Docker Engine answers at DOCKER_HOST={host}: start it, or unset DOCKER_HOST")
+        raise LocalRunFailed(f"no Docker Engine answers at DOCKER_HOST={host}: start it, or unset DOCKER_HOST")
     daemon = PrivateDockerd(data_root=run_dir.resolve() / "docker", prefix="gtr-")
     daemon.start()
     environ["DOCKER_HOST"] = daemon.host
@@ -121,7 +122,7 @@ def start_demo_games(
         deadline = time.monotonic() + timeout
         while not r.exists(START_JOBS_BRIDGE_KEYS.lease):
             if time.monotonic() > deadline:
-                raise RuntimeError("the start-jobs bridge did not start; see the long-running worker's log")
+                raise LocalRunFailed("the start-jobs bridge did not start; see the long-running worker's log")
             time.sleep(0.5)
         for game in games:
             r.xadd(START_JOBS_STREAM, {"game_id": game, "image_ref": image})

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from galaxy_tasks import metrics
 from galaxy_tasks.contract import JOB_RESULT_OUTBOX
-from galaxy_tasks.domain.errors import BackendUnavailable, TransientError, ValueRefused
+from galaxy_tasks.domain.errors import BackendUnavailable, DockerUnavailable, TransientError, ValueRefused
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, is_superseded, older_than, superseded_result
 from galaxy_tasks.domain.rtmanager.jobs import (
@@ -130,7 +130,7 @@ class DockerRetry:
             try:
                 return call()
             except BackendUnavailable as exc:
-                if exc.backend != "docker":
+                if not isinstance(exc, DockerUnavailable):
                     raise
                 self.attempts += 1
                 left = self._deadline - self._ctx.clock()
@@ -150,7 +150,7 @@ class DockerRetry:
                 delay = min(delay * 2, 5.0)
 
 
-class ClaimLost(Exception):
+class ClaimLost(TransientError):
     """The job's claim expired and was cleared while it ran: its outcome is not committed.
 
     The periodic pass put the record straight from what Docker showed; the job
@@ -360,10 +360,10 @@ def _answer(ctx: JobContext, claim: Claim, body: Body) -> JobRun:
     except JobFailed as exc:
         outcome = _Outcome(JobResult.failure(job.game_id, exc.code, exc.message))
     except BackendUnavailable as exc:
-        if exc.backend != "docker":
+        if not isinstance(exc, DockerUnavailable):
             raise  # PostgreSQL or Redis: the claim expires and the job runs again
         outcome = _Outcome(_docker_unavailable(ctx, job.game_id, exc))
-    except (TransientError, ClaimLost):
+    except TransientError:  # ClaimLost included: the job runs again
         raise
     except Exception as exc:  # a bug must still end in a result, not a lost job
         log.exception("job_internal_error", job=job.kind.value, job_id=job.job_id, game_id=job.game_id)

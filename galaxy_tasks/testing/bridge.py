@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import BrokerUnavailable, RedisUnavailable
 from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.ports import BridgeState, StreamInfo
@@ -78,7 +78,7 @@ class FakeStreamReader:
         self.reads.append((offset, count))
         if self.fail_reads > 0:
             self.fail_reads -= 1
-            raise BackendUnavailable("redis", "fake outage")
+            raise RedisUnavailable("fake outage")
         return [e for e in self.entries if is_after(e.entry_id, offset)][:count]
 
     def info(self) -> StreamInfo | None:
@@ -239,7 +239,7 @@ class FakeEntryDispatcher:
         self.attempts.append(handoffs)
         if self.fail_times > 0:
             self.fail_times -= 1
-            raise BackendUnavailable("broker", "fake outage")
+            raise BrokerUnavailable("fake outage")
         if self.on_send is not None:
             self.on_send()
         self.delivered.extend(handoffs)

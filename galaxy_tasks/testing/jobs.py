@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
+from galaxy_tasks.domain.errors import DockerUnavailable, ValueRefused
 from galaxy_tasks.domain.rtmanager.job_order import NO_ORDER, JobOrder, QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, JobResult, RecordStatus, RecordView
 from galaxy_tasks.domain.stream_ids import StreamId
@@ -492,8 +492,8 @@ class FakeEngineContainers:
         self._faults[method] = (exc, times)
 
     def unreachable(self, method: str, *, times: int | None = None) -> None:
-        """Docker does not answer ``method``: ``BackendUnavailable("docker", …)``."""
-        self.fail(method, BackendUnavailable("docker", "connection refused (fake)"), times=times)
+        """Docker does not answer ``method``: ``DockerUnavailable(…)``."""
+        self.fail(method, DockerUnavailable("connection refused (fake)"), times=times)
 
     def on(self, method: str, action: Callable[[], object]) -> None:
         """Run ``action`` at the start of the next call of ``method`` (before it acts or fails)."""

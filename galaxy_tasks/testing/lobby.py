@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import RedisUnavailable
 from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
 from galaxy_tasks.testing.gamemaster import FakeDatabase
 
@@ -46,7 +46,7 @@ class FakeLobbyOutbox:
     def _fail_if_asked(self) -> None:
         if self.fail_times > 0:
             self.fail_times -= 1
-            raise BackendUnavailable("redis", "fake outage")
+            raise RedisUnavailable("fake outage")
 
     def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
         self.publish_calls.append(tuple(str(e.fields.get("game_id", e.game_id)) for e in entries))

@@ -8,34 +8,18 @@ refuses (no such image, a bad reference, an engine that cannot start) is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 from docker.utils import parse_repository_tag
 
+from galaxy_tasks.adapters.docker.errors import docker_errors, explanation
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, HOST_LABEL, DockerRuntime
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import DockerUnavailable
 from galaxy_tasks.domain.rtmanager.jobs import ENGINE_TMPFS, ContainerView, EngineIsolation, JobErrorCode, JobFailed
 from galaxy_tasks.ports import EngineSpec
-
-
-@contextmanager
-def _unreachable_is_transient(host: str) -> Iterator[None]:
-    """Connection-level failures become ``BackendUnavailable``; Docker's answers (``APIError``) pass."""
-    try:
-        yield
-    except docker.errors.APIError:
-        raise
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise BackendUnavailable("docker", f"{host or 'the default socket'}: {exc}") from exc
-
-
-def _explanation(exc: docker.errors.APIError) -> str:
-    return str(exc.explanation or exc)
 
 
 class DockerEngineContainers:
@@ -46,18 +30,18 @@ class DockerEngineContainers:
         self._host = host
 
     def find(self, name: str) -> ContainerView | None:
-        with _unreachable_is_transient(self._host):
+        with docker_errors(self._host):
             try:
                 attrs = self._runtime.client.api.inspect_container(name)
             except docker.errors.NotFound:
                 return None
             except docker.errors.APIError as exc:
-                raise BackendUnavailable("docker", f"inspect {name}: {_explanation(exc)}") from exc
+                raise DockerUnavailable(f"inspect {name}: {explanation(exc)}") from exc
         state = str((attrs.get("State") or {}).get("Status", ""))
         return ContainerView(str(attrs["Id"]), state, str((attrs.get("Config") or {}).get("Image") or ""))
 
     def replace(self, spec: EngineSpec) -> str:
-        with _unreachable_is_transient(self._host):
+        with docker_errors(self._host):
             api = self._runtime.client.api
             self._remove(spec.name)
             self._ensure_image(spec)
@@ -77,7 +61,7 @@ class DockerEngineContainers:
                     ),
                 )
             except docker.errors.ImageNotFound as exc:
-                raise JobFailed(JobErrorCode.IMAGE_NOT_FOUND, f"image {spec.image_ref}: {_explanation(exc)}") from exc
+                raise JobFailed(JobErrorCode.IMAGE_NOT_FOUND, f"image {spec.image_ref}: {explanation(exc)}") from exc
             except docker.errors.APIError as exc:
                 raise _refused(spec, exc, "create") from exc
             container_id = str(created["Id"])
@@ -90,7 +74,7 @@ class DockerEngineContainers:
         return container_id
 
     def stop_and_remove(self, container_id: str, timeout_seconds: float) -> None:
-        with _unreachable_is_transient(self._host):
+        with docker_errors(self._host):
             api = self._runtime.client.api
             try:
                 api.stop(container_id, timeout=max(0, round(timeout_seconds)))
@@ -98,17 +82,17 @@ class DockerEngineContainers:
                 return
             except docker.errors.APIError as exc:
                 raise JobFailed(
-                    JobErrorCode.CONTAINER_STOP_FAILED, f"stop {container_id[:12]}: {_explanation(exc)}"
+                    JobErrorCode.CONTAINER_STOP_FAILED, f"stop {container_id[:12]}: {explanation(exc)}"
                 ) from exc
             try:
                 api.remove_container(container_id, force=True)
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
-                if exc.status_code == 409 and "already in progress" in _explanation(exc):
+                if exc.status_code == 409 and "already in progress" in explanation(exc):
                     return
                 raise JobFailed(
-                    JobErrorCode.CONTAINER_STOP_FAILED, f"remove {container_id[:12]}: {_explanation(exc)}"
+                    JobErrorCode.CONTAINER_STOP_FAILED, f"remove {container_id[:12]}: {explanation(exc)}"
                 ) from exc
 
     def _remove(self, name: str) -> None:
@@ -118,10 +102,10 @@ class DockerEngineContainers:
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as exc:
-            if exc.status_code == 409 and "already in progress" in _explanation(exc):
-                raise BackendUnavailable("docker", f"{name} is still being removed") from exc
+            if exc.status_code == 409 and "already in progress" in explanation(exc):
+                raise DockerUnavailable(f"{name} is still being removed") from exc
             raise JobFailed(
-                JobErrorCode.CONTAINER_START_FAILED, f"could not remove the old {name}: {_explanation(exc)}"
+                JobErrorCode.CONTAINER_START_FAILED, f"could not remove the old {name}: {explanation(exc)}"
             ) from exc
 
     def _ensure_image(self, spec: EngineSpec) -> None:
@@ -134,7 +118,7 @@ class DockerEngineContainers:
         except docker.errors.APIError as exc:
             if exc.status_code == 400:
                 raise JobFailed(
-                    JobErrorCode.INVALID_REQUEST, f"image_ref {spec.image_ref!r}: {_explanation(exc)}"
+                    JobErrorCode.INVALID_REQUEST, f"image_ref {spec.image_ref!r}: {explanation(exc)}"
                 ) from exc
             raise
         if not spec.pull_missing_image:
@@ -151,7 +135,7 @@ class DockerEngineContainers:
                     errors.append(str(line["error"]))
             api.inspect_image(spec.image_ref)
         except docker.errors.APIError as exc:
-            errors.append(_explanation(exc))
+            errors.append(explanation(exc))
             raise JobFailed(
                 JobErrorCode.IMAGE_NOT_FOUND,
                 f"image {spec.image_ref} is not on the Docker host and could not be pulled: {'; '.join(errors)}",
@@ -172,7 +156,7 @@ def _confinement(isolation: EngineIsolation) -> dict[str, Any]:
 
 
 def _refused(spec: EngineSpec, exc: docker.errors.APIError, step: str) -> JobFailed:
-    text = _explanation(exc)
+    text = explanation(exc)
     if exc.status_code == 400 and "reference format" in text:
         return JobFailed(JobErrorCode.INVALID_REQUEST, f"image_ref {spec.image_ref!r}: {text}")
     hint = ""

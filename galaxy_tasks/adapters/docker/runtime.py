@@ -10,15 +10,14 @@ is ``None`` (the reconciler's business).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 import docker
 import docker.errors
-import requests.exceptions
 
-from galaxy_tasks.domain.errors import BackendUnavailable, TransientError
+from galaxy_tasks.adapters.docker.errors import docker_errors, explanation
+from galaxy_tasks.domain.errors import DockerUnavailable
 from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
 from galaxy_tasks.ports import ListedContainer
 
@@ -32,16 +31,9 @@ def managed_filter(host_name: str) -> list[str]:
     return [GAME_LABEL, f"{HOST_LABEL}={host_name}"] if host_name else [GAME_LABEL]
 
 
-@contextmanager
-def translated_errors(host: str) -> Iterator[None]:
-    try:
-        yield
-    except docker.errors.NotFound:
-        raise
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        if isinstance(exc, docker.errors.APIError) and exc.status_code is not None and exc.status_code < 500:
-            raise
-        raise BackendUnavailable("docker", f"{host or 'the default socket'}: {exc}") from exc
+def translated_errors(host: str) -> AbstractContextManager[None]:
+    """Reads for the observers: Docker not answering, or answering with a server error, is unavailable."""
+    return docker_errors(host, server_errors_are_unavailable=True)
 
 
 _DOCKER_TIME = re.compile(
@@ -97,8 +89,8 @@ class DockerRuntime:
                 attrs = self.client.api.inspect_container(container_id)
         except docker.errors.NotFound:
             return None
-        except docker.errors.APIError as exc:
-            raise TransientError(f"docker inspect {container_id}: {exc}") from exc
+        except docker.errors.APIError as exc:  # an answer other than "not found" about a container it lists
+            raise DockerUnavailable(f"inspect {container_id}: {explanation(exc)}") from exc
         state = attrs.get("State") or {}
         health = (state.get("Health") or {}).get("Status", "")
         return InspectObservation(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy.exc
 from sqlalchemy import Engine, create_engine, make_url
 
-from galaxy_tasks.domain.errors import BackendUnavailable, RowLocked, TransientError, ValueRefused
+from galaxy_tasks.domain.errors import PostgresUnavailable, RowLocked, TransientError, ValueRefused
 
 # SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, statement timeout (query
 # canceled), admin shutdown, too many connections.
@@ -105,7 +105,7 @@ def translated_errors(url: str) -> Iterator[None]:
     except sqlalchemy.exc.DBAPIError as exc:
         code = getattr(exc.orig, "pgcode", None)
         if exc.connection_invalidated or (isinstance(exc, sqlalchemy.exc.OperationalError) and code is None):
-            raise BackendUnavailable("postgresql", f"{safe_url(url)}: {exc.orig}") from exc
+            raise PostgresUnavailable(f"{safe_url(url)}: {exc.orig}") from exc
         if code == _LOCK_NOT_AVAILABLE:
             raise RowLocked(f"postgresql {code}: {exc.orig}") from exc
         if code in _TRANSIENT_SQLSTATES:

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from galaxy_tasks.adapters.postgres.engine import safe_url
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import PostgresUnavailable
 from galaxy_tasks.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,7 +35,7 @@ def ensure_database(database_url: str) -> bool:
             log.info("database_created", database=name)
             return True
     except OperationalError as exc:
-        raise BackendUnavailable("postgresql", f"{safe_url(database_url)}: {exc.orig}") from exc
+        raise PostgresUnavailable(f"{safe_url(database_url)}: {exc.orig}") from exc
     finally:
         admin.dispose()
 
@@ -46,7 +46,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(database_url), revision)
     except OperationalError as exc:
-        raise BackendUnavailable("postgresql", f"{safe_url(database_url)}: {exc.orig}") from exc
+        raise PostgresUnavailable(f"{safe_url(database_url)}: {exc.orig}") from exc
 
 
 def downgrade(database_url: str, revision: str) -> None:
@@ -54,4 +54,4 @@ def downgrade(database_url: str, revision: str) -> None:
     try:
         command.downgrade(alembic_config(database_url), revision)
     except OperationalError as exc:
-        raise BackendUnavailable("postgresql", f"{safe_url(database_url)}: {exc.orig}") from exc
+        raise PostgresUnavailable(f"{safe_url(database_url)}: {exc.orig}") from exc

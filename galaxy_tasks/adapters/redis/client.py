@@ -37,13 +37,13 @@ def safe_redis_url(url: str) -> str:
 @contextmanager
 def translated_errors(url: str) -> Iterator[None]:
     """Re-raise connection-level Redis errors as :class:`BackendUnavailable`."""
-    from galaxy_tasks.domain.errors import BackendUnavailable
+    from galaxy_tasks.domain.errors import RedisUnavailable
 
     try:
         yield
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise BackendUnavailable("redis", f"{safe_redis_url(url)}: {exc}") from exc
+        raise RedisUnavailable(f"{safe_redis_url(url)}: {exc}") from exc
     except redis.exceptions.ResponseError as exc:
         if str(exc).startswith(("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN")):
-            raise BackendUnavailable("redis", f"{safe_redis_url(url)}: {exc}") from exc
+            raise RedisUnavailable(f"{safe_redis_url(url)}: {exc}") from exc
         raise

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from galaxy_tasks.domain.errors import GalaxyError, MalformedEntry, PermanentError
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES, first_unusable
 
@@ -76,7 +77,7 @@ class RecordStatus(StrEnum):
     """A stop job holds the game and is stopping its container."""
 
 
-class JobFailed(Exception):
+class JobFailed(PermanentError):
     """A job that cannot succeed: its result is a ``failure`` with ``code``.  Never retried."""
 
     def __init__(self, code: JobErrorCode, message: str) -> None:
@@ -137,7 +138,7 @@ class StopJob:
     reason: str = ""
 
 
-class InvalidJob(Exception):
+class InvalidJob(MalformedEntry):
     """A job entry that breaks the contract; ``game_id`` is empty when it has none (then it is skipped)."""
 
     def __init__(self, game_id: str, message: str) -> None:
@@ -317,7 +318,7 @@ def is_stop_replay(record: RecordView | None, container: ContainerView | None) -
     return (record is None or record.status == RecordStatus.STOPPED) and container is None
 
 
-class WrongDockerHost(Exception):
+class WrongDockerHost(GalaxyError):
     """The game's container lives on another Docker host: the job belongs to that host's worker."""
 
     def __init__(self, host: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.domain.gamemaster.statuses import ENGINE_LOST, ENGINE_RECOVERED
@@ -372,7 +372,7 @@ def test_debounce_survives_across_transactions() -> None:
 def test_failed_commit_propagates_and_leaves_the_database_untouched() -> None:
     db = _db(g1="running")
     before = db.state()
-    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=BackendUnavailable("postgresql", "gone"))
+    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=PostgresUnavailable("gone"))
     with pytest.raises(BackendUnavailable):
         apply_entries(uow, [_h("1-0", "g1", "container_oom")], now_ms=NOW_MS)
     assert db.state() == before

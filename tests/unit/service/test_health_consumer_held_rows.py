@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from galaxy_tasks.domain.errors import BackendUnavailable, RowLocked
+from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable, RowLocked
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.ports import LockedGames
 from galaxy_tasks.service.health_consumer import consume
@@ -77,7 +77,7 @@ def test_a_chunk_of_one_held_game_is_retried_as_it_is() -> None:
 
 def test_other_transient_errors_are_not_taken_for_a_held_row() -> None:
     db = running_games("g1", "g2")
-    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=BackendUnavailable("postgresql", "restarting"))
+    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=PostgresUnavailable("restarting"))
     with pytest.raises(BackendUnavailable):
         consume(uow, FakeLobbyOutbox(db), [health_handoff("1-0", "g1"), health_handoff("2-0", "g2")], now_ms=NOW)
     assert db.cursors == {}, "nothing applied game by game"

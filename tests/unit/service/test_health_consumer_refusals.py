@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
+from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable, ValueRefused
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.ports import ConsumerWrites, OutboxEntry
@@ -78,7 +78,7 @@ def test_a_successor_of_a_refused_entry_in_the_same_chunk_applies_after_it() -> 
 
 def test_a_transient_error_is_raised_for_a_retry_never_taken_for_a_refusal() -> None:
     db = running_games("g1")
-    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=BackendUnavailable("postgresql", "restarting"))
+    uow = FakeHealthConsumerUnitOfWork(db, fail_on_commit=PostgresUnavailable("restarting"))
     with pytest.raises(BackendUnavailable):
         apply_isolating_refusals(uow, [health_handoff("1-0", "g1"), health_handoff("2-0", "g1")], now_ms=NOW)
     assert "g1" not in db.cursors

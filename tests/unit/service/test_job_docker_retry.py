@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import pytest
 
-from galaxy_tasks.domain.errors import BackendUnavailable
+from galaxy_tasks.domain.errors import BackendUnavailable, DockerUnavailable, PostgresUnavailable
 from galaxy_tasks.service.jobs import DockerRetry, EngineSettings, JobContext
 
 
@@ -41,7 +41,7 @@ def context(clock: Clock, window: float) -> JobContext:
 
 def test_an_unreachable_docker_is_retried_with_growing_waits_until_it_answers() -> None:
     clock = Clock()
-    answers = iter([BackendUnavailable("docker", "refused")] * 3 + [None])
+    answers = iter([DockerUnavailable("refused")] * 3 + [None])
 
     def call() -> str:
         answer = next(answers)
@@ -59,7 +59,7 @@ def test_the_retry_gives_up_at_the_deadline_with_the_last_error() -> None:
     clock = Clock()
 
     def call() -> str:
-        raise BackendUnavailable("docker", "socket gone")
+        raise DockerUnavailable("socket gone")
 
     with pytest.raises(BackendUnavailable, match="socket gone"):
         DockerRetry(context(clock, 3), game_id="g", job_id="j")(call)
@@ -71,7 +71,7 @@ def test_postgresql_or_redis_unavailable_is_not_retried_here_but_left_to_the_tas
     clock = Clock()
 
     def call() -> str:
-        raise BackendUnavailable("postgresql", "down")
+        raise PostgresUnavailable("down")
 
     with pytest.raises(BackendUnavailable, match="postgresql"):
         DockerRetry(context(clock, 30), game_id="g", job_id="j")(call)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from galaxy_tasks.domain.errors import BackendUnavailable, ValueRefused
+from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable, ValueRefused
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, superseded_result
 from galaxy_tasks.domain.rtmanager.jobs import (
@@ -646,7 +646,7 @@ def test_a_backend_gone_mid_job_gives_the_game_back_at_once_and_the_job_stays_qu
     rig = Rig()
     job = start_job(1000)
     rig.queue.enqueue([job])
-    rig.queue.fail_next("finish", BackendUnavailable("postgresql", "connection refused"))
+    rig.queue.fail_next("finish", PostgresUnavailable("connection refused"))
 
     with pytest.raises(BackendUnavailable):
         rig.drain()  # the task is retried by its decorator
