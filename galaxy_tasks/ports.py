@@ -139,6 +139,11 @@ class OutboxEntry:
 class StreamOutbox(Protocol):
     """An outbox to a Redis stream, seen by its publishers: right after commit, and the periodic relay."""
 
+    @property
+    def label(self) -> str:
+        """How logs and metrics name it (the contract's ``OutboxNames.label``)."""
+        ...
+
     def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
         """Append the committed ``entries`` that are next in their game's sequence, without locks.
 

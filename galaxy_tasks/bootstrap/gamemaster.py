@@ -25,8 +25,8 @@ from galaxy_tasks.queues import Queue
 from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.group_commit import GroupCommit
 from galaxy_tasks.service.health_consumer import BatchResult, EntryResult, consume
-from galaxy_tasks.service.lobby_relay import publish_games_now, relay_lobby_outbox
 from galaxy_tasks.service.order_repair import repair_stalled_games
+from galaxy_tasks.service.outbox import publish_games
 from galaxy_tasks.task_names import TaskName
 
 if TYPE_CHECKING:
@@ -64,12 +64,7 @@ class GameMasterEntryPoints:
 
     def relay_lobby(self) -> int:
         """One periodic sweep of the Lobby outbox, within one relay interval."""
-        s = self._res.settings
-        return relay_lobby_outbox(
-            self._res.lobby_outbox,
-            batch_games=s.outbox_relay_batch_size,
-            time_budget_seconds=max(s.outbox_relay_interval_seconds, 1.0),
-        )
+        return self._res.relay(self._res.lobby_outbox)
 
     def repair_order(self) -> dict[str, object]:
         """Re-apply from the stream the games whose handed-on entries never arrived; publish them at once."""
@@ -93,7 +88,7 @@ class GameMasterEntryPoints:
             repair_after_ms=int(s.order_repair_after_seconds * 1000),
             max_games=s.order_repair_max_games,
         )
-        publish_games_now(res.lobby_outbox, [str(r["game_id"]) for r in repaired])
+        publish_games(res.lobby_outbox, [str(r["game_id"]) for r in repaired])
         return {"repaired": repaired, "queued": queue_depth(app, Queue.GM_HEALTH_EVENTS.value)}
 
     def health_events_bridge(self) -> StreamBridge:

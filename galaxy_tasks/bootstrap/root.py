@@ -52,7 +52,7 @@ from galaxy_tasks.ports import StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.job_dispatch import JobDispatch
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
-from galaxy_tasks.service.outbox_relay import relay_pending, report_new_generation
+from galaxy_tasks.service.outbox import relay, report_new_generation
 from galaxy_tasks.service.supervisor import supervise
 
 
@@ -235,12 +235,11 @@ class Resources:
         singletons = registry(s.docker_host_names())
         return supervise(singletons, RedisLeaseView(self.redis, s.redis_url), launch, launch_ttl_seconds=launch_ttl)
 
-    def relay_outbox(self, outbox: StreamOutbox, label: str) -> int:
+    def relay(self, outbox: StreamOutbox) -> int:
         """One periodic sweep of an outbox, within one relay interval."""
         s = self.settings
-        return relay_pending(
+        return relay(
             outbox,
-            label=label,
             batch_games=s.outbox_relay_batch_size,
             time_budget_seconds=max(s.outbox_relay_interval_seconds, 1.0),
         )

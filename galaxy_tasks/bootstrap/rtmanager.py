@@ -17,7 +17,6 @@ from galaxy_tasks.adapters.redis.lease import RedisLease
 from galaxy_tasks.bootstrap.bridges import build_stream_bridge
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.contract import (
-    HEALTH_EVENT_OUTBOX,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
     STOP_JOBS_BRIDGE_KEYS,
@@ -63,7 +62,7 @@ class RuntimeManagerEntryPoints:
         return CeleryFollowUps(app, self._res.docker_queue)
 
     def relay_health_events(self) -> int:
-        return self._res.relay_outbox(self._res.health_events_outbox, HEALTH_EVENT_OUTBOX.label)
+        return self._res.relay(self._res.health_events_outbox)
 
     def inspect_sweep(self) -> SweepPlan:
         res = self._res

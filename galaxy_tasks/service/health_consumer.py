@@ -33,7 +33,7 @@ from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import ConsumerWrites, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
-from galaxy_tasks.service.lobby_relay import publish_after_commit
+from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)
 
@@ -107,7 +107,7 @@ def consume(
     """
     batch = apply_isolating_held_rows(uow, handoffs, now_ms=now_ms)
     record_outcomes(batch)
-    publish_after_commit(outbox, batch.lobby_entries)
+    after_commit(outbox, batch.lobby_entries)
     return batch
 
 

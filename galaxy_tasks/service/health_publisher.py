@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from galaxy_tasks import metrics
-from galaxy_tasks.contract import HEALTH_EVENT_OUTBOX
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import OutboxEntry, StreamOutbox
-from galaxy_tasks.service.outbox_relay import publish_entries_after_commit
+from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)
 
@@ -122,7 +121,7 @@ def publish_container_death(store: HealthEventStore, outbox: StreamOutbox, event
 
 def announce_committed(outbox: StreamOutbox, event: HealthEvent, entry: OutboxEntry) -> Published:
     """After the commit that recorded ``event``: append it now if it is next (else the relay will), count, log."""
-    appended = publish_entries_after_commit(outbox, [entry], label=HEALTH_EVENT_OUTBOX.label) > 0
+    appended = after_commit(outbox, [entry]) > 0
     metrics.HEALTH_EVENTS_PUBLISHED.labels(event.event_type.value).inc()
     log.info(
         "health_event_published",

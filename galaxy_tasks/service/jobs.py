@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from galaxy_tasks import metrics
-from galaxy_tasks.contract import JOB_RESULT_OUTBOX
 from galaxy_tasks.domain.errors import BackendUnavailable, DockerUnavailable, TransientError, ValueRefused
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, is_superseded, older_than, superseded_result
@@ -63,7 +62,7 @@ from galaxy_tasks.ports import (
     StreamOutbox,
 )
 from galaxy_tasks.service.health_publisher import announce_committed
-from galaxy_tasks.service.outbox_relay import publish_entries_after_commit
+from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)
 
@@ -549,7 +548,7 @@ def _already_done(job_id: str, game_id: str, result: JobResult) -> JobRun:
 
 
 def _published(ctx: JobContext, committed: CommittedJob, finished: FinishedJob, docker_retries: int) -> JobRun:
-    publish_entries_after_commit(ctx.results_outbox, [committed.result_entry], label=JOB_RESULT_OUTBOX.label)
+    after_commit(ctx.results_outbox, [committed.result_entry])
     if committed.health_entry is not None:
         assert finished.health_event is not None  # an entry is committed only for an event
         announce_committed(ctx.health_outbox, finished.health_event, committed.health_entry)

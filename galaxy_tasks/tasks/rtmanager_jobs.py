@@ -20,7 +20,7 @@ from typing import Any
 from celery import Task
 
 from galaxy_tasks.bootstrap import resources
-from galaxy_tasks.contract import JOB_RESULT_OUTBOX, START_JOBS_STREAM, STOP_JOBS_STREAM
+from galaxy_tasks.contract import START_JOBS_STREAM, STOP_JOBS_STREAM
 from galaxy_tasks.domain.rtmanager.jobs import JobKind
 from galaxy_tasks.task_names import TaskName
 from galaxy_tasks.tasks._base import galaxy_task
@@ -99,7 +99,7 @@ def repair_jobs(self: Task) -> dict[str, Any]:
 def relay_job_results(self: Task) -> dict[str, Any]:
     """Append committed job results still in the outbox to ``runtime:job_results`` (idempotent)."""
     res = resources()
-    return {"appended": res.relay_outbox(res.job_results_outbox, JOB_RESULT_OUTBOX.label)}
+    return {"appended": res.relay(res.job_results_outbox)}
 
 
 @galaxy_task(TaskName.RTM_START_JOBS_BRIDGE, **LONG_RUNNING_OPTIONS)

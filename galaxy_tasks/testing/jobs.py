@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from galaxy_tasks.contract import JOB_RESULT_OUTBOX
 from galaxy_tasks.domain.errors import DockerUnavailable, ValueRefused
 from galaxy_tasks.domain.rtmanager.job_order import NO_ORDER, JobOrder, QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, JobResult, RecordStatus, RecordView
@@ -551,8 +552,8 @@ class FakeEngineContainers:
 class FakeStreamOutbox(FakeHealthStream):
     """``StreamOutbox`` whose committed entries are on the stream at once (:attr:`entries`)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, label: str = JOB_RESULT_OUTBOX.label) -> None:
+        super().__init__(label)
         self.published: list[OutboxEntry] = []
         """The committed rows appended after their commit."""
 

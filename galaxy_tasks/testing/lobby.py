@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import RedisUnavailable
 from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
 from galaxy_tasks.testing.gamemaster import FakeDatabase
@@ -28,7 +29,15 @@ class FakeLobbyOutbox:
     transactions hold (skipped by a relay that does not wait).
     """
 
-    def __init__(self, db: FakeDatabase, *, locked_games: Iterable[str] = (), fail_times: int = 0) -> None:
+    def __init__(
+        self,
+        db: FakeDatabase,
+        *,
+        locked_games: Iterable[str] = (),
+        fail_times: int = 0,
+        label: str = LOBBY_OUTBOX.label,
+    ) -> None:
+        self.label = label
         self.db = db
         self.locked_games = set(locked_games)
         self.fail_times = fail_times

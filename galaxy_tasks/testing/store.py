@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from galaxy_tasks.contract import HEALTH_EVENT_OUTBOX
 from galaxy_tasks.domain.health_events import HealthEventType
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_event
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, HealthSnapshot
@@ -155,7 +156,8 @@ class FakeRuntimeStore:
 class FakeHealthStream:
     """``StreamOutbox`` whose committed entries are on the stream at once (``entries``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = HEALTH_EVENT_OUTBOX.label) -> None:
+        self.label = label
         self.entries: list[dict[str, str]] = []
         self.once_keys: set[str] = set()
 

@@ -17,7 +17,7 @@ from galaxy_tasks.domain.rtmanager.job_order import QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, EngineIsolation, JobKind, StartJob, StopJob
 from galaxy_tasks.ports import EngineSpec
 from galaxy_tasks.service.jobs import JobContext, JobRun, answer_job, run_start_job, run_stop_job
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.job_rig import JobRig
 
@@ -363,8 +363,8 @@ def test_with_redis_down_the_job_commits_and_the_relay_appends_its_result_exactl
     assert jobs.results("g-noredis") == []
     live = jobs.ctx.results_outbox
     assert live.backlog() == 1
-    assert relay_pending(live, label="test", batch_games=10, time_budget_seconds=5) == 1
-    assert relay_pending(live, label="test", batch_games=10, time_budget_seconds=5) == 0
+    assert relay(live, batch_games=10, time_budget_seconds=5) == 1
+    assert relay(live, batch_games=10, time_budget_seconds=5) == 0
     (result,) = jobs.results("g-noredis")
     assert result["container_id"] == run.result.container_id
     assert live.backlog() == 0

@@ -269,6 +269,10 @@ class PostgresStreamOutbox:
 
     DEFAULT_DURABLE_AFTER_MS = 3000
 
+    @property
+    def label(self) -> str:
+        return self.spec.table
+
     def __init__(
         self,
         engine: Engine,

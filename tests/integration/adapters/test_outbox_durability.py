@@ -29,7 +29,7 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.service.health_publisher import publish_health_event
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from tests.support.pipeline import Pipeline
 from tests.support.private_services import PrivateRedis
 
@@ -81,7 +81,7 @@ def test_no_row_is_deleted_before_a_crash_could_no_longer_take_its_entry(
     while copied_at is None or time.monotonic() - copied_at < LOST_WINDOW_SECONDS:
         publish_health_event(store, outbox, HealthEvent.container_exited(f"g{n % 7}", "c", AT + n, exit_code=n))
         published.append(n)
-        relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=1)
+        relay(outbox, batch_games=100, time_budget_seconds=1)
         n += 1
         if copied_at is None and time.monotonic() - started > 4.5:  # past the durability age once
             shutil.copytree(everysec_redis.data_dir, copy)
@@ -101,7 +101,7 @@ def test_no_row_is_deleted_before_a_crash_could_no_longer_take_its_entry(
     client = redis.Redis.from_url(everysec_redis.url, decode_responses=True, socket_timeout=2)
     outbox = PostgresStreamOutbox(engines[1], client, everysec_redis.url, health_events_outbox(0))
     time.sleep(DURABLE_AFTER_SECONDS)  # the sweep looks at a row once it is that old
-    relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=5)
+    relay(outbox, batch_games=100, time_budget_seconds=5)
     length = int(client.xlen(HEALTH_EVENTS_STREAM))
     client.close()
     assert _stream_details(everysec_redis.url) == set(published), "the relay appended what the crash took"

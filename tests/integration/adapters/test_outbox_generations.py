@@ -28,7 +28,7 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.service.health_publisher import publish_health_event
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from tests.support.pipeline import Pipeline
 from tests.support.services import dump_database, restore_database
 
@@ -75,7 +75,7 @@ class RuntimeManagerSide:
             )
 
     def relay(self) -> None:
-        relay_pending(self.outbox, label="test", batch_games=10, time_budget_seconds=5)
+        relay(self.outbox, batch_games=10, time_budget_seconds=5)
 
     def relay_until_empty(self) -> None:
         """Relay until every row is appended and deleted (rows wait for their durability checkpoint)."""

@@ -26,7 +26,7 @@ from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry, OutboxPage
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from galaxy_tasks.testing.cluster import wait_until
 from tests.support.pipeline import Pipeline
 
@@ -267,7 +267,7 @@ def test_a_game_with_steady_traffic_still_gets_its_durable_rows_deleted(
         seq += 1
         committed = _commit_snapshots(engines, _snapshot("g1", "running", f"s{seq}", seq, f"{seq}-0"))
         assert outbox.publish_committed(committed) == (1, [])
-        relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=1)
+        relay(outbox, batch_games=100, time_budget_seconds=1)
         time.sleep(0.05)
     assert _outbox_rows(engines) < seq / 2, "the appends never kept the game's checkpoint from coming due"
     assert len(_lobby(pipeline)) == seq

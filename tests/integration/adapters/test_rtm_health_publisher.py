@@ -20,7 +20,7 @@ from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.service.health_publisher import publish_health_event
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def _snapshot_row(pipeline: Pipeline, game_id: str) -> tuple[str, str, str, dict
 
 
 def _relay(outbox: PostgresStreamOutbox) -> int:
-    return relay_pending(outbox, label="test", batch_games=100, time_budget_seconds=5)
+    return relay(outbox, batch_games=100, time_budget_seconds=5)
 
 
 def test_a_published_event_leaves_the_seed_000_snapshot_and_a_stream_entry_with_the_spec_fields(

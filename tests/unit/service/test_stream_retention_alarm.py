@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from galaxy_tasks.ports import RetentionReport
-from galaxy_tasks.service.outbox_relay import relay_pending
+from galaxy_tasks.service.outbox import relay
 from galaxy_tasks.testing.clock import FakeClock
 from galaxy_tasks.testing.gamemaster import FakeDatabase
 from galaxy_tasks.testing.lobby import FakeLobbyOutbox
@@ -18,11 +18,11 @@ def _gauge(name: str) -> float:
 
 
 def _relay(outbox: FakeLobbyOutbox) -> None:
-    relay_pending(outbox, label=LABEL, batch_games=10, time_budget_seconds=1, clock=FakeClock())
+    relay(outbox, batch_games=10, time_budget_seconds=1, clock=FakeClock())
 
 
 def test_each_relay_run_enforces_the_retention_and_counts_what_it_trimmed() -> None:
-    outbox = FakeLobbyOutbox(FakeDatabase())
+    outbox = FakeLobbyOutbox(FakeDatabase(), label=LABEL)
     outbox.retention = RetentionReport(3600, trimmed=7, oldest_entry_age_seconds=1800, unread_ages_seconds={})
     before = REGISTRY.get_sample_value("galaxy_stream_trimmed_by_age_total", {"stream": LABEL}) or 0.0
     _relay(outbox)
@@ -33,7 +33,7 @@ def test_each_relay_run_enforces_the_retention_and_counts_what_it_trimmed() -> N
 
 
 def test_a_group_whose_oldest_unread_is_past_four_fifths_of_the_retention_is_alarmed() -> None:
-    outbox = FakeLobbyOutbox(FakeDatabase())
+    outbox = FakeLobbyOutbox(FakeDatabase(), label=LABEL)
     ages = {"lobby": 3000.0, "audit": 2000.0}  # 83% and 56% of an hour
     outbox.retention = RetentionReport(3600, trimmed=0, oldest_entry_age_seconds=3000, unread_ages_seconds=ages)
     _relay(outbox)

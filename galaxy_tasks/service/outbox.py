@@ -1,10 +1,18 @@
-"""Getting committed outbox entries onto their stream: right after commit, and the periodic sweep.
+"""The outbox service: getting committed outbox rows onto their stream, for all three outboxes.
 
-Right after its commit a task appends its own entries with no database round
-trip when they are next in their game's sequence (the common case), and
-otherwise relays its games under their locks.  The periodic sweep covers the
-rest (a worker that died between commit and append, Redis down for a while),
-deletes the rows already appended, and reports the backlog.
+Two operations, whatever the outbox (the Lobby's, the health events', the job
+results'; each port names itself by the contract's label):
+
+* :func:`after_commit` — a task appends its own just-committed entries with no
+  database round trip when they are next in their game's sequence (the common
+  case), and otherwise relays its games under their locks; a failure only
+  leaves them to the relay;
+* :func:`relay` — the periodic sweep: what a worker that died between commit
+  and append, or Redis down for a while, left behind; deletes the rows already
+  appended, reports the backlog, holds the stream to its retention.
+
+:func:`publish_games` appends given games' rows now (after the order repair
+applied them).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from galaxy_tasks import metrics
+from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports import OutboxEntry, RetentionReport, StreamOutbox
@@ -20,7 +29,18 @@ from galaxy_tasks.ports import OutboxEntry, RetentionReport, StreamOutbox
 log = get_logger(__name__)
 
 
-def publish_entries_after_commit(outbox: StreamOutbox, entries: Sequence[OutboxEntry], *, label: str) -> int:
+APPENDED_COUNTERS = {LOBBY_OUTBOX.label: metrics.LOBBY_EVENTS_PUBLISHED}
+"""Outboxes whose appends have a counter of their own."""
+
+
+def _appended(outbox: StreamOutbox, count: int) -> int:
+    counter = APPENDED_COUNTERS.get(outbox.label)
+    if counter is not None and count:
+        counter.inc(count)
+    return count
+
+
+def after_commit(outbox: StreamOutbox, entries: Sequence[OutboxEntry]) -> int:
     """Append just-committed entries: next-in-turn ones at once, others under their games' locks.
 
     A failure only delays them to the periodic sweep: the rows are committed.
@@ -33,9 +53,22 @@ def publish_entries_after_commit(outbox: StreamOutbox, entries: Sequence[OutboxE
             appended += outbox.relay_games(out_of_turn, wait_for_locks=True)
     except TransientError as exc:
         games = len({e.game_id for e in entries})
-        log.warning("outbox_publish_deferred", outbox=label, games=games, error=str(exc))
+        log.warning("outbox_publish_deferred", outbox=outbox.label, games=games, error=str(exc))
         return 0
-    return appended
+    return _appended(outbox, appended)
+
+
+def publish_games(outbox: StreamOutbox, game_ids: Sequence[str]) -> int:
+    """Append the games' committed rows now, waiting for their locks; with a backend away only logged
+    (the relay covers it)."""
+    if not game_ids:
+        return 0
+    try:
+        appended = outbox.relay_games(game_ids, wait_for_locks=True)
+    except TransientError as exc:
+        log.warning("outbox_publish_deferred", outbox=outbox.label, games=len(game_ids), error=str(exc))
+        return 0
+    return _appended(outbox, appended)
 
 
 def report_new_generation(stream: str, game_ids: Sequence[str]) -> None:
@@ -50,10 +83,9 @@ def report_new_generation(stream: str, game_ids: Sequence[str]) -> None:
     log.error("outbox_new_generation", stream=stream, games=len(game_ids), game_ids=list(game_ids)[:20])
 
 
-def relay_pending(
+def relay(
     outbox: StreamOutbox,
     *,
-    label: str,
     batch_games: int,
     time_budget_seconds: float,
     clock: Callable[[], float] = time.monotonic,
@@ -65,6 +97,7 @@ def relay_pending(
     games whose tasks hold them: those publish their own rows).  Then the
     stream is held to its retention, if it has one.
     """
+    label = outbox.label
     deadline = clock() + time_budget_seconds
     appended = 0
     unappended = 0
@@ -87,7 +120,7 @@ def relay_pending(
     retention = outbox.enforce_retention()
     if retention is not None:
         report_retention(label, retention)
-    return appended
+    return _appended(outbox, appended)
 
 
 IDLE_GAME_MS = 24 * 3_600_000

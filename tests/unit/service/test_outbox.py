@@ -1,4 +1,4 @@
-"""Publishing the Lobby outbox: ``publish_after_commit`` and the periodic ``relay_pending`` sweep."""
+"""Publishing the Lobby outbox: ``after_commit`` and the periodic ``relay`` sweep of the outbox service."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.ports import OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_entries
-from galaxy_tasks.service.lobby_relay import publish_after_commit, relay_lobby_outbox
+from galaxy_tasks.service.outbox import after_commit, relay
 from galaxy_tasks.testing.clock import FakeClock
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, OutboxRow
 from galaxy_tasks.testing.lobby import FakeLobbyOutbox
@@ -39,7 +39,7 @@ def _backlog_gauge() -> float | None:
 def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:
     db = _db_with_pending("g1", "g2", "g1", "g3")
     outbox = FakeLobbyOutbox(db)
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 4
+    assert relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 4
     assert outbox.backlog() == 0
     assert [f["engine_health_summary"] for f in outbox.stream_of("g1")] == ["s1", "s3"]
 
@@ -47,7 +47,7 @@ def test_relay_appends_every_pending_snapshot_and_empties_the_outbox() -> None:
 def test_relay_never_waits_for_games_locked_by_running_tasks() -> None:
     db = _db_with_pending("g1", "g2")
     outbox = FakeLobbyOutbox(db, locked_games={"g1"})
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
     assert {wait for _, wait in outbox.relay_calls} == {False}
     assert outbox.backlog() == 1
 
@@ -55,14 +55,14 @@ def test_relay_never_waits_for_games_locked_by_running_tasks() -> None:
 def test_relay_stops_when_only_locked_games_are_pending() -> None:
     db = _db_with_pending("g1")
     outbox = FakeLobbyOutbox(db, locked_games={"g1"})
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=60, clock=FakeClock()) == 0
+    assert relay(outbox, batch_games=10, time_budget_seconds=60, clock=FakeClock()) == 0
     assert len(outbox.relay_calls) == 1
 
 
 def test_relay_works_page_by_page_in_row_order() -> None:
     db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
     outbox = FakeLobbyOutbox(db)
-    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
+    assert relay(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 5
     assert [games for games, _ in outbox.relay_calls] == [("g1", "g2"), ("g3", "g4"), ("g5",)]
     assert outbox.scan_calls == [(0, 2), (2, 2), (4, 2)]
 
@@ -70,7 +70,7 @@ def test_relay_works_page_by_page_in_row_order() -> None:
 def test_relay_goes_past_a_page_of_locked_games_to_the_rest_of_the_outbox() -> None:
     db = _db_with_pending("g1", "g2", "g3")
     outbox = FakeLobbyOutbox(db, locked_games={"g1", "g2"})
-    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 1
+    assert relay(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 1
     assert [f["game_id"] for f in outbox.stream] == ["g3"]
     assert _backlog_gauge() == 2
 
@@ -78,7 +78,7 @@ def test_relay_goes_past_a_page_of_locked_games_to_the_rest_of_the_outbox() -> N
 def test_relay_stops_when_its_time_budget_is_spent() -> None:
     db = _db_with_pending("g1", "g2", "g3", "g4", "g5")
     outbox = FakeLobbyOutbox(db)
-    appended = relay_lobby_outbox(outbox, batch_games=1, time_budget_seconds=2.5, clock=FakeClock(tick=1.0))
+    appended = relay(outbox, batch_games=1, time_budget_seconds=2.5, clock=FakeClock(tick=1.0))
     assert appended == 2
     assert outbox.backlog() == 3
 
@@ -87,14 +87,14 @@ def test_relay_reports_backlog_and_published_count() -> None:
     db = _db_with_pending("g1", "g2", "g3")
     outbox = FakeLobbyOutbox(db, locked_games={"g3"})
     before = _published()
-    relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert _published() - before == 2
     assert _backlog_gauge() == 1
 
 
 def test_relay_with_an_empty_outbox_reports_zero_backlog() -> None:
     outbox = FakeLobbyOutbox(FakeDatabase())
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    assert relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
     assert _backlog_gauge() == 0
     assert outbox.relay_calls == []
 
@@ -103,7 +103,7 @@ def test_relay_error_propagates_and_keeps_the_snapshots_pending() -> None:
     db = _db_with_pending("g1")
     outbox = FakeLobbyOutbox(db, fail_times=1)
     with pytest.raises(BackendUnavailable):
-        relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+        relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert outbox.backlog() == 1
     assert outbox.stream == []
 
@@ -117,7 +117,7 @@ def test_committed_health_changes_reach_the_lobby_stream_in_commit_order() -> No
     ]
     apply_entries(FakeHealthConsumerUnitOfWork(db), handoffs, now_ms=1700000000000)
     outbox = FakeLobbyOutbox(db)
-    relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
+    relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock())
     assert [(f["runtime_status"], f["engine_health_summary"], f["current_turn"]) for f in outbox.stream] == [
         ("engine_unreachable", "oom", "9"),
         ("running", "healthy", "9"),
@@ -138,8 +138,8 @@ def test_snapshots_next_in_their_game_go_out_right_after_commit_without_the_lock
     outbox = FakeLobbyOutbox(db)
     first = _committed(db, _entry("1-0", "container_oom"))
     second = _committed(db, _entry("2-0", "probe_recovered", prev="1-0"))
-    assert publish_after_commit(outbox, first) == 1
-    assert publish_after_commit(outbox, second) == 1
+    assert after_commit(outbox, first) == 1
+    assert after_commit(outbox, second) == 1
     assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable", "running"]
     assert outbox.relay_calls == []
     assert outbox.backlog() == 0
@@ -152,21 +152,21 @@ def test_a_snapshot_committed_after_one_not_yet_out_is_relayed_under_the_lock_in
     outbox = FakeLobbyOutbox(db)
     first = _committed(db, _entry("1-0", "container_oom"))
     second = _committed(db, _entry("2-0", "probe_recovered", prev="1-0"))
-    assert publish_after_commit(outbox, second) == 2  # overtook the first task: relays both, in order
+    assert after_commit(outbox, second) == 2  # overtook the first task: relays both, in order
     assert outbox.relay_calls == [(("g1",), True)]
-    assert publish_after_commit(outbox, first) == 0  # the late first task appends nothing twice
+    assert after_commit(outbox, first) == 0  # the late first task appends nothing twice
     assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable", "running"]
     assert db.outbox == []
 
 
-def test_a_failed_publish_after_commit_is_left_to_the_periodic_relay() -> None:
+def test_a_failed_append_after_commit_is_left_to_the_periodic_relay() -> None:
     db = FakeDatabase()
     db.add_record("g1", "running", "healthy", 9)
     outbox = FakeLobbyOutbox(db, fail_times=1)
     committed = _committed(db, _entry("1-0", "container_oom"))
-    assert publish_after_commit(outbox, committed) == 0
+    assert after_commit(outbox, committed) == 0
     assert outbox.backlog() == 1
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
+    assert relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 1
     assert [f["runtime_status"] for f in outbox.stream] == ["engine_unreachable"]
 
 
@@ -174,8 +174,8 @@ def test_the_periodic_relay_clears_rows_already_published_without_appending_them
     db = FakeDatabase()
     db.add_record("g1", "running", "healthy", 9)
     outbox = FakeLobbyOutbox(db)
-    publish_after_commit(outbox, _committed(db, _entry("1-0", "container_oom")))
-    assert relay_lobby_outbox(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
+    after_commit(outbox, _committed(db, _entry("1-0", "container_oom")))
+    assert relay(outbox, batch_games=10, time_budget_seconds=5, clock=FakeClock()) == 0
     assert db.outbox == []
     assert len(outbox.stream) == 1
 
@@ -185,8 +185,8 @@ def test_the_sweep_clears_published_rows_of_more_games_than_one_batch() -> None:
     outbox = FakeLobbyOutbox(db)
     for n in range(5):
         db.add_record(f"g{n}", "running", "healthy", 9)
-        publish_after_commit(outbox, _committed(db, _entry(f"{n + 1}-0", "container_oom", game=f"g{n}")))
+        after_commit(outbox, _committed(db, _entry(f"{n + 1}-0", "container_oom", game=f"g{n}")))
     assert len(db.outbox) == 5
-    assert relay_lobby_outbox(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 0
+    assert relay(outbox, batch_games=2, time_budget_seconds=60, clock=FakeClock()) == 0
     assert db.outbox == []
     assert len(outbox.stream) == 5
