@@ -51,7 +51,7 @@ from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, DockerRuntime  # no
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords  # noqa: E402
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines  # noqa: E402
 from galaxy_tasks.demo.engine_image import ENGINE_IMAGE  # noqa: E402
-from galaxy_tasks.ports import RunningRecords  # noqa: E402
+from galaxy_tasks.ports.rtmanager import RunningRecords  # noqa: E402
 from galaxy_tasks.service.health_publisher import HealthPublisher  # noqa: E402
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep  # noqa: E402
 from galaxy_tasks.testing.store import FakeHealthStream, FakeRuntimeStore  # noqa: E402

@@ -24,7 +24,7 @@ from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.service.order_repair import StalledGame
+from galaxy_tasks.ports.gamemaster import StalledGame
 
 _PAGE = 1000
 

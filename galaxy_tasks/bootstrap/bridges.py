@@ -12,7 +12,7 @@ from galaxy_tasks.adapters.redis.streams import RedisStreamReader
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.contract import BridgeKeys
 from galaxy_tasks.domain.handoffs import PartitionOf
-from galaxy_tasks.ports import EntryDispatcher
+from galaxy_tasks.ports.streams import EntryDispatcher
 from galaxy_tasks.service.bridge import BridgeTuning, StreamBridge
 from galaxy_tasks.task_names import TaskName
 

@@ -48,7 +48,7 @@ from galaxy_tasks.contract import (
     on_host,
 )
 from galaxy_tasks.long_running import registry
-from galaxy_tasks.ports import StreamOutbox
+from galaxy_tasks.ports.outbox import StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.job_dispatch import JobDispatch
 from galaxy_tasks.service.jobs import EngineSettings, JobContext

@@ -24,7 +24,7 @@ from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.domain.handoffs import PartitionOf, chunk_by_partition, plan_handoffs
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import BridgeState, BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
+from galaxy_tasks.ports.streams import BridgeState, BridgeStateStore, EntryDispatcher, Lease, StreamInfo, StreamReader
 from galaxy_tasks.service.leased import run_leased
 
 log = get_logger(__name__)

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.errors import TransientError
@@ -48,25 +47,18 @@ from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING
 from galaxy_tasks.domain.stream_fields import MAX_GAME_ID_BYTES
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, InspectBaselineStore, Lease, RunningRecords
+from galaxy_tasks.ports.rtmanager import (
+    ContainerEventSource,
+    ContainerRuntime,
+    InspectBaselineStore,
+    ListenerState,
+    RunningRecords,
+)
+from galaxy_tasks.ports.streams import Lease
 from galaxy_tasks.service.health_publisher import HealthPublisher, Published
 from galaxy_tasks.service.leased import run_leased
 
 log = get_logger(__name__)
-
-
-class ContainerEventSource(Protocol):
-    def read(self, *, since_nano: int, window_seconds: float) -> Iterable[ContainerEvent]:
-        """Events from ``since_nano`` on, as they arrive, for about ``window_seconds``."""
-        ...
-
-
-class ListenerState(Protocol):
-    def load(self) -> EventPosition | None:
-        """``None`` when no listener ever saved a position."""
-        ...
-
-    def save(self, position: EventPosition) -> None: ...
 
 
 def _usable_game_id(game_id: str) -> bool:

@@ -32,7 +32,8 @@ from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ConsumerWrites, HealthConsumerUnitOfWork, OutboxEntry, StreamOutbox
+from galaxy_tasks.ports.gamemaster import ConsumerWrites, HealthConsumerUnitOfWork
+from galaxy_tasks.ports.outbox import OutboxEntry, StreamOutbox
 from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)

@@ -13,56 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, validate_event
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import OutboxEntry, StreamOutbox
+from galaxy_tasks.ports.outbox import OutboxEntry, StreamOutbox
+from galaxy_tasks.ports.rtmanager import HealthEventStore
 from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)
-
-
-class HealthEventStore(Protocol):
-    def record(self, event: HealthEvent) -> OutboxEntry:
-        """Upsert the game's snapshot and queue the stream entry, in one transaction."""
-        ...
-
-    def record_once(self, event: HealthEvent, key: str) -> OutboxEntry | None:
-        """The same, unless an event with this idempotency ``key`` was recorded before."""
-        ...
-
-    def record_loss(self, event: HealthEvent) -> OutboxEntry | None:
-        """The same, only if this call moves the game's runtime record ``running → disappeared`` (one CAS)."""
-        ...
-
-    def record_death(self, event: HealthEvent) -> OutboxEntry | None:
-        """The same, only if this call moves the game's runtime record ``running → exited`` (one CAS)."""
-        ...
-
-    def record_revival(self, game_id: str, container_id: str) -> bool:
-        """Move the record ``exited → running`` for this very container (one CAS); whether this call did.
-
-        Docker brought back a container that was seen dead (a daemon restart
-        starts ``always`` containers again).  No event: the game stays down until
-        its recovery is observed.
-        """
-        ...
-
-    def advance_recovery(
-        self,
-        game_id: str,
-        down_seq: int,
-        fold: Callable[[RecoveryEvidence], RecoveryEvidence],
-        recovery: Callable[[RecoveryEvidence], HealthEvent | None],
-    ) -> OutboxEntry | None:
-        """Under the game's lock, while down period ``down_seq`` is still the current one:
-        fold one observation into its evidence; when ``recovery`` makes an event of the
-        evidence, record it (that ends the period).  ``None`` when nothing was recorded.
-        """
-        ...
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from galaxy_tasks.domain.rtmanager.convergence import (
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import judge_inspect, needs_inspect
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, FollowUps, InspectBaselineStore, RunningRecords
+from galaxy_tasks.ports.rtmanager import ContainerRuntime, FollowUps, InspectBaselineStore, RunningRecords
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)

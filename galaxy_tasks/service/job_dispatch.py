@@ -25,7 +25,7 @@ from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob, queued_from_fields, stream_job_id
 from galaxy_tasks.domain.rtmanager.jobs import InvalidJob, JobKind, place
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Forwarder, Placement
+from galaxy_tasks.ports.jobs import Forwarder, Placement
 from galaxy_tasks.service.job_handoff import JobQueueDispatcher, hand_on_jobs
 from galaxy_tasks.service.job_repair import JobRepairReport, repair_jobs
 from galaxy_tasks.service.jobs import (

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, RecordStatus, RecordView, container_name, engine_endpoint
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import EngineContainers, JobQueue, StaleClaim
+from galaxy_tasks.ports.jobs import EngineContainers, JobQueue, StaleClaim
 
 log = get_logger(__name__)
 

@@ -50,7 +50,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
 )
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import (
+from galaxy_tasks.ports.jobs import (
     Busy,
     Claim,
     CommittedJob,
@@ -59,8 +59,8 @@ from galaxy_tasks.ports import (
     FinishedJob,
     JobQueue,
     JobStreams,
-    StreamOutbox,
 )
+from galaxy_tasks.ports.outbox import StreamOutbox
 from galaxy_tasks.service.health_publisher import announce_committed
 from galaxy_tasks.service.outbox import after_commit
 

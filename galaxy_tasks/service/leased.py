@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import Lease
+from galaxy_tasks.ports.streams import Lease
 
 log = get_logger(__name__)
 

@@ -15,8 +15,6 @@ on other games never starves a repair.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.gamemaster.entries import FIELD_GAME_ID
@@ -24,32 +22,10 @@ from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_fields import CANNOT_APPLY
 from galaxy_tasks.domain.stream_ids import StreamId
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import HealthConsumerUnitOfWork
+from galaxy_tasks.ports.gamemaster import HealthConsumerUnitOfWork, OrderRepairStore, StalledGame
 from galaxy_tasks.service.health_consumer import apply_isolating_refusals, record_outcomes
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class StalledGame:
-    game_id: str
-    cursor: str | None
-    target: str
-    reason: str
-    gap: bool = False
-    """Entries it waits for are gone from the stream (trimmed before they were applied)."""
-
-
-class OrderRepairStore(Protocol):
-    def protect_unapplied(self) -> str | None:
-        """Keep the stream's trim from the entries a repair may still re-read; the oldest of them."""
-        ...
-
-    def stalled_games(self, cutoff_ms: int, limit: int) -> list[StalledGame]: ...
-
-    def parked_of(self, game_id: str) -> list[Handoff]: ...
-
-    def entries_of_game(self, game_id: str, after: str | None, through: str) -> list[StreamEntry]: ...
 
 
 def rechain(

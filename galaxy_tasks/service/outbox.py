@@ -24,7 +24,7 @@ from galaxy_tasks import metrics
 from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import OutboxEntry, RetentionReport, StreamOutbox
+from galaxy_tasks.ports.outbox import OutboxEntry, RetentionReport, StreamOutbox
 
 log = get_logger(__name__)
 

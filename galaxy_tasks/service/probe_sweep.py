@@ -17,30 +17,23 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, uptime_upper_bound_seconds
-from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds, ProbeVerdict, observe_probe
+from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds, ProbeVerdict, observe_probe
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, FollowUps, RunningRecords
+from galaxy_tasks.ports.rtmanager import (
+    ContainerRuntime,
+    FollowUps,
+    Prober,
+    ProbeStateStore,
+    RunningRecords,
+)
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
-
-
-class ProbeStateStore(Protocol):
-    def get(self, game_id: str) -> ProbeState | None: ...
-
-    def put(self, game_id: str, state: ProbeState) -> None: ...
-
-    def prune(self, keep: list[str]) -> int: ...
-
-
-class Prober(Protocol):
-    def probe(self, endpoint: str) -> tuple[bool, str]: ...
 
 
 @dataclass

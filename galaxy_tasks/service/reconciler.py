@@ -27,35 +27,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from galaxy_tasks import metrics
 from galaxy_tasks.domain.rtmanager.convergence import DEAD_STATES, death_event, is_dead_for_good
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import DOCKER_STATE_RUNNING, InspectObservation
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports import ContainerRuntime, ListedContainer, RunningRecord, RunningRecords
+from galaxy_tasks.ports.rtmanager import (
+    ContainerRuntime,
+    CurrentContainers,
+    ListedContainer,
+    OrphanReport,
+    RunningRecord,
+    RunningRecords,
+)
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
 
 RECONCILER_REASON = "reconciler: the container of a running record no longer exists"
-
-
-class CurrentContainers(Protocol):
-    def current_container_ids(self) -> set[str]:
-        """Every game's ``current_container_id``, whatever the record's status."""
-        ...
-
-
-class OrphanReport(Protocol):
-    def save(self, orphans: list[ListedContainer], *, suspects: list[str], now_ms: int) -> None:
-        """Store the confirmed orphans, and the ids seen unclaimed this time (confirmed if seen again)."""
-        ...
-
-    def suspects(self) -> set[str]:
-        """Container ids the previous reconcile saw unclaimed."""
-        ...
 
 
 @dataclass

@@ -10,32 +10,12 @@ returns at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from galaxy_tasks.contract import launch_marker_key
 from galaxy_tasks.logs import get_logger
+from galaxy_tasks.ports.streams import LeaseView, Singleton
 
 log = get_logger(__name__)
-
-
-class Singleton(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def task_name(self) -> str: ...
-
-    @property
-    def lease_key(self) -> str: ...
-
-    @property
-    def queue(self) -> str: ...
-
-
-class LeaseView(Protocol):
-    def holder_of(self, lease_key: str) -> str | None: ...
-
-    def claim_launch(self, marker_key: str, ttl_seconds: float) -> bool: ...
 
 
 def supervise(

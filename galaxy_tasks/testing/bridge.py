@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from galaxy_tasks.domain.errors import BrokerUnavailable, RedisUnavailable
 from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_ids import BEGINNING, StreamId, is_after
-from galaxy_tasks.ports import BridgeState, StreamInfo
+from galaxy_tasks.ports.streams import BridgeState, StreamInfo
 from galaxy_tasks.testing.clock import FakeClock
 
 
@@ -286,8 +286,7 @@ class FakeLeaseView:
 
 
 if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in for
-    from galaxy_tasks.ports import BridgeStateStore, EntryDispatcher, Lease, StreamReader
-    from galaxy_tasks.service.supervisor import LeaseView
+    from galaxy_tasks.ports.streams import BridgeStateStore, EntryDispatcher, Lease, LeaseView, StreamReader
 
     def _conforms() -> None:
         _reader: StreamReader = FakeStreamReader()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from galaxy_tasks.domain.rtmanager.docker_events import ContainerEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
-from galaxy_tasks.ports import ListedContainer
+from galaxy_tasks.ports.rtmanager import ListedContainer
 
 RESTART_DELAY_MS = 100
 """Docker waits 100 ms before the first restart of a crashed container."""

@@ -23,7 +23,8 @@ from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry
+from galaxy_tasks.ports.gamemaster import ConsumerWrites, LockedGames
+from galaxy_tasks.ports.outbox import OutboxEntry
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def health_handoff(entry_id: str, game: str, prev: str | None = None, event_type
 
 
 if TYPE_CHECKING:  # the fake must keep matching the protocol it stands in for
-    from galaxy_tasks.ports import HealthConsumerUnitOfWork
+    from galaxy_tasks.ports.gamemaster import HealthConsumerUnitOfWork
 
     def _conforms(db: FakeDatabase) -> None:
         _uow: HealthConsumerUnitOfWork = FakeHealthConsumerUnitOfWork(db)

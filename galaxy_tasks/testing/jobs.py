@@ -36,16 +36,8 @@ from galaxy_tasks.domain.errors import DockerUnavailable, ValueRefused
 from galaxy_tasks.domain.rtmanager.job_order import NO_ORDER, JobOrder, QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, JobKind, JobResult, RecordStatus, RecordView
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import (
-    Busy,
-    Claim,
-    ClaimedRecord,
-    CommittedJob,
-    EngineSpec,
-    FinishedJob,
-    OutboxEntry,
-    StaleClaim,
-)
+from galaxy_tasks.ports.jobs import Busy, Claim, ClaimedRecord, CommittedJob, EngineSpec, FinishedJob, StaleClaim
+from galaxy_tasks.ports.outbox import OutboxEntry
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
 from galaxy_tasks.testing.store import FakeHealthStream
 

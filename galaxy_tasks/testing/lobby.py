@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import RedisUnavailable
-from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
+from galaxy_tasks.ports.outbox import OutboxEntry, OutboxPage, RetentionReport
 from galaxy_tasks.testing.gamemaster import FakeDatabase
 
 
@@ -126,7 +126,7 @@ class FakeLobbyOutbox:
 
 
 if TYPE_CHECKING:  # the fake must keep matching the protocol it stands in for
-    from galaxy_tasks.ports import StreamOutbox
+    from galaxy_tasks.ports.outbox import StreamOutbox
 
     def _conforms(db: FakeDatabase) -> None:
         _outbox: StreamOutbox = FakeLobbyOutbox(db)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
 from galaxy_tasks.domain.stream_ids import StreamId, is_after
-from galaxy_tasks.service.order_repair import StalledGame
+from galaxy_tasks.ports.gamemaster import StalledGame
 from galaxy_tasks.testing.bridge import FakeStreamReader
 from galaxy_tasks.testing.gamemaster import FakeDatabase
 
@@ -119,7 +119,7 @@ class FakeOrderRepairStore:
 
 
 if TYPE_CHECKING:  # the fake must keep matching the protocol it stands in for
-    from galaxy_tasks.service.order_repair import OrderRepairStore
+    from galaxy_tasks.ports.gamemaster import OrderRepairStore
 
     def _conforms(db: FakeDatabase) -> None:
         _repair: OrderRepairStore = FakeOrderRepairStore(db, FakeStreamReader())

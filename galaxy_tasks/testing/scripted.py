@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
-from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
 
 
 class FakeRunningRecords:
@@ -59,8 +59,7 @@ class FakeProber:
 
 
 if TYPE_CHECKING:  # the fakes must keep matching the protocols they stand in for
-    from galaxy_tasks.ports import ContainerRuntime, RunningRecords
-    from galaxy_tasks.service.probe_sweep import Prober
+    from galaxy_tasks.ports.rtmanager import ContainerRuntime, Prober, RunningRecords
 
     def _conforms() -> None:
         _records: RunningRecords = FakeRunningRecords()

@@ -20,7 +20,8 @@ from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_
 from galaxy_tasks.domain.rtmanager.health import HealthEvent, HealthSnapshot
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
 from galaxy_tasks.domain.rtmanager.probe import ProbeState
-from galaxy_tasks.ports import ListedContainer, OutboxEntry, OutboxPage, RetentionReport, RunningRecord
+from galaxy_tasks.ports.outbox import OutboxEntry, OutboxPage, RetentionReport
+from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
 
 
 @dataclass

@@ -29,7 +29,8 @@ from galaxy_tasks.contract import LOBBY_STREAM
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.domain.handoffs import Handoff
-from galaxy_tasks.ports import ConsumerWrites, HealthConsumerUnitOfWork, LockedGames, OutboxEntry, StreamOutbox
+from galaxy_tasks.ports.gamemaster import ConsumerWrites, HealthConsumerUnitOfWork, LockedGames
+from galaxy_tasks.ports.outbox import OutboxEntry, StreamOutbox
 from galaxy_tasks.service.health_consumer import consume
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff
 from galaxy_tasks.testing.lobby import FakeLobbyOutbox

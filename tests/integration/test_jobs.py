@@ -15,7 +15,7 @@ from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX_SPEC, heal
 from galaxy_tasks.adapters.postgres.stream_outbox import PostgresStreamOutbox
 from galaxy_tasks.domain.rtmanager.job_order import QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import ContainerView, EngineIsolation, JobKind, StartJob, StopJob
-from galaxy_tasks.ports import EngineSpec
+from galaxy_tasks.ports.jobs import EngineSpec
 from galaxy_tasks.service.jobs import JobContext, JobRun, answer_job, run_start_job, run_stop_job
 from galaxy_tasks.service.outbox import relay
 from tests.support.docker_engine import ENGINE_IMAGE

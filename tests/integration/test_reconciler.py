@@ -18,7 +18,7 @@ from sqlalchemy import text
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.jobs import StartJob
-from galaxy_tasks.ports import ListedContainer
+from galaxy_tasks.ports.rtmanager import ListedContainer
 from galaxy_tasks.service.jobs import run_start_job
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.job_rig import JobRig

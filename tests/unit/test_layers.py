@@ -53,6 +53,15 @@ def test_a_layer_imports_nothing_it_must_not(layer: str, forbidden: tuple[str, .
     assert offending(layer, forbidden) == {}
 
 
+def test_every_port_lives_in_the_ports_package() -> None:
+    defining = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "(Protocol)" in path.read_text() and path.parent.name not in ("ports", "testing")
+    )
+    assert defining == []
+
+
 def test_the_rule_reads_imports_it_is_meant_to_catch() -> None:
     assert "galaxy_tasks.contract" in imports_of(PACKAGE / "long_running.py")
     assert offending("bootstrap", ("galaxy_tasks.adapters",))  # the root does build adapters

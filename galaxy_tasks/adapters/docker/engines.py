@@ -19,7 +19,7 @@ from galaxy_tasks.adapters.docker.errors import docker_errors, explanation
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL, HOST_LABEL, DockerRuntime
 from galaxy_tasks.domain.errors import DockerUnavailable
 from galaxy_tasks.domain.rtmanager.jobs import ENGINE_TMPFS, ContainerView, EngineIsolation, JobErrorCode, JobFailed
-from galaxy_tasks.ports import EngineSpec
+from galaxy_tasks.ports.jobs import EngineSpec
 
 
 class DockerEngineContainers:

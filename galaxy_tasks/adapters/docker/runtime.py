@@ -19,7 +19,7 @@ import docker.errors
 from galaxy_tasks.adapters.docker.errors import docker_errors, explanation
 from galaxy_tasks.domain.errors import DockerUnavailable
 from galaxy_tasks.domain.rtmanager.inspect import InspectObservation
-from galaxy_tasks.ports import ListedContainer
+from galaxy_tasks.ports.rtmanager import ListedContainer
 
 GAME_LABEL = "galaxy.game_id"
 HOST_LABEL = "galaxy.docker_host"

@@ -28,7 +28,8 @@ from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.domain.handoffs import Handoff
-from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry
+from galaxy_tasks.ports.gamemaster import ConsumerWrites, LockedGames
+from galaxy_tasks.ports.outbox import OutboxEntry
 
 _TRANSACTION_STATUS_IDLE = 0
 """``psycopg2.extensions.TRANSACTION_STATUS_IDLE``: no transaction open on the connection."""

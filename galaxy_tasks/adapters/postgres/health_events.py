@@ -18,7 +18,7 @@ from galaxy_tasks.domain.health_events import HealthEventType
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence, is_down_event
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.jobs import RecordStatus
-from galaxy_tasks.ports import OutboxEntry
+from galaxy_tasks.ports.outbox import OutboxEntry
 
 # Every statement below inserts the same columns; the values differ only in where they come from.
 _COLUMNS = (

@@ -22,7 +22,8 @@ from galaxy_tasks.adapters.postgres.health_events import record_health_event
 from galaxy_tasks.domain.rtmanager.job_order import JobOrder, QueuedJob
 from galaxy_tasks.domain.rtmanager.jobs import JobKind, JobOutcome, JobResult, RecordStatus, RecordView
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import Busy, Claim, ClaimedRecord, CommittedJob, FinishedJob, OutboxEntry, StaleClaim
+from galaxy_tasks.ports.jobs import Busy, Claim, ClaimedRecord, CommittedJob, FinishedJob, StaleClaim
+from galaxy_tasks.ports.outbox import OutboxEntry
 
 _ENSURE_GAME = text(
     "INSERT INTO rtmanager.game_jobs (game_id) SELECT :game_id "

@@ -6,7 +6,7 @@ from sqlalchemy import Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors
 from galaxy_tasks.domain.rtmanager.jobs import RecordStatus
-from galaxy_tasks.ports import RunningRecord
+from galaxy_tasks.ports.rtmanager import RunningRecord
 
 _RUNNING = text(
     "SELECT r.game_id, r.current_container_id, r.engine_endpoint, coalesce(s.down_seq, 0) AS down_seq "

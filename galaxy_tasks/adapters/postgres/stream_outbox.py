@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, text
 
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
-from galaxy_tasks.ports import OutboxEntry, OutboxPage, RetentionReport
+from galaxy_tasks.ports.outbox import OutboxEntry, OutboxPage, RetentionReport
 
 # KEYS: stream, mark hash, durability checkpoint hash, then the guard key, the consumer's progress hash
 # and its repair floor (all three may be absent).

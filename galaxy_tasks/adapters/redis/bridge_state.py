@@ -18,7 +18,7 @@ import redis
 from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.contract import BridgeKeys
 from galaxy_tasks.domain.stream_ids import BEGINNING
-from galaxy_tasks.ports import BridgeState
+from galaxy_tasks.ports.streams import BridgeState
 
 _SAVE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then

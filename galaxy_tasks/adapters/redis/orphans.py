@@ -9,7 +9,7 @@ import redis
 
 from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.contract import ORPHANS_KEY
-from galaxy_tasks.ports import ListedContainer
+from galaxy_tasks.ports.rtmanager import ListedContainer
 
 
 class RedisOrphanReport:

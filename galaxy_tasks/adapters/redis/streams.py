@@ -17,7 +17,7 @@ from galaxy_tasks.adapters.redis.client import translated_errors
 from galaxy_tasks.domain.handoffs import StreamEntry
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.domain.stream_ids import BEGINNING
-from galaxy_tasks.ports import StreamInfo
+from galaxy_tasks.ports.streams import StreamInfo
 
 _PAGE = 10_000
 

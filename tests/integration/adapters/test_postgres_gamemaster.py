@@ -25,7 +25,8 @@ from galaxy_tasks.contract import LOBBY_STREAM
 from galaxy_tasks.domain.errors import ValueRefused
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot, QueuedSnapshot
 from galaxy_tasks.domain.handoffs import Handoff
-from galaxy_tasks.ports import ConsumerWrites, LockedGames, OutboxEntry, OutboxPage
+from galaxy_tasks.ports.gamemaster import ConsumerWrites, LockedGames
+from galaxy_tasks.ports.outbox import OutboxEntry, OutboxPage
 from galaxy_tasks.service.outbox import relay
 from galaxy_tasks.testing.cluster import wait_until
 from tests.support.pipeline import Pipeline

@@ -18,8 +18,7 @@ from galaxy_tasks.adapters.postgres.health_events import PostgresHealthEventStor
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresRuntimeRecords
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
-from galaxy_tasks.ports import RunningRecords
-from galaxy_tasks.service.health_publisher import HealthEventStore
+from galaxy_tasks.ports.rtmanager import HealthEventStore, RunningRecords
 from galaxy_tasks.testing.store import FakeRuntimeStore
 from tests.support.pipeline import Pipeline
 

@@ -14,7 +14,7 @@ import pytest
 
 from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable, RowLocked
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
-from galaxy_tasks.ports import LockedGames
+from galaxy_tasks.ports.gamemaster import LockedGames
 from galaxy_tasks.service.health_consumer import consume
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
 from galaxy_tasks.testing.lobby import FakeLobbyOutbox

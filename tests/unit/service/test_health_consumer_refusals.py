@@ -15,7 +15,8 @@ import pytest
 from galaxy_tasks.domain.errors import BackendUnavailable, PostgresUnavailable, ValueRefused
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.handoffs import Handoff
-from galaxy_tasks.ports import ConsumerWrites, OutboxEntry
+from galaxy_tasks.ports.gamemaster import ConsumerWrites
+from galaxy_tasks.ports.outbox import OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_isolating_refusals
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork, health_handoff, running_games
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline, InspectObservation
-from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.inspect_sweep import inspect_container, plan_inspect_sweep
 from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeRunningRecords

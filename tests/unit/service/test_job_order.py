@@ -29,7 +29,7 @@ from galaxy_tasks.domain.rtmanager.jobs import (
     start_conflict,
 )
 from galaxy_tasks.domain.stream_ids import StreamId
-from galaxy_tasks.ports import Claim
+from galaxy_tasks.ports.jobs import Claim
 from galaxy_tasks.service.job_handoff import hand_on_jobs
 from galaxy_tasks.service.job_repair import repair_jobs
 from galaxy_tasks.service.jobs import (

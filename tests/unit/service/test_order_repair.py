@@ -7,8 +7,9 @@ from prometheus_client import REGISTRY
 from galaxy_tasks.domain.gamemaster.consumer import Outcome
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord
 from galaxy_tasks.domain.handoffs import Handoff, StreamEntry
+from galaxy_tasks.ports.gamemaster import StalledGame
 from galaxy_tasks.service.health_consumer import BatchResult, apply_entries
-from galaxy_tasks.service.order_repair import StalledGame, rechain, repair_stalled_games
+from galaxy_tasks.service.order_repair import rechain, repair_stalled_games
 from galaxy_tasks.testing.bridge import FakeStreamReader
 from galaxy_tasks.testing.gamemaster import FakeDatabase, FakeHealthConsumerUnitOfWork
 from galaxy_tasks.testing.order_repair import FakeOrderRepairStore

@@ -9,7 +9,7 @@ from galaxy_tasks.contract import LOBBY_OUTBOX
 from galaxy_tasks.domain.errors import BackendUnavailable
 from galaxy_tasks.domain.gamemaster.records import GameRecord, LobbySnapshot
 from galaxy_tasks.domain.handoffs import Handoff
-from galaxy_tasks.ports import OutboxEntry
+from galaxy_tasks.ports.outbox import OutboxEntry
 from galaxy_tasks.service.health_consumer import apply_entries
 from galaxy_tasks.service.outbox import after_commit, relay
 from galaxy_tasks.testing.clock import FakeClock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.probe import ProbeState, ProbeThresholds
-from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
 from galaxy_tasks.service.health_publisher import HealthPublisher
 from galaxy_tasks.service.probe_sweep import plan_probe_sweep, probe_engine
 from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeProber, FakeRunningRecords

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from galaxy_tasks.ports import RetentionReport
+from galaxy_tasks.ports.outbox import RetentionReport
 from galaxy_tasks.service.outbox import relay
 from galaxy_tasks.testing.clock import FakeClock
 from galaxy_tasks.testing.gamemaster import FakeDatabase

@@ -5,7 +5,7 @@ over the interval."""
 from __future__ import annotations
 
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
-from galaxy_tasks.ports import ListedContainer, RunningRecord
+from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
 from galaxy_tasks.service.inspect_sweep import run_inspect_sweep
 from galaxy_tasks.service.probe_sweep import run_probe_sweep
 from galaxy_tasks.testing.follow_ups import FakeFollowUps, FollowUp
