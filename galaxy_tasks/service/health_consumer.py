@@ -52,7 +52,7 @@ class EntryResult:
         return {
             "entry_id": self.entry_id,
             "game_id": self.game_id,
-            "outcome": "parked" if self.outcome is Outcome.WAITING else self.outcome.value,
+            "outcome": self.outcome.value,
             "transition": None if self.transition is None else f"{self.transition.source}->{self.transition.target}",
             "published": self.published,
             "detail": self.detail,
@@ -72,7 +72,7 @@ class BatchResult:
 
     @property
     def parked(self) -> list[str]:
-        return [r.entry_id for r in self.results if r.outcome is Outcome.WAITING]
+        return [r.entry_id for r in self.results if r.outcome is Outcome.PARKED]
 
     @property
     def published_games(self) -> list[str]:
@@ -146,7 +146,7 @@ def apply_isolating_held_rows(
 
 def record_outcomes(batch: BatchResult) -> None:
     for result in (*batch.results, *batch.released):
-        if result.outcome is Outcome.WAITING:
+        if result.outcome is Outcome.PARKED:
             metrics.HEALTH_EVENTS_PARKED.inc()
             continue
         if result.outcome is Outcome.DUPLICATE:
@@ -197,7 +197,7 @@ def _apply_refused(uow: HealthConsumerUnitOfWork, handoff: Handoff, exc: ValueRe
 
 
 def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:
-    """Apply ``handoffs`` and report what became of each (``WAITING`` means parked).
+    """Apply ``handoffs`` and report what became of each (``PARKED``: stored until its predecessor is applied).
 
     Per game the entries are taken in stream-id order together with the game's
     parked entries; an entry listed twice is applied (and reported) once, and
@@ -265,7 +265,7 @@ class _LockedFold:
         for entry_id in sorted(candidates, key=StreamId.parse):
             handoff = candidates[entry_id]
             result = self._fold_one(game_id, handoff, blocked=waiting)
-            waits = result.outcome is Outcome.WAITING
+            waits = result.outcome is Outcome.PARKED
             waiting = waiting or waits
             if waits and entry_id in handed:
                 stored = parked.get(entry_id)
@@ -281,7 +281,7 @@ class _LockedFold:
     def _fold_one(self, game_id: str, handoff: Handoff, *, blocked: bool) -> EntryResult:
         cursor = self.cursors[game_id]
         if blocked and (cursor.last_entry_id is None or is_after(handoff.entry_id, cursor.last_entry_id)):
-            return EntryResult(handoff.entry_id, game_id, Outcome.WAITING, detail="an earlier entry of the game waits")
+            return EntryResult(handoff.entry_id, game_id, Outcome.PARKED, detail="an earlier entry of the game waits")
         step = fold_entry(
             entry_id=handoff.entry_id,
             fields=handoff.fields,

@@ -1,4 +1,5 @@
-"""The one decorator every galaxy_tasks task goes through (Sentry's ``instrumented_task`` idea).
+"""The one decorator every galaxy_tasks task goes through (Sentry's ``instrumented_task`` idea), and what
+the long-running tasks add to it (their options, when to stop).
 
 It fixes the explicit stable name, binds the task, and declares the retry
 policy once: retry ``TransientError`` (a backend that may come back, a lock
@@ -8,6 +9,7 @@ jitter, forever; never retry anything else.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -15,7 +17,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 
-from galaxy_tasks.celery_app import app
+from galaxy_tasks.celery_app import app, shutdown_requested
 from galaxy_tasks.config import get_settings
 from galaxy_tasks.domain.errors import TransientError
 from galaxy_tasks.task_names import TaskName
@@ -57,3 +59,23 @@ def retry_later(task: Task, args: list[Any], exc: Exception) -> NoReturn:
         factor=1, retries=task.request.retries, maximum=task.retry_backoff_max, full_jitter=True
     )
     raise task.retry(args=args, exc=exc, countdown=countdown, max_retries=None)
+
+
+LONG_RUNNING_OPTIONS: dict[str, Any] = {
+    "acks_late": False,
+    "reject_on_worker_lost": False,
+    "autoretry_for": (),
+    "time_limit": None,
+    "soft_time_limit": None,
+}
+"""Acked on receipt, never retried, no time limit: the lease, not redelivery, keeps a singleton alive."""
+
+
+def stop_condition(max_seconds: float | None) -> Callable[[], bool]:
+    """Stop on worker shutdown, or after ``max_seconds`` (tests, ad-hoc catch-ups)."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def should_stop() -> bool:
+        return shutdown_requested.is_set() or (deadline is not None and time.monotonic() > deadline)
+
+    return should_stop

@@ -13,8 +13,7 @@ from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.domain.errors import RowLocked
 from galaxy_tasks.domain.handoffs import Handoff
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task, retry_later
-from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
+from galaxy_tasks.tasks._base import LONG_RUNNING_OPTIONS, galaxy_task, retry_later, stop_condition
 
 
 @galaxy_task(TaskName.GM_APPLY_HEALTH_EVENT, acks_late=True)

@@ -12,8 +12,7 @@ from celery import Task
 
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task
-from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
+from galaxy_tasks.tasks._base import LONG_RUNNING_OPTIONS, galaxy_task, stop_condition
 
 NO_RETRY: tuple[type[BaseException], ...] = ()
 """Sweeps and their per-container tasks are not retried: the next beat tick does the work again."""

@@ -23,8 +23,7 @@ from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.contract import START_JOBS_STREAM, STOP_JOBS_STREAM
 from galaxy_tasks.domain.rtmanager.jobs import JobKind
 from galaxy_tasks.task_names import TaskName
-from galaxy_tasks.tasks._base import galaxy_task
-from galaxy_tasks.tasks._long_running import LONG_RUNNING_OPTIONS, stop_condition
+from galaxy_tasks.tasks._base import LONG_RUNNING_OPTIONS, galaxy_task, stop_condition
 
 JOB_OPTIONS: dict[str, Any] = {"acks_late": True, "time_limit": None, "soft_time_limit": None}
 """A game's turn runs Docker calls (an image pull included) with no transaction open: no time limit; its

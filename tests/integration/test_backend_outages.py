@@ -32,7 +32,7 @@ import sqlalchemy.exc
 from galaxy_tasks.adapters.postgres.migrate import upgrade
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.errors import MalformedEntry
-from galaxy_tasks.domain.gamemaster.entries import decode_health_event
+from galaxy_tasks.domain.gamemaster.entries import decode_health_entry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.queues import Queue
@@ -130,7 +130,7 @@ class Scenario:
         for raw in stream:
             fields = decode_entry_fields(raw, HEALTH_EVENT_FIELDS)  # as the bridge reads it
             try:
-                decode_health_event(fields)
+                decode_health_entry(fields)
             except MalformedEntry:
                 continue  # counted and skipped: no effect on rows or snapshots
             reference.handle(fields)

@@ -19,7 +19,7 @@ import pytest
 
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
 from galaxy_tasks.domain.errors import MalformedEntry
-from galaxy_tasks.domain.gamemaster.entries import decode_health_event
+from galaxy_tasks.domain.gamemaster.entries import decode_health_entry
 from galaxy_tasks.domain.health_events import HEALTH_EVENT_FIELDS
 from galaxy_tasks.domain.stream_fields import decode_entry_fields
 from galaxy_tasks.testing.cluster import Cluster, wait_until
@@ -70,7 +70,7 @@ def _reference(entries: list[dict[Any, Any]]) -> ReferenceGameMaster:
     for raw in entries:
         fields = decode_entry_fields(raw, HEALTH_EVENT_FIELDS)
         try:
-            decode_health_event(fields)
+            decode_health_entry(fields)
         except MalformedEntry:
             reference.skipped += 1
             continue

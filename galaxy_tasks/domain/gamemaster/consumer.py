@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from galaxy_tasks.domain.errors import MalformedEntry
-from galaxy_tasks.domain.gamemaster.entries import decode_health_event
+from galaxy_tasks.domain.gamemaster.entries import decode_health_entry
 from galaxy_tasks.domain.gamemaster.plans import plan_for, should_publish
 from galaxy_tasks.domain.gamemaster.records import ConsumerCursor, GameRecord, LobbySnapshot
 from galaxy_tasks.domain.gamemaster.statuses import Transition
@@ -34,7 +34,8 @@ class Outcome(StrEnum):
 
     APPLIED = "applied"
     DUPLICATE = "duplicate"
-    WAITING = "waiting"
+    PARKED = "parked"
+    """Its game's previous entry is not applied yet: stored (parked) and applied with it."""
     SKIPPED_MALFORMED = "malformed"
     SKIPPED_UNKNOWN_TYPE = "unknown_event_type"
     SKIPPED_UNKNOWN_GAME = "unknown_game"
@@ -46,7 +47,7 @@ class Outcome(StrEnum):
     @property
     def consumes(self) -> bool:
         """Whether the entry is done with (its cursor moves, or it never had one)."""
-        return self not in (Outcome.DUPLICATE, Outcome.WAITING)
+        return self not in (Outcome.DUPLICATE, Outcome.PARKED)
 
 
 _SKIPS = frozenset({Outcome.SKIPPED_MALFORMED, Outcome.SKIPPED_UNKNOWN_TYPE, Outcome.SKIPPED_UNKNOWN_GAME})
@@ -105,11 +106,11 @@ def fold_entry(
     if ready is Readiness.DUPLICATE:
         return Step(Outcome.DUPLICATE, cursor, record)
     if ready is Readiness.WAIT:
-        return Step(Outcome.WAITING, cursor, record, detail=f"waiting for {prev_entry_id}")
+        return Step(Outcome.PARKED, cursor, record, detail=f"waiting for {prev_entry_id}")
     advanced = replace(cursor, last_entry_id=entry_id)
 
     try:
-        event = decode_health_event(fields)
+        event = decode_health_entry(fields)
     except MalformedEntry as exc:
         return Step(Outcome.SKIPPED_MALFORMED, advanced, record, detail=str(exc))
     plan = plan_for(event.event_type)

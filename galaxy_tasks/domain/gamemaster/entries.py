@@ -25,7 +25,7 @@ _CHECKED_ORDER = (FIELD_GAME_ID, FIELD_EVENT_TYPE, FIELD_OCCURRED_AT_MS, *sorted
 
 
 @dataclass(frozen=True)
-class HealthEvent:
+class HealthEntry:
     """The part of a health entry the Game Master reads."""
 
     game_id: str
@@ -37,7 +37,7 @@ def game_id_of(fields: Mapping[str, str]) -> str | None:
     """The entry's game id when it has a usable one, else ``None``.
 
     The bridge orders entries per game with this, so it must agree with
-    :func:`decode_health_event` on which entries belong to a game.
+    :func:`decode_health_entry` on which entries belong to a game.
     """
     return None if no_game_reason(fields) else fields[FIELD_GAME_ID]
 
@@ -54,7 +54,7 @@ def no_game_reason(fields: Mapping[str, str]) -> str | None:
     return None
 
 
-def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
+def decode_health_entry(fields: Mapping[str, str]) -> HealthEntry:
     """Validate ``fields`` and return the event, or raise :class:`MalformedEntry`."""
     problem = no_game_reason(fields)
     if problem is not None:
@@ -77,7 +77,7 @@ def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
         raise MalformedEntry(f"invalid occurred_at_ms: {exc}") from None
     if occurred_at_ms <= 0:
         raise MalformedEntry("invalid occurred_at_ms: must be positive")
-    return HealthEvent(game_id=game_id, event_type=event_type, occurred_at_ms=occurred_at_ms)
+    return HealthEntry(game_id=game_id, event_type=event_type, occurred_at_ms=occurred_at_ms)
 
 
 def _parse_int64(raw: str) -> int:

@@ -145,9 +145,9 @@ def test_missing_predecessor_parks_the_entry_and_the_later_entries_of_its_game()
         _h("6-0", "g2", "probe_failed", prev="4-0"),
     )
     assert _outcomes(result) == [
-        ("3-0", Outcome.WAITING),
+        ("3-0", Outcome.PARKED),
         ("4-0", Outcome.APPLIED),
-        ("5-0", Outcome.WAITING),
+        ("5-0", Outcome.PARKED),
         ("6-0", Outcome.APPLIED),
     ]
     assert result.parked == ["3-0", "5-0"]
@@ -225,7 +225,7 @@ def test_an_entry_redelivered_while_parked_is_parked_once_and_keeps_its_parking_
     _apply(db, parked)
     db.now_ms = 200
     again = _apply(db, parked)
-    assert _outcomes(again) == [("3-0", Outcome.WAITING)]
+    assert _outcomes(again) == [("3-0", Outcome.PARKED)]
     assert _parking(db) == {("g1", "3-0"): "1-0"}
     assert db.parked["g1", "3-0"].parked_at_ms == 100
 
@@ -252,7 +252,7 @@ def test_a_handed_in_copy_of_a_parked_entry_replaces_its_stored_predecessor_id()
     db = _db(g1="running")
     _apply(db, _h("5-0", "g1", "container_oom", prev="3-0"))
     rechained = _apply(db, _h("5-0", "g1", "container_oom", prev="1-0"))
-    assert _outcomes(rechained) == [("5-0", Outcome.WAITING)]
+    assert _outcomes(rechained) == [("5-0", Outcome.PARKED)]
     assert _parking(db) == {("g1", "5-0"): "1-0"}
 
     result = _apply(db, _h("1-0", "g1", "probe_failed"))
@@ -266,7 +266,7 @@ def test_an_entry_never_overtakes_an_earlier_parked_entry_of_its_game() -> None:
     _apply(db, _h("1-0", "g1", "probe_failed"))
     _apply(db, _h("3-0", "g1", "container_oom", prev="2-0"))
     overtaking = _apply(db, _h("5-0", "g1", "probe_recovered", prev="1-0"))
-    assert _outcomes(overtaking) == [("5-0", Outcome.WAITING)]
+    assert _outcomes(overtaking) == [("5-0", Outcome.PARKED)]
     assert db.cursors["g1"].last_entry_id == "1-0"
     assert _parking(db) == {("g1", "3-0"): "2-0", ("g1", "5-0"): "1-0"}
 
@@ -315,7 +315,7 @@ def test_parked_entries_of_one_game_do_not_block_other_games() -> None:
         _h("4-0", "g1", "probe_failed", prev="3-0"),
         _h("5-0", "g2", "probe_recovered", prev="2-0"),
     )
-    assert _outcomes(result) == [("2-0", Outcome.APPLIED), ("4-0", Outcome.WAITING), ("5-0", Outcome.APPLIED)]
+    assert _outcomes(result) == [("2-0", Outcome.APPLIED), ("4-0", Outcome.PARKED), ("5-0", Outcome.APPLIED)]
     assert result.released == []
     assert db.records["g2"] == GameRecord("g2", "running", "healthy", 4)
     assert db.cursors["g2"].last_entry_id == "5-0"

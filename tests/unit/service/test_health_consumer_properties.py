@@ -171,7 +171,7 @@ def _scrambled(handoffs: list[Handoff], rnd: random.Random) -> list[Handoff]:
 def _done_once_each(reported: list[EntryResult], entries: Entries) -> None:
     """Exactly once: every entry of a game is applied or skipped exactly once over all the reports."""
     done = Counter(
-        r.entry_id for r in reported if r.game_id is not None and r.outcome not in (Outcome.DUPLICATE, Outcome.WAITING)
+        r.entry_id for r in reported if r.game_id is not None and r.outcome not in (Outcome.DUPLICATE, Outcome.PARKED)
     )
     assert done == Counter(entry_id for entry_id, fields in entries if has_game(fields))
 

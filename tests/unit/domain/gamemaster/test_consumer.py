@@ -197,7 +197,7 @@ def test_duplicate_entry_changes_nothing() -> None:
 
 def test_entry_waiting_for_its_predecessor_changes_nothing() -> None:
     step = _fold("container_oom", prev="4-0", cursor_entry="3-0")
-    assert step.outcome is Outcome.WAITING
+    assert step.outcome is Outcome.PARKED
     assert step.cursor == ConsumerCursor("g1", "3-0", None)
     assert step.record == GameRecord("g1", "running", "", 3)
     assert step.snapshot is None
@@ -215,13 +215,13 @@ def test_a_skippable_entry_still_waits_for_its_predecessor_instead_of_advancing_
     fields: dict[str, str],
 ) -> None:
     step = _fold("", fields=fields, prev="4-0", cursor_entry="3-0")
-    assert step.outcome is Outcome.WAITING
+    assert step.outcome is Outcome.PARKED
     assert step.cursor == ConsumerCursor("g1", "3-0", None)
 
 
 def test_an_entry_of_an_unknown_game_still_waits_for_its_predecessor() -> None:
     step = _fold("container_oom", status=None, prev="4-0", cursor_entry="3-0")
-    assert step.outcome is Outcome.WAITING
+    assert step.outcome is Outcome.PARKED
     assert step.cursor.last_entry_id == "3-0"
 
 
@@ -304,7 +304,7 @@ def test_snapshot_time_is_the_processing_time() -> None:
     [
         (Outcome.APPLIED, False, True),
         (Outcome.DUPLICATE, False, False),
-        (Outcome.WAITING, False, False),
+        (Outcome.PARKED, False, False),
         (Outcome.SKIPPED_MALFORMED, True, True),
         (Outcome.SKIPPED_UNKNOWN_TYPE, True, True),
         (Outcome.SKIPPED_UNKNOWN_GAME, True, True),
