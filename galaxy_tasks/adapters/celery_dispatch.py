@@ -23,6 +23,7 @@ from celery import Celery
 
 from galaxy_tasks.domain.errors import BrokerUnavailable
 from galaxy_tasks.domain.handoffs import Handoff
+from galaxy_tasks.ports.rtmanager import FollowUp, FollowUpTask
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.task_names import ROUTES, TaskName
 
@@ -105,39 +106,21 @@ class CeleryTurnForwarder:
 class CeleryFollowUps:
     """The ``FollowUps`` of one Docker host: its inspect, probe and reconcile tasks on its Docker queue."""
 
+    TASKS = {
+        FollowUpTask.INSPECT: TaskName.RTM_INSPECT_CONTAINER,
+        FollowUpTask.PROBE: TaskName.RTM_PROBE_ENGINE,
+        FollowUpTask.RECONCILE: TaskName.RTM_RECONCILE,
+    }
+
     def __init__(self, app: Celery, queue: str) -> None:
         self._app = app
         self._queue = queue
 
-    def inspect(self, game_id: str, container_id: str, *, down_seq: int = 0, expires_seconds: float | None) -> None:
-        self._send(
-            TaskName.RTM_INSPECT_CONTAINER,
-            args=[game_id, container_id],
-            kwargs={"down_seq": down_seq} if down_seq else {},
-            expires=expires_seconds,
-        )
-
-    def probe(
-        self,
-        game_id: str,
-        container_id: str,
-        endpoint: str,
-        *,
-        down_seq: int = 0,
-        delay_seconds: float = 0.0,
-        expires_seconds: float | None,
-    ) -> None:
-        self._send(
-            TaskName.RTM_PROBE_ENGINE,
-            args=[game_id, container_id, endpoint],
-            kwargs={"down_seq": down_seq} if down_seq else {},
-            countdown=delay_seconds,
-            expires=expires_seconds,
-        )
-
-    def reconcile(self, *, expires_seconds: float | None) -> None:
-        self._send(TaskName.RTM_RECONCILE, expires=expires_seconds)
-
-    def _send(self, task: TaskName, **options: object) -> None:
+    def send(self, follow_up: FollowUp) -> None:
+        options: dict[str, object] = {"args": list(follow_up.args), "expires": follow_up.expires_seconds}
+        if follow_up.down_seq:
+            options["kwargs"] = {"down_seq": follow_up.down_seq}
+        if follow_up.delay_seconds:
+            options["countdown"] = follow_up.delay_seconds
         with _broker_errors():
-            self._app.send_task(task.value, queue=self._queue, **options)
+            self._app.send_task(self.TASKS[follow_up.task].value, queue=self._queue, **options)

@@ -7,7 +7,6 @@ The start/stop jobs have their own use case object
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from galaxy_tasks.contract import (
 from galaxy_tasks.domain.rtmanager.jobs import START_JOB_FIELDS, STOP_JOB_FIELDS, JobKind
 from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds
 from galaxy_tasks.logs import get_logger
+from galaxy_tasks.ports.rtmanager import FollowUp, FollowUpTask
 from galaxy_tasks.schedule import expiry_for
 from galaxy_tasks.service.bridge import StreamBridge
 from galaxy_tasks.service.docker_events import DockerEventsListener, ListenerActions
@@ -135,13 +135,10 @@ class RuntimeManagerEntryPoints:
         reconcile_expires = expiry_for(s.reconcile_interval_seconds)
 
         def inspect_now(game_id: str, container_id: str) -> None:
-            _send_or_log(
-                TaskName.RTM_INSPECT_CONTAINER,
-                lambda: self.follow_ups.inspect(game_id, container_id, expires_seconds=None),
-            )
+            self._send_or_log(FollowUp(FollowUpTask.INSPECT, (game_id, container_id)))
 
         def reconcile_now() -> None:
-            _send_or_log(TaskName.RTM_RECONCILE, lambda: self.follow_ups.reconcile(expires_seconds=reconcile_expires))
+            self._send_or_log(FollowUp(FollowUpTask.RECONCILE, expires_seconds=reconcile_expires))
 
         return DockerEventsListener(
             source=DockerEventSource(res.docker_runtime),
@@ -152,6 +149,14 @@ class RuntimeManagerEntryPoints:
                 self.publisher, res.runtime_records, res.inspect_baselines, inspect_now, reconcile_now
             ),
         )
+
+    def _send_or_log(self, follow_up: FollowUp) -> None:
+        """A follow-up the listener asks for; with the broker away only logged: beat sends the same work
+        periodically, and the listener must not stop over it."""
+        try:
+            self.follow_ups.send(follow_up)
+        except Exception as exc:  # noqa: BLE001 - whatever an unreachable broker raises
+            log.warning("follow_up_task_not_sent", follow_up=follow_up.task.value, error=str(exc))
 
     def job_bridge(self, stream: str) -> StreamBridge:
         """A job stream's bridge: jobs are ordered by their games' queues, not by the bridge (no partitions,
@@ -167,12 +172,3 @@ class RuntimeManagerEntryPoints:
             known_fields=START_JOB_FIELDS if start else STOP_JOB_FIELDS,
             dispatcher=self._res.job_dispatch.bridge_dispatcher(kind, stream),
         )
-
-
-def _send_or_log(task: TaskName, send: Callable[[], None]) -> None:
-    """A follow-up the listener asks for; with the broker away only logged: beat sends the same work
-    periodically, and the listener must not stop over it."""
-    try:
-        send()
-    except Exception as exc:  # noqa: BLE001 - whatever an unreachable broker raises
-        log.warning("follow_up_task_not_sent", task=task.value, error=str(exc))

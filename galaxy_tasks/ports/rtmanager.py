@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from galaxy_tasks.domain.rtmanager.convergence import RecoveryEvidence
@@ -170,29 +171,32 @@ class ListenerState(Protocol):
     def save(self, position: EventPosition) -> None: ...
 
 
+class FollowUpTask(StrEnum):
+    """What a follow-up asks for."""
+
+    INSPECT = "inspect"
+    """``rtmanager.inspect_container(game_id, container_id)``."""
+    PROBE = "probe"
+    """``rtmanager.probe_engine(game_id, container_id, endpoint)``."""
+    RECONCILE = "reconcile"
+    """``rtmanager.reconcile()``: relist Docker now."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """One piece of work a sweep or the events listener asks the Docker host's workers for."""
+
+    task: FollowUpTask
+    args: tuple[str, ...] = ()
+    down_seq: int = 0
+    """The game's down period, when its recovery is in question (0: none)."""
+    delay_seconds: float = 0.0
+    """Run it no sooner than this."""
+    expires_seconds: float | None = None
+    """How long it stays worth running (``None``: until it runs)."""
+
+
 class FollowUps(Protocol):
-    """Work a sweep or the events listener asks this Docker host's workers for (``rtmanager.docker[.<host>]``).
+    """Hands follow-ups to this Docker host's workers (``rtmanager.docker[.<host>]``)."""
 
-    ``expires_seconds``: how long the request stays worth running (``None``: until it runs).
-    """
-
-    def inspect(self, game_id: str, container_id: str, *, down_seq: int = 0, expires_seconds: float | None) -> None:
-        """``rtmanager.inspect_container``; ``down_seq``: the game's down period, when its recovery is in question."""
-        ...
-
-    def probe(
-        self,
-        game_id: str,
-        container_id: str,
-        endpoint: str,
-        *,
-        down_seq: int = 0,
-        delay_seconds: float = 0.0,
-        expires_seconds: float | None,
-    ) -> None:
-        """``rtmanager.probe_engine``, run after ``delay_seconds``."""
-        ...
-
-    def reconcile(self, *, expires_seconds: float | None) -> None:
-        """``rtmanager.reconcile``: relist Docker now."""
-        ...
+    def send(self, follow_up: FollowUp) -> None: ...

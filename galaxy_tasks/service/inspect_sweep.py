@@ -27,7 +27,14 @@ from galaxy_tasks.domain.rtmanager.convergence import (
 from galaxy_tasks.domain.rtmanager.health import HealthEvent
 from galaxy_tasks.domain.rtmanager.inspect import judge_inspect, needs_inspect
 from galaxy_tasks.logs import get_logger
-from galaxy_tasks.ports.rtmanager import ContainerRuntime, FollowUps, InspectBaselineStore, RunningRecords
+from galaxy_tasks.ports.rtmanager import (
+    ContainerRuntime,
+    FollowUp,
+    FollowUps,
+    FollowUpTask,
+    InspectBaselineStore,
+    RunningRecords,
+)
 from galaxy_tasks.service.health_publisher import HealthPublisher
 
 log = get_logger(__name__)
@@ -96,7 +103,9 @@ def run_inspect_sweep(
     """List the managed containers once and ask for an inspect of each one the list cannot vouch for."""
     plan = plan_inspect_sweep(records, runtime, baselines, now_ms=now_ms)
     for game_id, container_id, down_seq in plan.to_inspect:
-        follow_ups.inspect(game_id, container_id, down_seq=down_seq, expires_seconds=expires_seconds)
+        follow_ups.send(
+            FollowUp(FollowUpTask.INSPECT, (game_id, container_id), down_seq=down_seq, expires_seconds=expires_seconds)
+        )
     return plan
 
 

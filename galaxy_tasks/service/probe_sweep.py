@@ -26,7 +26,9 @@ from galaxy_tasks.domain.rtmanager.probe import ProbeThresholds, ProbeVerdict, o
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports.rtmanager import (
     ContainerRuntime,
+    FollowUp,
     FollowUps,
+    FollowUpTask,
     Prober,
     ProbeStateStore,
     RunningRecords,
@@ -89,13 +91,14 @@ def run_probe_sweep(
     ``spread_seconds`` (restarted workers do not probe everything at once)."""
     plan = plan_probe_sweep(records, runtime, states, grace_seconds=grace_seconds)
     for game_id, container_id, endpoint, down_seq in plan.to_probe:
-        follow_ups.probe(
-            game_id,
-            container_id,
-            endpoint,
-            down_seq=down_seq,
-            delay_seconds=delay(0, spread_seconds),
-            expires_seconds=expires_seconds,
+        follow_ups.send(
+            FollowUp(
+                FollowUpTask.PROBE,
+                (game_id, container_id, endpoint),
+                down_seq=down_seq,
+                delay_seconds=delay(0, spread_seconds),
+                expires_seconds=expires_seconds,
+            )
         )
     return plan
 

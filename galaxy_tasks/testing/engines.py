@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from galaxy_tasks.service.jobs import EngineSettings
 
-TEST_ENGINE_SETTINGS = EngineSettings(
+LOOPBACK_ENGINE_SETTINGS = EngineSettings(
     endpoint_template="http://127.0.0.1:8080/{game_id}",
     network="host",
     memory_limit="64m",
@@ -23,7 +23,7 @@ TEST_ENGINE_SETTINGS = EngineSettings(
 """Engine containers as the tests run them: host networking, no pulls."""
 
 TEST_ENGINE_ENV: dict[str, str] = {
-    "GALAXY_ENGINE_ENDPOINT_TEMPLATE": TEST_ENGINE_SETTINGS.endpoint_template,
+    "GALAXY_ENGINE_ENDPOINT_TEMPLATE": LOOPBACK_ENGINE_SETTINGS.endpoint_template,
     "GALAXY_ENGINE_NETWORK": "host",
     "GALAXY_ENGINE_MEMORY_LIMIT": "64m",
     "GALAXY_ENGINE_CPUS": "0.5",

@@ -30,7 +30,7 @@ from galaxy_tasks.contract import (
     STOP_JOBS_STREAM,
 )
 from galaxy_tasks.service.jobs import JobContext
-from galaxy_tasks.testing.engines import TEST_ENGINE_SETTINGS
+from galaxy_tasks.testing.engines import LOOPBACK_ENGINE_SETTINGS
 from tests.support.pipeline import Pipeline
 
 
@@ -55,7 +55,7 @@ class JobRig:
             health_outbox=PostgresStreamOutbox(
                 pipeline.engine, outbox_client, pipeline.redis_url, health_events_outbox(0), durable_after_ms=0
             ),
-            settings=TEST_ENGINE_SETTINGS,
+            settings=LOOPBACK_ENGINE_SETTINGS,
             docker_retry_seconds=5,
         )
 

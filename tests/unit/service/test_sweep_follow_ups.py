@@ -5,10 +5,10 @@ over the interval."""
 from __future__ import annotations
 
 from galaxy_tasks.domain.rtmanager.inspect import InspectBaseline
-from galaxy_tasks.ports.rtmanager import ListedContainer, RunningRecord
+from galaxy_tasks.ports.rtmanager import FollowUp, FollowUpTask, ListedContainer, RunningRecord
 from galaxy_tasks.service.inspect_sweep import run_inspect_sweep
 from galaxy_tasks.service.probe_sweep import run_probe_sweep
-from galaxy_tasks.testing.follow_ups import FakeFollowUps, FollowUp
+from galaxy_tasks.testing.follow_ups import FakeFollowUps
 from galaxy_tasks.testing.scripted import FakeContainerRuntime, FakeRunningRecords
 from galaxy_tasks.testing.store import FakeInspectBaselines, FakeProbeStates
 
@@ -30,7 +30,7 @@ def test_the_inspect_sweep_asks_for_one_inspect_per_container_the_list_cannot_vo
     plan = run_inspect_sweep(records, runtime, baselines, follow_ups, now_ms=NOW, expires_seconds=30.0)
 
     assert plan.vouched == ["g1"]
-    assert follow_ups.sent == [FollowUp("inspect", ("g2", "c2"), down_seq=4, expires_seconds=30.0)]
+    assert follow_ups.sent == [FollowUp(FollowUpTask.INSPECT, ("g2", "c2"), down_seq=4, expires_seconds=30.0)]
 
 
 def test_the_probe_sweep_asks_for_one_probe_per_engine_past_its_grace_each_delayed_within_the_spread() -> None:
@@ -66,7 +66,7 @@ def test_the_probe_sweep_asks_for_one_probe_per_engine_past_its_grace_each_delay
     )
 
     assert follow_ups.sent == [
-        FollowUp("probe", ("old", "c1", "http://127.0.0.1:1"), 0, 2.5, 50.0),
-        FollowUp("probe", ("down", "c3", "http://127.0.0.1:3"), 2, 2.5, 50.0),
+        FollowUp(FollowUpTask.PROBE, ("old", "c1", "http://127.0.0.1:1"), 0, 2.5, 50.0),
+        FollowUp(FollowUpTask.PROBE, ("down", "c3", "http://127.0.0.1:3"), 2, 2.5, 50.0),
     ]
     assert spreads == [(0, 5.0), (0, 5.0)]
