@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
 
 from galaxy_tasks.config import ConfigError
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
-from galaxy_tasks.domain.errors import BackendUnavailable, LocalRunFailed
+from galaxy_tasks.domain.errors import BackendUnavailable, LocalRunFailed, SchemaMissing
+
+
+def package_version() -> str:
+    """The installed distribution's version (``pyproject.toml``)."""
+    try:
+        return importlib.metadata.version("galaxy_tasks")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, defaults included (tests derive ``galaxy-tasks run``'s process list from it)."""
     parser = argparse.ArgumentParser(prog="galaxy-tasks", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the PostgreSQL schemas")
@@ -89,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return metrics_command(args.port)
     except ConfigError as exc:
         print(f"galaxy-tasks: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except SchemaMissing as exc:
+        print(f"galaxy-tasks: {exc}\n  The database is not migrated: run `galaxy-tasks migrate`.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

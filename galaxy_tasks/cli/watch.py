@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
-from galaxy_tasks.adapters.redis.client import translated_errors
+from galaxy_tasks.adapters.redis.client import safe_redis_url, translated_errors
 from galaxy_tasks.bootstrap import resources
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM, LOBBY_STREAM
 from galaxy_tasks.domain.stream_fields import decode_for_display
@@ -50,7 +50,8 @@ def watch_command(
     res = resources()
     r = res.raw_redis  # bytes: a producer's entry that is not UTF-8 is shown, never fatal
     positions: dict[Any, Any] = {stream: "0-0" if from_start else "$" for stream in WATCHED}
-    print(f"watching {', '.join(WATCHED)} on {res.settings.redis_url} (Ctrl-C to stop)", file=out, flush=True)
+    where = safe_redis_url(res.settings.redis_url)
+    print(f"watching {', '.join(WATCHED)} on {where} (Ctrl-C to stop)", file=out, flush=True)
     shown = 0
     while not should_stop():
         with translated_errors(res.settings.redis_url):

@@ -17,13 +17,14 @@ so the services, the Celery tasks and the CLI reason about these only::
      │    ├── MalformedEntry         a stream entry that fails validation
      │    │    └── InvalidJob        a start/stop job that breaks the contract
      │    ├── ValueRefused           the database refused a value the input carried
+     │    ├── SchemaMissing          the database has no galaxy_tasks schema yet (run migrate)
      │    └── JobFailed              Docker's word: the job cannot succeed (its result says why)
      ├── WrongDockerHost             the game's container lives on another Docker host
      ├── ConfigError                 a GALAXY_* variable holds a value that cannot be used
      └── LocalRunFailed              galaxy-tasks run could not set up a piece it needs
 
 Tasks retry ``TransientError`` with backoff and never retry ``PermanentError``;
-the CLI maps ``ConfigError``, ``BackendUnavailable`` and ``LocalRunFailed`` to
+the CLI maps ``ConfigError``, ``SchemaMissing``, ``BackendUnavailable`` and ``LocalRunFailed`` to
 its exit codes and lets anything else show its traceback (a bug, not an
 operations problem).  The job and configuration errors are defined beside the
 rules that raise them (``domain/rtmanager/jobs.py``, ``config.py``,
@@ -99,6 +100,11 @@ class ValueRefused(PermanentError):
     def __init__(self, sqlstate: str, detail: str) -> None:
         super().__init__(f"postgresql {sqlstate}: {detail}")
         self.sqlstate = sqlstate
+
+
+class SchemaMissing(PermanentError):
+    """The database lacks a galaxy_tasks table or schema (PostgreSQL SQLSTATE 42P01 or 3F000): it was
+    never migrated, or migrated to an older revision than this code."""
 
 
 class LocalRunFailed(GalaxyError):

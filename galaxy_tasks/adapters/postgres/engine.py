@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy.exc
 from sqlalchemy import Engine, create_engine, make_url
 
-from galaxy_tasks.domain.errors import PostgresUnavailable, RowLocked, TransientError, ValueRefused
+from galaxy_tasks.domain.errors import PostgresUnavailable, RowLocked, SchemaMissing, TransientError, ValueRefused
 
 # SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, statement timeout (query
 # canceled), admin shutdown, too many connections.
@@ -97,6 +97,10 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+_SCHEMA_MISSING = frozenset({"42P01", "3F000"})
+"""undefined_table, invalid_schema_name: the database was not migrated (far enough)."""
+
+
 @contextmanager
 def translated_errors(url: str) -> Iterator[None]:
     """Re-raise SQLAlchemy's connection and contention errors as galaxy_tasks errors."""
@@ -108,6 +112,8 @@ def translated_errors(url: str) -> Iterator[None]:
             raise PostgresUnavailable(f"{safe_url(url)}: {exc.orig}") from exc
         if code == _LOCK_NOT_AVAILABLE:
             raise RowLocked(f"postgresql {code}: {exc.orig}") from exc
+        if code in _SCHEMA_MISSING:
+            raise SchemaMissing(f"{safe_url(url)}: {str(exc.orig).strip()}") from exc
         if code in _TRANSIENT_SQLSTATES:
             raise TransientError(f"postgresql {code}: {exc.orig}") from exc
         if code is not None and code[:2] in _VALUE_SQLSTATE_CLASSES:
