@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="streams, offsets, lag, leases, outbox, games")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when something needs attention (a singleton nobody holds, a job past its claim bound, "
+        "a bridge lagging past GALAXY_BACKLOG_THRESHOLD), listing what on stderr",
+    )
 
     replay = commands.add_parser("replay", help="hand a stream's entries on again from an entry id (safe)")
     replay.add_argument("--from", dest="from_id", required=True, metavar="ENTRY_ID")
@@ -84,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             from galaxy_tasks.cli.status import status_command
 
-            return status_command(as_json=args.json)
+            return status_command(as_json=args.json, check=args.check)
         if args.command == "replay":
             from galaxy_tasks.cli.replay import replay_command
 

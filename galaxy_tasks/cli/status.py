@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from galaxy_tasks.adapters.postgres.engine import translated_errors as pg_errors
 from galaxy_tasks.adapters.redis.client import translated_errors as redis_errors
 from galaxy_tasks.bootstrap import Resources, resources
+from galaxy_tasks.config import Settings
 from galaxy_tasks.contract import (
     HEALTH_EVENT_OUTBOX,
     HEALTH_EVENTS_BRIDGE_KEYS,
@@ -127,7 +129,36 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def status_command(*, as_json: bool) -> int:
-    status = gather_status(resources())
+def needs_attention(status: dict[str, Any], settings: Settings) -> list[str]:
+    """What ``status --check`` reports: each a reason for exit code 1."""
+    problems = [
+        f"long-running {name}: nobody holds its lease"
+        for name, info in status["long_running"].items()
+        if not info["holder"]
+    ]
+    claim_ms = settings.job_claim_seconds * 1000
+    problems += [
+        f"game {row['game_id']}: {row['status']} for {row['claimed_ms_ago'] / 1000:.0f} s,"
+        " past GALAXY_JOB_CLAIM_SECONDS"
+        for row in status["jobs_in_transition"]
+        if row["claimed_ms_ago"] is not None and row["claimed_ms_ago"] > claim_ms
+    ]
+    problems += [
+        f"bridge of {stream}: lag {info['lag']} entries, past GALAXY_BACKLOG_THRESHOLD"
+        for stream, info in status["bridges"].items()
+        if info["lag"] is not None and info["lag"] > settings.backlog_threshold
+    ]
+    return problems
+
+
+def status_command(*, as_json: bool, check: bool = False) -> int:
+    """Print the status; with ``check``, exit 1 when :func:`needs_attention` finds anything (listed on stderr)."""
+    res = resources()
+    status = gather_status(res)
     print(json.dumps(status, indent=2) if as_json else render(status))
-    return 0
+    if not check:
+        return 0
+    problems = needs_attention(status, res.settings)
+    for problem in problems:
+        print(f"galaxy-tasks status: {problem}", file=sys.stderr)
+    return 1 if problems else 0

@@ -1,5 +1,5 @@
-"""The CLI on a database that was never migrated: a message that says what to do and exit code 2, not a
-traceback; and ``--version``."""
+"""The CLI's exit codes: a database never migrated is a message saying what to do and 2, not a traceback;
+``status --check`` is 1 while something needs attention and 0 when nothing does; ``--version``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import make_url
 
+from galaxy_tasks.long_running import REGISTRY
 from galaxy_tasks.testing.services import POSTGRES_ADMIN_URL, drop_database, fresh_database_url, run_admin_statement
 from tests.support.pipeline import Pipeline
 
@@ -42,3 +43,19 @@ def test_version_prints_the_installed_version(pipeline: Pipeline) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith("galaxy-tasks 0.")
+
+
+def test_status_check_exits_1_naming_every_singleton_nobody_holds_and_0_once_all_are_held(pipeline: Pipeline) -> None:
+    unheld = pipeline.cli("status", "--check")
+
+    assert unheld.returncode == 1, unheld.stderr
+    names = [singleton.name for singleton in REGISTRY]
+    assert all(f"long-running {name}: nobody holds its lease" in unheld.stderr for name in names)
+    for singleton in REGISTRY:
+        pipeline.r.set(singleton.lease_key, "a-holder:1", px=60_000)
+
+    held = pipeline.cli("status", "--check")
+
+    assert held.returncode == 0, held.stderr
+    assert "galaxy-tasks status:" not in held.stderr
+    assert pipeline.cli("status").returncode == 0  # without --check: always 0
