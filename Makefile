@@ -1,6 +1,7 @@
 # Developer entry points; CI runs `bash scripts/test.sh` (via .ci/run), which is `make test`.
 #   make lint typecheck    ruff and mypy, as CI runs them
 #   make unit              fast tests only (no services needed)
+#   make pythons           ruff, mypy and unit tests on the other Pythons 3.11-3.13 found here
 #   make test ARGS='-k x'  the full test command; ARGS go to pytest
 #   make run               the whole system in the foreground (ARGS go to galaxy-tasks run)
 #   make bench             bench/run.py against local PostgreSQL and Redis
@@ -10,7 +11,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 ARGS  ?=
 
-.PHONY: help venv services lint format typecheck test unit run bench
+.PHONY: help venv services lint format typecheck test unit pythons run bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -37,6 +38,9 @@ test:
 
 unit: venv
 	$(BIN)/pytest tests/unit $(ARGS)
+
+pythons: venv
+	bash scripts/other-pythons.sh
 
 run:
 	bash scripts/run-local.sh $(ARGS)

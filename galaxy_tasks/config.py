@@ -21,8 +21,10 @@ from typing import TypeVar
 from galaxy_tasks.domain.errors import GalaxyError
 from galaxy_tasks.domain.rtmanager.convergence import ConvergenceBounds, convergence_bounds
 from galaxy_tasks.domain.rtmanager.jobs import EngineIsolation, isolation_problem, parse_capabilities
+from galaxy_tasks.logs import LOG_FORMATS
 
 SAFE_ISOLATION = EngineIsolation()
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/galaxy"
@@ -31,6 +33,32 @@ DEFAULT_ENGINE_ENDPOINT_TEMPLATE = "http://galaxy-game-{game_id}:8080"
 
 class ConfigError(GalaxyError, ValueError):
     """A ``GALAXY_*`` variable holds a value that cannot be used."""
+
+
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+def _secret(env: Mapping[str, str], variable: str) -> str:
+    """A URL that may carry a password: from ``variable``, or read from the file ``variable_FILE`` names.
+
+    The ``_FILE`` form keeps the password out of the environment too (``docker
+    inspect`` shows a container's environment): a compose or Kubernetes secret
+    mounted as a file, or a file of mode 0600 beside a systemd unit.
+    """
+    direct = env.get(variable) or ""
+    path = env.get(variable + SECRET_FILE_SUFFIX) or ""
+    if direct and path:
+        raise ConfigError(f"set {variable} or {variable}{SECRET_FILE_SUFFIX}, not both")
+    if not path:
+        return direct
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable}{SECRET_FILE_SUFFIX}: cannot read {path}: {exc.strerror}") from exc
+    if not value:
+        raise ConfigError(f"{variable}{SECRET_FILE_SUFFIX}: {path} is empty")
+    return value
 
 
 _T = TypeVar("_T")
@@ -53,17 +81,19 @@ class Settings:
     # Fixed names (SPEC §2).
     redis_url: str = setting(
         DEFAULT_REDIS_URL,
-        "Redis holding the streams, offsets, leases, shared state and the Celery results (fixed name)",
+        "Redis holding the streams, offsets, leases, shared state and the Celery results (fixed name); "
+        "or `GALAXY_REDIS_URL_FILE`, a file holding it (a secret: the password stays out of the environment)",
     )
     broker_url: str = setting(
         DEFAULT_REDIS_URL,
         "Celery broker; Redis or RabbitMQ (`amqp://…`, with publisher confirms; the pipeline tests run on "
-        "both) (fixed name)",
+        "both) (fixed name); or `GALAXY_BROKER_URL_FILE`, a file holding it",
         shown="value of `GALAXY_REDIS_URL`",
     )
     database_url: str = setting(
         DEFAULT_DATABASE_URL,
-        "PostgreSQL, as an SQLAlchemy URL; `galaxy-tasks migrate` creates the database if missing (fixed name)",
+        "PostgreSQL, as an SQLAlchemy URL; `galaxy-tasks migrate` creates the database if missing (fixed name); "
+        "or `GALAXY_DATABASE_URL_FILE`, a file holding it",
     )
     engine_endpoint_template: str = setting(
         DEFAULT_ENGINE_ENDPOINT_TEMPLATE,
@@ -256,7 +286,9 @@ class Settings:
         "", "folder for prometheus-client's multiprocess files; `galaxy-tasks run` uses `.run/metrics` when empty"
     )
     metrics_port: int = setting(
-        9808, "port of the metrics endpoint (`galaxy-tasks run`, `galaxy-tasks metrics`), on 127.0.0.1"
+        9808,
+        "port of the metrics endpoint (`galaxy-tasks run`, `galaxy-tasks metrics`, and each node with "
+        "`GALAXY_METRICS_SERVE=1`), on `GALAXY_METRICS_ADDRESS`; taken already: the process stops at start",
     )
     metrics_address: str = setting("127.0.0.1", "address the metrics endpoint binds (`0.0.0.0` in a container)")
     metrics_serve: bool = setting(
@@ -264,18 +296,32 @@ class Settings:
         "`1`: every worker and beat serves its own node's metrics on `GALAXY_METRICS_PORT` (one endpoint per "
         "container; `deploy/`)",
     )
+    migrate_lock_wait_seconds: float = setting(
+        600.0,
+        "how long `galaxy-tasks migrate` waits while another one (every host migrates at boot) holds the "
+        "migration lock, a PostgreSQL advisory lock; then it exits 3",
+    )
     log_level: str = setting(
-        "INFO", "read and kept in the settings but not applied yet: Celery's `--loglevel` governs the processes"
+        "",
+        "level of galaxy_tasks' own log lines (`DEBUG` adds each entry handled and each bridge batch; "
+        "`WARNING` leaves only what needs a look); unset, they follow the process's level (Celery's "
+        "`--loglevel`), which stays the level of Celery's own lines",
+    )
+    log_format: str = setting(
+        "logfmt",
+        "`logfmt`: Celery's text lines, galaxy_tasks' as `event=… game_id=…` pairs with `task_id=` and "
+        "`task=` inside a task; `json`: one JSON object per line for every line, Celery's too, with "
+        "`task_id` and `task` inside a task",
     )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        redis_url = env.get("GALAXY_REDIS_URL") or DEFAULT_REDIS_URL
+        redis_url = _secret(env, "GALAXY_REDIS_URL") or DEFAULT_REDIS_URL
         values: dict[str, object] = {
             "redis_url": redis_url,
-            "broker_url": env.get("GALAXY_BROKER_URL") or redis_url,
-            "database_url": env.get("GALAXY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            "broker_url": _secret(env, "GALAXY_BROKER_URL") or redis_url,
+            "database_url": _secret(env, "GALAXY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             "engine_endpoint_template": env.get("GALAXY_ENGINE_ENDPOINT_TEMPLATE") or DEFAULT_ENGINE_ENDPOINT_TEMPLATE,
         }
         fixed = set(values)
@@ -322,11 +368,16 @@ class Settings:
             "worker_prefetch_multiplier",
             "redis_socket_timeout_seconds",
             "database_pool_size",
+            "migrate_lock_wait_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive, got {getattr(self, name)!r}")
         self._validate_bounded_waits()
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"GALAXY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if self.log_level and self.log_level.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"GALAXY_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
         if self.bridge_block_ms / 1000 >= self.lease_ttl_seconds / 2:
             raise ConfigError(
                 "GALAXY_BRIDGE_BLOCK_MS must be well under GALAXY_LEASE_TTL_SECONDS "

@@ -127,3 +127,7 @@ HEALTH_EVENT_OUTBOX = OutboxNames("rtmanager.health_event_outbox", "rtmanager.he
 JOB_RESULT_OUTBOX = OutboxNames("rtmanager.job_result_outbox", "rtmanager.game_jobs", JOB_RESULTS_STREAM)
 """RTM → Lobby job results, numbered under the game's job row (held by every job of the game)."""
 OUTBOXES = (LOBBY_OUTBOX, HEALTH_EVENT_OUTBOX, JOB_RESULT_OUTBOX)
+
+MIGRATION_LOCK = (0x67616C61, 1)
+"""The PostgreSQL advisory lock (two int4 keys: "gala", 1) every ``galaxy-tasks migrate`` holds while it
+upgrades or downgrades the schemas, so hosts that all migrate at boot take turns."""

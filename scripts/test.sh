@@ -4,7 +4,8 @@
 # Brings up PostgreSQL and Redis (services.sh), installs dockerd and busybox-static when missing
 # (docker.sh; the tests start their own private dockerd), chromium, docker-compose and
 # systemd-analyze when missing (test-tools.sh), the virtualenv (venv.sh), then runs
-#   ruff check . ; ruff format --check . ; mypy ; pytest [arguments]
+#   ruff check . ; ruff format --check . ; mypy ; scripts/other-pythons.sh ; pytest [arguments]
+# (other-pythons.sh: ruff, mypy and the unit tests on the other Python 3.11-3.13 found here).
 # Every check runs even when an earlier one failed; the last line sums them up.
 # Exits non-zero when anything failed, including pytest collecting no tests (exit 5).
 # Without arguments pytest runs every test (tests/unit, tests/integration, tests/e2e).
@@ -56,6 +57,7 @@ check() { # check LABEL COMMAND...
 check "ruff check" ruff check .
 check "ruff format" ruff format --check .
 check "mypy" mypy
+check "other Pythons" bash scripts/other-pythons.sh
 
 printf '\n==> pytest %s\n' "$*"
 pytest_log=$(mktemp)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with the system python3 (>= 3.11) and install the project into it:
-#   pip install -r requirements.txt -e .
-# The install is skipped while requirements.txt, setup.cfg and pyproject.toml are
-# unchanged since the last successful one (their hash is kept in .venv/.installed),
+#   pip install -r requirements-dev.txt -e .   (the runtime pins plus the test and lint tools)
+# The install is skipped while requirements.txt, requirements-dev.txt, setup.cfg and pyproject.toml
+# are unchanged since the last successful one (their hash is kept in .venv/.installed),
 # so a second run takes well under a second. Delete .venv to start over.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -27,15 +27,15 @@ if ! python_is_recent "$VENV/bin/python" || [ ! -x "$VENV/bin/pip" ]; then
   python3 -m venv --clear "$VENV" || die "python3 -m venv $VENV failed"
 fi
 
-fingerprint=$(cat requirements.txt setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+fingerprint=$(cat requirements.txt requirements-dev.txt setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && [ -x "$VENV/bin/galaxy-tasks" ]; then
   say "$VENV is up to date ($("$VENV/bin/python" -V 2>&1))"
   exit 0
 fi
 
-say "installing requirements.txt and galaxy_tasks (editable) into $VENV"
+say "installing requirements-dev.txt and galaxy_tasks (editable) into $VENV"
 rm -f "$STAMP"
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements.txt -e . ||
-  die "pip install -r requirements.txt -e . failed"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements-dev.txt -e . ||
+  die "pip install -r requirements-dev.txt -e . failed"
 printf '%s\n' "$fingerprint" >"$STAMP"
 say "$VENV is ready ($("$VENV/bin/python" -V 2>&1))"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from galaxy_tasks.config import ConfigError
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
-from galaxy_tasks.domain.errors import BackendUnavailable, LocalRunFailed, SchemaMissing
+from galaxy_tasks.domain.errors import BackendUnavailable, LocalRunFailed, MigrationInProgress, SchemaMissing
 
 
 def package_version() -> str:
@@ -70,14 +70,38 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--max-entries", type=int, default=None, help="stop after this many lines")
 
     metrics = commands.add_parser("metrics", help="serve the Prometheus metrics of this host's processes")
-    metrics.add_argument("--port", type=int, default=None)
+    metrics.add_argument("--port", type=int, default=None, help="default: GALAXY_METRICS_PORT (9808)")
+    metrics.add_argument(
+        "--cluster",
+        action="store_true",
+        help="serve the cluster's state instead, read at each scrape: bridge lag in entries and seconds, queue "
+        "depths, singleton leases, outbox backlogs, parked entries, orphans, schema revision",
+    )
     return parser
+
+
+_CLI_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def _set_up_logging() -> None:
+    """Log lines on stderr in ``GALAXY_LOG_FORMAT`` at ``GALAXY_LOG_LEVEL`` (a bad setting: the defaults,
+    and the command reports the setting itself)."""
+    from galaxy_tasks import logs
+    from galaxy_tasks.config import get_settings
+
+    logging.basicConfig(level=logging.INFO, format=_CLI_LOG_FORMAT)
+    try:
+        settings = get_settings()
+    except ConfigError:
+        return
+    handlers = logging.getLogger().handlers
+    logs.install(handlers, log_format=settings.log_format, level=settings.log_level, fmt=_CLI_LOG_FORMAT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _set_up_logging()
     try:
         if args.command == "migrate":
             from galaxy_tasks.cli.migrate import migrate_command
@@ -102,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "metrics":
             from galaxy_tasks.cli.metrics_server import metrics_command
 
-            return metrics_command(args.port)
+            return metrics_command(args.port, cluster=args.cluster)
     except ConfigError as exc:
         print(f"galaxy-tasks: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -111,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except MigrationInProgress as exc:
+        print(f"galaxy-tasks: {exc}", file=sys.stderr)
+        return 3
     except LocalRunFailed as exc:  # a private dockerd that would not start, a demo without Docker …
         print(f"galaxy-tasks: {exc}", file=sys.stderr)
         return 4

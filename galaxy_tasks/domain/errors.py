@@ -84,6 +84,10 @@ class RowLocked(TransientError):
     busy, not the database; work on other games need not wait for it."""
 
 
+class MigrationInProgress(TransientError):
+    """Another ``galaxy-tasks migrate`` held the migration lock for longer than this one would wait."""
+
+
 class PermanentError(GalaxyError):
     """A failure that retrying cannot fix."""
 

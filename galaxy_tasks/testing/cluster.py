@@ -59,6 +59,17 @@ FAST_SETTINGS: dict[str, str] = {
     "GALAXY_ORDER_REPAIR_INTERVAL_SECONDS": "2",
 }
 
+FAST_OBSERVATION_SETTINGS: dict[str, str] = {
+    "GALAXY_PROBE_INTERVAL_SECONDS": "1",
+    "GALAXY_PROBE_FAILURE_THRESHOLD": "2",
+    "GALAXY_PROBE_SUCCESS_THRESHOLD": "1",
+    "GALAXY_PROBE_STARTUP_GRACE_SECONDS": "0",
+    "GALAXY_PROBE_TIMEOUT_SECONDS": "1",
+    "GALAXY_INSPECT_INTERVAL_SECONDS": "2",
+    "GALAXY_RECONCILE_INTERVAL_SECONDS": "3",
+}
+"""The Runtime Manager's probes, inspections and reconciler within seconds (real-Docker tests)."""
+
 
 QUIET = ("--without-mingle", "--without-gossip")
 """Test workers skip the start-up chatter with their peers."""

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.e2e
 
 DEPLOY = REPO / "deploy"
 VENV = Path(sys.executable).parent.parent
-QUEUE_GROUPS = {"events": "gamemaster.health_events", "rtm": "rtmanager.docker,rtmanager.jobs"}
+TEMPLATE_INSTANCES = ("events",)
+"""The instances of ``galaxy-tasks-worker@.service`` the target wants (the RTM worker has its own unit)."""
 
 
 def tool(name: str) -> str:
@@ -48,7 +49,11 @@ def test_the_compose_file_is_valid_and_runs_every_process_of_the_system(tmp_path
     assert "-Q galaxy.long_running,galaxy.periodic -P threads" in commands["worker-long-running"]
     assert services["beat"]["deploy"]["replicas"] == 2
     assert services["beat"]["environment"]["GALAXY_BEAT_SCHEDULER"] == "redbeat"
-    assert "--basic-auth=operator:pw" in commands["flower"]
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "operator:pw"
+    assert all("pw" not in command for command in commands.values()), commands
+    workers = [name for name in services if name.startswith("worker-")]
+    assert {services[name]["stop_grace_period"] for name in workers} <= {"30s", "1m0s", "60s"}
+    assert services["worker-events"]["stop_grace_period"] in ("60s", "1m0s")
 
 
 def test_the_compose_file_refuses_to_start_without_a_database_password_or_flower_credentials() -> None:
@@ -69,7 +74,7 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert {u.name for u in units} >= {"galaxy-tasks.target", "galaxy-tasks-worker@.service"}
     for unit in units:  # installed under /opt/galaxy-tasks/venv; here: this checkout's venv
         (tmp_path / unit.name).write_text(unit.read_text().replace("/opt/galaxy-tasks/venv", str(VENV)))
-    for group in QUEUE_GROUPS:
+    for group in TEMPLATE_INSTANCES:
         template = (tmp_path / "galaxy-tasks-worker@.service").read_text()
         (tmp_path / f"galaxy-tasks-worker@{group}.service").write_text(template)
     checked = [p.name for p in sorted(tmp_path.iterdir()) if "@." not in p.name]
@@ -83,3 +88,41 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Unknown key" not in done.stderr, done.stderr
+
+
+def unit_lines(name: str) -> list[str]:
+    return [line.strip() for line in (DEPLOY / "systemd" / name).read_text().splitlines()]
+
+
+def test_only_the_units_that_talk_to_docker_join_the_docker_group() -> None:
+    in_group = sorted(
+        unit.name
+        for unit in (DEPLOY / "systemd").iterdir()
+        if any(line.startswith("SupplementaryGroups=") and "docker" in line for line in unit_lines(unit.name))
+    )
+    assert in_group == ["galaxy-tasks-long-running.service", "galaxy-tasks-worker-rtm.service"]
+
+
+def test_the_workers_of_one_host_serve_metrics_on_ports_of_their_own() -> None:
+    ports: dict[str, str] = {}
+    for unit in sorted((DEPLOY / "systemd").iterdir()):
+        for line in unit_lines(unit.name):
+            if line.startswith("Environment=") and "GALAXY_METRICS_SERVE=1" in line:
+                port = dict(item.split("=", 1) for item in line.removeprefix("Environment=").split())
+                ports[unit.name] = port.get("GALAXY_METRICS_PORT", "9808")
+    assert len(ports) == 3, ports
+    assert len(set(ports.values())) == len(ports), ports
+
+
+def test_no_unit_puts_a_password_or_its_variable_on_a_command_line() -> None:
+    for unit in sorted((DEPLOY / "systemd").iterdir()):
+        exec_lines = [line for line in unit_lines(unit.name) if line.startswith("ExecStart=")]
+        assert all("AUTH" not in line and "PASSWORD" not in line and "URL" not in line for line in exec_lines), unit
+
+
+def test_every_service_unit_is_sandboxed() -> None:
+    for unit in sorted((DEPLOY / "systemd").glob("*.service")):
+        lines = unit_lines(unit.name)
+        assert {"NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet="} <= set(
+            lines
+        ), unit.name

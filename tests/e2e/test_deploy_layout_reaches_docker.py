@@ -27,16 +27,13 @@ queue — is consumed only by workers that see that task's Docker host.
 
 from __future__ import annotations
 
-import json
-import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from galaxy_tasks.cli import build_parser
 from galaxy_tasks.cli.run import child_commands
@@ -45,14 +42,17 @@ from galaxy_tasks.long_running import registry
 from galaxy_tasks.queues import HOST_BOUND, Queue, on_docker_host
 from galaxy_tasks.schedule import beat_schedule
 from galaxy_tasks.task_names import ROUTES, TaskName
-from galaxy_tasks.testing.cluster import REPO
+from tests.support.deploy_layout import (
+    DEPLOY,
+    compose_processes,
+    section,
+    shell_blocks,
+    split_env_prefix,
+    systemd_processes,
+    worker_queues,
+)
 
 pytestmark = pytest.mark.e2e
-
-DEPLOY = REPO / "deploy"
-SYSTEMD = DEPLOY / "systemd"
-DOCKER_SDK_DEFAULT_HOST = "unix:///var/run/docker.sock"
-"""Where the Docker SDK (``docker.from_env``) connects when ``DOCKER_HOST`` is unset."""
 
 DOCKER_BOUND: tuple[TaskName, ...] = (
     TaskName.RTM_INSPECT_SWEEP,
@@ -99,182 +99,32 @@ class Layout:
         return f"{self.name}: {queue} is consumed by [{seen}] seeing Docker and [{blind}] without Docker"
 
 
-# --- reading the process command lines -------------------------------------------------------------
-
-
-def worker_queues(argv: Sequence[str]) -> frozenset[str] | None:
-    """The ``-Q`` queues of a ``celery … worker`` command line; ``None`` for any other process."""
-    if not any(Path(arg).name == "celery" for arg in argv) or "worker" not in argv:
-        return None
-    for index, arg in enumerate(argv):
-        if arg in ("-Q", "--queues"):
-            return frozenset(argv[index + 1].split(","))
-        if arg.startswith("--queues="):
-            return frozenset(arg.removeprefix("--queues=").split(","))
-    raise AssertionError(f"a worker that names no queues consumes every declared queue: {shlex.join(argv)}")
-
-
-def env_assignments(tokens: Iterable[str]) -> dict[str, str]:
-    return dict(token.split("=", 1) for token in tokens)
-
-
-def split_env_prefix(tokens: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """``A=1 B=2 celery …`` -> ({A: 1, B: 2}, [celery, …])."""
-    index = 0
-    while index < len(tokens) and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", tokens[index]):
-        index += 1
-    return env_assignments(tokens[:index]), list(tokens[index:])
-
-
-def section(markdown: str, title: str) -> str:
-    """The text under the ``## title`` heading, up to the next ``## `` heading."""
-    match = re.search(rf"^## {re.escape(title)}\b.*?$(.*?)(?=^## |\Z)", markdown, re.MULTILINE | re.DOTALL)
-    assert match is not None, f"deploy/README.md has no section {title!r}"
-    return match.group(1)
-
-
-def shell_blocks(markdown: str) -> list[list[str]]:
-    """The ``sh`` blocks of a Markdown text, as logical lines (backslash continuations joined)."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", markdown, re.MULTILINE | re.DOTALL)
-    return [block.replace("\\\n", " ").splitlines() for block in blocks]
-
-
-# --- compose -----------------------------------------------------------------------------------------
-
-
-def dockerfile_instruction(name: str) -> list[str]:
-    match = re.search(rf"^{name} (\[.*\])$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
-    assert match is not None, f"deploy/Dockerfile has no exec-form {name}"
-    value: list[str] = json.loads(match.group(1))
-    return value
-
-
-def compose_environment(service: Mapping[str, Any]) -> dict[str, str]:
-    environment = service.get("environment") or {}
-    if isinstance(environment, list):
-        return env_assignments(environment)
-    return {key: "" if value is None else str(value) for key, value in environment.items()}
-
-
-def mount_targets(service: Mapping[str, Any]) -> set[str]:
-    targets = set()
-    for volume in service.get("volumes") or []:
-        targets.add(str(volume["target"]) if isinstance(volume, dict) else str(volume).split(":")[1])
-    return targets
-
-
-def compose_sees_docker(service: Mapping[str, Any], environment: Mapping[str, str]) -> bool:
-    url = environment.get("DOCKER_HOST") or DOCKER_SDK_DEFAULT_HOST
-    if not url.startswith("unix://"):
-        return True  # a remote engine, reached over the network
-    return url.removeprefix("unix://") in mount_targets(service) and bool(service.get("group_add"))
+# --- compose and systemd: tests/support/deploy_layout.py reads them ----------------------------------
 
 
 def compose_layout() -> Layout:
-    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
-    workers = []
-    for name, service in compose["services"].items():
-        built_here = (service.get("build") or {}).get("dockerfile") == "deploy/Dockerfile"
-        if not built_here:
-            continue  # redis, postgres
-        entrypoint = service.get("entrypoint") or dockerfile_instruction("ENTRYPOINT")
-        command = service["command"] if "command" in service else dockerfile_instruction("CMD")
-        if isinstance(command, str):
-            command = shlex.split(command)
-        queues = worker_queues([str(arg) for arg in [*entrypoint, *command]])
-        if queues is None:
-            continue
-        environment = compose_environment(service)
-        sees = compose_sees_docker(service, environment)
-        host = environment.get("GALAXY_DOCKER_HOST_NAME", "") if sees else None
-        workers.append(Worker(f"compose service {name}", queues, host))
+    workers = [
+        Worker(
+            process.name.replace("compose ", "compose service "),
+            process.queues,
+            process.environment.get("GALAXY_DOCKER_HOST_NAME", "") if process.sees_docker else None,
+        )
+        for process in compose_processes()
+        if process.queues is not None
+    ]
     return Layout("compose", Settings(), tuple(workers))
 
 
-# --- systemd -----------------------------------------------------------------------------------------
-
-
-def unit_settings(path: Path) -> dict[str, list[str]]:
-    """A unit file's ``Key=value`` lines (a key may repeat), all sections together."""
-    settings: dict[str, list[str]] = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
-
-
-def documented_env_files() -> dict[str, dict[str, str]]:
-    """The files under /etc/galaxy-tasks that the docs tell operators to write, with their variables."""
-    example = DEPLOY / "galaxy.env.example"
-    header = re.search(r"(/etc/galaxy-tasks/\S+\.env)", example.read_text().splitlines()[0])
-    assert header is not None, "galaxy.env.example no longer says which file it is"
-    files = {header.group(1): env_file(example.read_text().splitlines())}
-    readme = (DEPLOY / "README.md").read_text()
-    for block in shell_blocks(section(readme, "systemd")):
-        current: str | None = None
-        for line in block:
-            opened = re.fullmatch(r"# (/etc/galaxy-tasks/\S+\.env)\b.*", line.strip())
-            if opened:
-                current = opened.group(1)
-                files[current] = {}
-            elif current is not None:
-                files[current].update(env_file([line]))
-    return files
-
-
-def env_file(lines: Iterable[str]) -> dict[str, str]:
-    return env_assignments(
-        line.strip() for line in lines if line.strip() and not line.strip().startswith("#") and "=" in line
-    )
-
-
-def expand(exec_start: str, environment: Mapping[str, str], instance: str) -> list[str]:
-    """``ExecStart`` as systemd runs it: ``${VAR}`` from the environment, ``%i`` the instance."""
-
-    def variable(match: re.Match[str]) -> str:
-        assert match.group(1) in environment, f"ExecStart uses ${{{match.group(1)}}}, which nothing documented sets"
-        return environment[match.group(1)]
-
-    text = re.sub(r"\$\{(\w+)\}", variable, exec_start)
-    return shlex.split(text.replace("%i", instance).replace("%H", "host"))
-
-
-def systemd_sees_docker(unit: Mapping[str, list[str]], environment: Mapping[str, str]) -> bool:
-    url = environment.get("DOCKER_HOST")
-    if not url:
-        return False  # a unit may run on any host: only one that names its Docker host is meant for it
-    if not url.startswith("unix://"):
-        return True
-    groups = {group for line in unit.get("SupplementaryGroups", []) for group in line.split()}
-    return "docker" in groups
-
-
 def systemd_layout() -> Layout:
-    target = unit_settings(SYSTEMD / "galaxy-tasks.target")
-    names = [name for key in ("Wants", "Requires") for line in target.get(key, []) for name in line.split()]
-    files = documented_env_files()
-    workers = []
-    for name in names:
-        prefix, at, rest = name.partition("@")
-        instance = rest.removesuffix(".service") if at else ""
-        unit = unit_settings(SYSTEMD / (f"{prefix}@.service" if at else name))
-        if worker_queues(shlex.split(unit["ExecStart"][-1])) is None:
-            continue  # cheap first look: only workers need their environment resolved
-        environment: dict[str, str] = {}
-        for path in unit.get("EnvironmentFile", []):
-            resolved = path.removeprefix("-").replace("%i", instance)
-            assert resolved in files or path.startswith("-"), f"{name} reads {resolved}, which no doc describes"
-            environment.update(files.get(resolved, {}))
-        for line in unit.get("Environment", []):
-            environment.update(env_assignments(shlex.split(line)))
-        queues = worker_queues(expand(unit["ExecStart"][-1], environment, instance))
-        assert queues is not None
-        sees = systemd_sees_docker(unit, environment)
-        host = environment.get("GALAXY_DOCKER_HOST_NAME", "") if sees else None
-        workers.append(Worker(f"systemd {name}", queues, host))
+    workers = [
+        Worker(
+            process.name,
+            process.queues,
+            process.environment.get("GALAXY_DOCKER_HOST_NAME", "") if process.sees_docker else None,
+        )
+        for process in systemd_processes()
+        if process.queues is not None
+    ]
     return Layout("systemd", Settings(), tuple(workers))
 
 

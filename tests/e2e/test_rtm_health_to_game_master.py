@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
 from galaxy_tasks.contract import DOCKER_EVENTS_LEASE_KEY
-from galaxy_tasks.testing.cluster import CeleryProcess, Cluster, wait_until
+from galaxy_tasks.testing.cluster import FAST_OBSERVATION_SETTINGS, CeleryProcess, Cluster, wait_until
 from galaxy_tasks.testing.services import free_loopback_port
 from tests.support.docker_engine import ENGINE_IMAGE
 from tests.support.pipeline import Pipeline
@@ -30,15 +30,7 @@ from tests.support.private_services import PrivateRedis
 
 pytestmark = pytest.mark.e2e
 
-RTM_FAST = {
-    "GALAXY_PROBE_INTERVAL_SECONDS": "1",
-    "GALAXY_PROBE_FAILURE_THRESHOLD": "2",
-    "GALAXY_PROBE_SUCCESS_THRESHOLD": "1",
-    "GALAXY_PROBE_STARTUP_GRACE_SECONDS": "0",
-    "GALAXY_PROBE_TIMEOUT_SECONDS": "1",
-    "GALAXY_INSPECT_INTERVAL_SECONDS": "2",
-    "GALAXY_RECONCILE_INTERVAL_SECONDS": "3",
-}
+RTM_FAST = FAST_OBSERVATION_SETTINGS
 
 
 def _register(pipeline: Pipeline, game_id: str, container_id: str, endpoint: str, gm_status: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -214,5 +215,46 @@ def test_engine_isolation_is_read_from_the_galaxy_engine_variables() -> None:
     ],
 )
 def test_an_engine_isolation_value_docker_would_misread_raises_config_error_naming_it(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: raw})
+
+
+def test_a_url_is_read_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    secret = tmp_path / "database-url"
+    secret.write_text("postgresql+psycopg2://galaxy:s3cret@db:5432/galaxy\n")
+    redis_secret = tmp_path / "redis-url"
+    redis_secret.write_text("redis://galaxy:pw@redis:6379/0")
+
+    settings = Settings.from_env({"GALAXY_DATABASE_URL_FILE": str(secret), "GALAXY_REDIS_URL_FILE": str(redis_secret)})
+
+    assert settings.database_url == "postgresql+psycopg2://galaxy:s3cret@db:5432/galaxy"
+    assert settings.redis_url == "redis://galaxy:pw@redis:6379/0"
+    assert settings.broker_url == "redis://galaxy:pw@redis:6379/0"
+
+
+@pytest.mark.parametrize("variable", ["GALAXY_REDIS_URL", "GALAXY_BROKER_URL", "GALAXY_DATABASE_URL"])
+def test_a_url_and_its_file_variable_both_set_is_a_config_error(variable: str, tmp_path: Path) -> None:
+    (tmp_path / "url").write_text("redis://x:6379/0")
+
+    with pytest.raises(ConfigError, match=f"{variable} or {variable}_FILE"):
+        Settings.from_env({variable: "redis://y:6379/0", f"{variable}_FILE": str(tmp_path / "url")})
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_a_missing_or_empty_secret_file_is_a_config_error_naming_the_variable(
+    content: str | None, tmp_path: Path
+) -> None:
+    path = tmp_path / "redis-url"
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(ConfigError, match="GALAXY_REDIS_URL_FILE"):
+        Settings.from_env({"GALAXY_REDIS_URL_FILE": str(path)})
+
+
+@pytest.mark.parametrize(("variable", "raw"), [("GALAXY_LOG_FORMAT", "xml"), ("GALAXY_LOG_LEVEL", "LOUD")])
+def test_a_log_format_or_level_that_does_not_exist_is_a_config_error_naming_the_variable(
+    variable: str, raw: str
+) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({variable: raw})

@@ -4,6 +4,11 @@ One flat module, as Celery expects: JSON only, late acks with redelivery on a
 lost worker (every per-event task is idempotent), prefetch from
 ``GALAXY_WORKER_PREFETCH_MULTIPLIER``, an explicit Redis visibility timeout,
 publisher confirms on RabbitMQ, and queues routed by task name.
+
+It lives inside the package and the app loads it by its full name
+(``galaxy_tasks.celeryconfig``): a top-level ``celeryconfig`` module would be
+shadowed by any ``celeryconfig.py`` in a worker's current directory, which
+Python's path puts first.
 """
 
 from __future__ import annotations
