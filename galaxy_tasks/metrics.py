@@ -50,6 +50,19 @@ HEALTH_EVENT_BATCH_ENTRIES = Histogram(
     "Per-event tasks committed together by one transaction (the group commit of a thread-pool worker).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+HEALTH_ENTRY_COMMIT_SECONDS = Histogram(
+    "galaxy_gm_health_entry_commit_seconds",
+    "Health entry appended to runtime:health_events -> its transaction committed by the Game Master "
+    "(Redis's clock at both ends: the entry's id, TIME right after the commit).",
+    buckets=FRESHNESS_BUCKETS,
+)
+LOBBY_ENTRY_FRESHNESS_SECONDS = Histogram(
+    "galaxy_gm_lobby_entry_freshness_seconds",
+    "Health entry appended to runtime:health_events -> the gm:lobby_events entry it caused appended "
+    "(Redis's clock at both ends): how stale the Lobby's view is.",
+    buckets=FRESHNESS_BUCKETS,
+)
 HEALTH_EVENTS_PARKED = Counter(
     "galaxy_gm_health_events_parked",
     "Entries parked because the previous entry of their game was not applied yet.",

@@ -12,6 +12,24 @@ import json
 PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     # (title, unit, [(query, legend)])
     (
+        "SLI: health entry appended -> Lobby entry appended, and -> Game Master commit",
+        "s",
+        [
+            (
+                f"histogram_quantile({q}, sum by (le) (rate(galaxy_gm_lobby_entry_freshness_seconds_bucket[5m])))",
+                f"Lobby p{n}",
+            )
+            for q, n in (("0.5", 50), ("0.99", 99))
+        ]
+        + [
+            (
+                f"histogram_quantile({q}, sum by (le) (rate(galaxy_gm_health_entry_commit_seconds_bucket[5m])))",
+                f"commit p{n}",
+            )
+            for q, n in (("0.5", 50), ("0.99", 99))
+        ],
+    ),
+    (
         "Lobby freshness: age of the oldest entry waiting for a bridge",
         "s",
         [("max by (stream) (galaxy_cluster_bridge_lag_seconds)", "{{stream}}")],

@@ -60,7 +60,7 @@ class GameMasterEntryPoints:
     def apply_chunk(self, handoffs: Sequence[Handoff]) -> BatchResult:
         """Ordered entries in one transaction (a chunk, or a group commit's batch)."""
         res = self._res
-        return consume(res.health_consumer_uow(), res.lobby_outbox, handoffs, now_ms=_now_ms())
+        return consume(res.health_consumer_uow(), res.lobby_outbox, handoffs, now_ms=_now_ms(), clock=res.stream_clock)
 
     def relay_lobby(self) -> int:
         """One periodic sweep of the Lobby outbox, within one relay interval."""

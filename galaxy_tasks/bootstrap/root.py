@@ -29,6 +29,7 @@ from galaxy_tasks.adapters.postgres.outboxes import JOB_RESULT_OUTBOX_SPEC, LOBB
 from galaxy_tasks.adapters.postgres.rtm_records import PostgresPlacement, PostgresRuntimeRecords
 from galaxy_tasks.adapters.postgres.stream_outbox import OutboxSpec, PostgresStreamOutbox
 from galaxy_tasks.adapters.redis.client import build_redis
+from galaxy_tasks.adapters.redis.clock import RedisStreamClock
 from galaxy_tasks.adapters.redis.docker_events_state import RedisDockerEventsState
 from galaxy_tasks.adapters.redis.inspect_baselines import RedisInspectBaselines
 from galaxy_tasks.adapters.redis.job_streams import RedisJobStreams
@@ -40,6 +41,7 @@ from galaxy_tasks.bootstrap.rtmanager import RuntimeManagerEntryPoints
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.contract import (
+    LOBBY_STREAM,
     ORPHANS_KEY,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
@@ -50,6 +52,7 @@ from galaxy_tasks.contract import (
 from galaxy_tasks.long_running import registry
 from galaxy_tasks.ports.outbox import StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
+from galaxy_tasks.service.freshness import observe_lobby_appends
 from galaxy_tasks.service.job_dispatch import JobDispatch
 from galaxy_tasks.service.jobs import EngineSettings, JobContext
 from galaxy_tasks.service.outbox import relay, report_new_generation
@@ -114,7 +117,12 @@ class Resources:
             spec,
             durable_after_ms=durable_after_ms,
             on_new_generation=report_new_generation,
+            on_appended=observe_lobby_appends if spec.stream == LOBBY_STREAM else None,
         )
+
+    @cached_property
+    def stream_clock(self) -> RedisStreamClock:
+        return RedisStreamClock(self.redis, self.settings.redis_url)
 
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:

@@ -22,6 +22,9 @@ class OutboxEntry:
     fields: Mapping[str, str]
     uid: str = ""
     prev_uid: str = ""
+    source_entry_id: str = ""
+    """The stream entry whose handling committed this row ("": none, or not kept): the start of its
+    freshness, measured when the row is appended."""
 
 
 class StreamOutbox(Protocol):

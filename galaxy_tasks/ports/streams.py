@@ -117,3 +117,10 @@ class LeaseView(Protocol):
     def holder_of(self, lease_key: str) -> str | None: ...
 
     def claim_launch(self, marker_key: str, ttl_seconds: float) -> bool: ...
+
+
+class StreamClock(Protocol):
+    """The clock that stamps the streams' entry ids (Redis's): freshness measured on it needs no
+    producer's or worker's clock to agree."""
+
+    def now_ms(self) -> int: ...

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from galaxy_tasks import metrics
-from galaxy_tasks.domain.errors import RowLocked, ValueRefused
+from galaxy_tasks.domain.errors import RowLocked, TransientError, ValueRefused
 from galaxy_tasks.domain.game_ids import game_id_problem
 from galaxy_tasks.domain.gamemaster.consumer import Outcome, fold_entry
 from galaxy_tasks.domain.gamemaster.entries import FIELD_EVENT_TYPE, FIELD_GAME_ID, game_id_of, no_game_reason
@@ -34,6 +34,8 @@ from galaxy_tasks.domain.stream_ids import StreamId, is_after
 from galaxy_tasks.logs import get_logger
 from galaxy_tasks.ports.gamemaster import ConsumerWrites, HealthConsumerUnitOfWork
 from galaxy_tasks.ports.outbox import OutboxEntry, StreamOutbox
+from galaxy_tasks.ports.streams import StreamClock
+from galaxy_tasks.service.freshness import observe_commits
 from galaxy_tasks.service.outbox import after_commit
 
 log = get_logger(__name__)
@@ -97,7 +99,12 @@ class BatchResult:
 
 
 def consume(
-    uow: HealthConsumerUnitOfWork, outbox: StreamOutbox, handoffs: Sequence[Handoff], *, now_ms: int
+    uow: HealthConsumerUnitOfWork,
+    outbox: StreamOutbox,
+    handoffs: Sequence[Handoff],
+    *,
+    now_ms: int,
+    clock: StreamClock | None = None,
 ) -> BatchResult:
     """Apply, count, and publish right away what the transaction committed.
 
@@ -105,11 +112,31 @@ def consume(
     its own entries: the others are applied game by game and published, and
     the held game's entries come back in ``held`` for the caller to hand in
     again (:class:`RowLocked` is raised when nothing else was applied).
+    With a ``clock`` (Redis's), each committed entry's age at the commit goes
+    to the freshness histogram.
     """
     batch = apply_isolating_held_rows(uow, handoffs, now_ms=now_ms)
     record_outcomes(batch)
     after_commit(outbox, batch.lobby_entries)
+    if clock is not None:
+        _observe_commit_ages(batch, clock)
     return batch
+
+
+def _observe_commit_ages(batch: BatchResult, clock: StreamClock) -> None:
+    committed = [
+        result.entry_id
+        for result in (*batch.results, *batch.released)
+        if result.outcome not in (Outcome.PARKED, Outcome.DUPLICATE)
+    ]
+    if not committed:
+        return
+    try:
+        committed_at_ms = clock.now_ms()
+    except TransientError as exc:  # the commit is done; only its measurement is lost
+        log.debug("freshness_not_measured", error=str(exc))
+        return
+    observe_commits(committed, committed_at_ms)
 
 
 def apply_isolating_held_rows(

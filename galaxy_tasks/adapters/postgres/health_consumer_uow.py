@@ -233,7 +233,9 @@ class SqlAlchemyHealthConsumerUnitOfWork:
             uid = str(uuid.uuid4())
             prev = heads.get(snapshot.game_id)
             heads[snapshot.game_id] = uid
-            entries.append(OutboxEntry(snapshot.game_id, snapshot.seq, snapshot.snapshot.to_fields(), uid, prev or ""))
+            fields = snapshot.snapshot.to_fields()
+            source = snapshot.stream_entry_id
+            entries.append(OutboxEntry(snapshot.game_id, snapshot.seq, fields, uid, prev or "", source))
         self._run(
             _WRITE_AND_COMMIT,
             {

@@ -21,7 +21,7 @@ def spec_of(names: OutboxNames, **options: Any) -> OutboxSpec:
     )
 
 
-LOBBY_OUTBOX_SPEC = spec_of(LOBBY_OUTBOX)
+LOBBY_OUTBOX_SPEC = spec_of(LOBBY_OUTBOX, source_column="stream_entry_id")
 """GM → Lobby snapshots, numbered under the game's consumer cursor."""
 
 JOB_RESULT_OUTBOX_SPEC = spec_of(JOB_RESULT_OUTBOX)

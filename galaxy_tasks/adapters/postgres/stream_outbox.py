@@ -61,7 +61,8 @@ from galaxy_tasks.ports.outbox import OutboxEntry, OutboxPage, RetentionReport
 # locked relay; a game's entries consecutive, in seq order, all its rows) appends what follows
 # the mark's row among them, or all of them when the first follows it; when neither (the mark is
 # of another generation of the database) it appends all of them and reports the game.  Returns
-# the appended count, the number of games left out of turn, those games, then the reported ones.
+# the appended count, the number of games left out of turn, Redis's time (ms), one '1' or '0' per
+# entry (appended or not), those games, then the reported ones.
 _APPEND = """
 local function mark_of(value)
   if not value then return 0, nil end
@@ -74,10 +75,12 @@ local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 4])
   entries[#entries + 1] = {game = ARGV[i], seq = tonumber(ARGV[i + 1]), uid = ARGV[i + 2], prev = ARGV[i + 3],
-                           first = i + 5, last = i + 4 + 2 * n}
+                           first = i + 5, last = i + 4 + 2 * n, index = #entries + 1}
   i = i + 5 + 2 * n
 end
 local appended = 0
+local done = {}
+for k = 1, #entries do done[k] = '0' end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local function append(e)
@@ -89,6 +92,7 @@ local function append(e)
   -- every append, a game with steady traffic would never have a due one.
   redis.call('HSETNX', KEYS[3], e.game, now .. '@' .. mark)
   appended = appended + 1
+  done[e.index] = '1'
 end
 local out_of_turn, reported = {}, {}
 local maxlen = tonumber(ARGV[2])
@@ -163,7 +167,7 @@ if maxlen > 0 and appended > 0 and redis.call('XLEN', KEYS[1]) - maxlen > math.f
     end
   end
 end
-local reply = {appended, #out_of_turn}
+local reply = {appended, #out_of_turn, now, table.concat(done)}
 for _, game in ipairs(out_of_turn) do reply[#reply + 1] = game end
 for _, game in ipairs(reported) do reply[#reply + 1] = game end
 return reply
@@ -262,6 +266,16 @@ class OutboxSpec:
     guard_floor_key: str = ""
     """Redis hash ``id``, ``entries_through`` where the consumer's repair keeps the oldest entry it may
     still re-read (handed on, not applied yet): trimming never passes it either."""
+    source_column: str = ""
+    """Column holding the stream entry that caused each row (``OutboxEntry.source_entry_id``), if kept."""
+
+
+@dataclass(frozen=True)
+class _Appended:
+    entries: list[OutboxEntry]
+    out_of_turn: list[str]
+    other_generation: list[str]
+    at_ms: int
 
 
 class PostgresStreamOutbox:
@@ -282,13 +296,17 @@ class PostgresStreamOutbox:
         *,
         durable_after_ms: int = DEFAULT_DURABLE_AFTER_MS,
         on_new_generation: Callable[[str, Sequence[str]], None] | None = None,
+        on_appended: Callable[[Sequence[OutboxEntry], int], None] | None = None,
     ) -> None:
         """``durable_after_ms``: how long after an append Redis is trusted to have it on disk (rows wait that long).
 
         ``on_new_generation(stream, games)`` hears of games whose rows are of
         another generation of the database than their marks (a restore, a
         failover, a downgrade): all their rows were appended, some perhaps again.
+        ``on_appended(entries, at_ms)`` hears of every entry appended, by either path, with Redis's time
+        of the append.
         """
+        self._on_appended = on_appended
         self._durable_after_ms = durable_after_ms
         self._checkpoint_key = f"{spec.mark_key}:durable_checkpoint"
         self._on_new_generation = on_new_generation
@@ -315,7 +333,10 @@ class PostgresStreamOutbox:
             f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} "
             "WHERE game_id = ANY(CAST(:game_ids AS text[])) ORDER BY game_id, seq"
         )
-        self._row_fields = text(f"SELECT id, fields FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
+        source = spec.source_column or "''"
+        self._row_fields = text(
+            f"SELECT id, fields, {source} AS source FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))"
+        )
         self._page_rows = text(
             f"SELECT id, game_id, seq, uid, prev_uid FROM {spec.table} WHERE id > :after "
             "AND created_at < now() - make_interval(secs => CAST(:settle_ms AS double precision) / 1000) "
@@ -324,8 +345,8 @@ class PostgresStreamOutbox:
         self._delete_rows = text(f"DELETE FROM {spec.table} WHERE id = ANY(CAST(:ids AS bigint[]))")
         self._seq_ranges = text(f"SELECT game_id, min(seq) AS low, max(seq) AS high FROM {spec.table} GROUP BY game_id")
 
-    def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> tuple[int, list[str], list[str]]:
-        """Run the script; the appended count, the games left out of turn, the games of another generation."""
+    def _run_append(self, mode: str, entries: Sequence[OutboxEntry]) -> _Appended:
+        """Run the script: what it appended, the games left out of turn, the games of another generation."""
         argv: list[Any] = [mode, self.spec.maxlen]
         for entry in entries:
             argv.extend((entry.game_id, entry.seq, entry.uid, entry.prev_uid, len(entry.fields)))
@@ -335,15 +356,24 @@ class PostgresStreamOutbox:
         keys = [self.spec.stream, self.spec.mark_key, self._checkpoint_key, *(guards if self.spec.guard_key else [])]
         with redis_errors(self._redis_url):
             reply = list(self._append(keys=keys, args=argv))
-        games = [_text(game) for game in reply[2:]]
+        games = [_text(game) for game in reply[4:]]
         out_of_turn = int(reply[1])
-        return int(reply[0]), games[:out_of_turn], games[out_of_turn:]
+        flags = _text(reply[3])
+        done = _Appended(
+            [entry for entry, flag in zip(entries, flags, strict=True) if flag == "1"],
+            games[:out_of_turn],
+            games[out_of_turn:],
+            int(reply[2]),
+        )
+        if done.entries and self._on_appended is not None:
+            self._on_appended(done.entries, done.at_ms)
+        return done
 
     def publish_committed(self, entries: Sequence[OutboxEntry]) -> tuple[int, list[str]]:
         if not entries:
             return 0, []
-        appended, out_of_turn, _ = self._run_append("next", entries)
-        return appended, sorted(set(out_of_turn))
+        done = self._run_append("next", entries)
+        return len(done.entries), sorted(set(done.out_of_turn))
 
     def relay_games(self, game_ids: Sequence[str], *, wait_for_locks: bool) -> int:
         if not game_ids:
@@ -417,14 +447,17 @@ class PostgresStreamOutbox:
     def _append_after(self, conn: Connection, keys: Sequence[_RowKey]) -> int:
         """Append, under the games' locks, what follows each game's mark among its rows (``keys``)."""
         fields = {
-            int(row.id): row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+            int(row.id): (row.fields if isinstance(row.fields, dict) else json.loads(row.fields), str(row.source))
             for row in conn.execute(self._row_fields, {"ids": [key.id for key in keys]})
         }
-        entries = [OutboxEntry(k.game_id, k.seq, fields[k.id], k.uid, k.prev_uid) for k in keys]
-        appended, _, other_generation = self._run_append("after", entries)
-        if other_generation and self._on_new_generation is not None:
-            self._on_new_generation(self.spec.stream, other_generation)
-        return appended
+        entries = [
+            OutboxEntry(k.game_id, k.seq, fields[k.id][0], k.uid, k.prev_uid, source_entry_id=fields[k.id][1])
+            for k in keys
+        ]
+        done = self._run_append("after", entries)
+        if done.other_generation and self._on_new_generation is not None:
+            self._on_new_generation(self.spec.stream, done.other_generation)
+        return len(done.entries)
 
     def _redis_view(self, game_ids: list[str]) -> _RedisView:
         """Redis's clock, the games' marks and durability checkpoints, read at one moment."""

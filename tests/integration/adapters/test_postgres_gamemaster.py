@@ -290,3 +290,36 @@ def test_lock_creates_no_cursor_for_a_new_id_breaking_the_game_id_rule_but_serve
     assert sorted(locked.cursors) == ["g1", "g2", "legacy_game.1"]
     assert sorted(locked.records) == ["g1", "legacy_game.1"]
     assert sorted(pipeline.cursors()) == ["g1", "g2", "legacy_game.1"], "a junk id leaves no row behind"
+
+
+def test_every_append_by_either_path_is_heard_with_its_source_entry_and_redis_time(
+    pipeline: Pipeline, engines: tuple[Engine, Engine]
+) -> None:
+    heard: list[tuple[list[tuple[str, int, str]], int]] = []
+    client = redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    outbox = PostgresStreamOutbox(
+        engines[1],
+        client,
+        pipeline.redis_url,
+        LOBBY_OUTBOX_SPEC,
+        durable_after_ms=0,
+        on_appended=lambda entries, at_ms: heard.append(
+            ([(e.game_id, e.seq, e.source_entry_id) for e in entries], at_ms)
+        ),
+    )
+    first, second = _snapshot("g1", "running", "s1", 1, "1-0"), _snapshot("g1", "running", "s2", 2, "2-0")
+    committed = _commit_snapshots(engines, first, second)
+    seconds, micros = client.time()
+    before_ms = int(seconds) * 1000 + int(micros) // 1000
+
+    assert outbox.publish_committed(committed[1:]) == (0, ["g1"])  # out of turn: nothing appended, nothing heard
+    assert outbox.publish_committed(committed[:1]) == (1, [])
+    assert outbox.relay_games(["g1"], wait_for_locks=True) == 1  # the second, by the relay, read from its row
+    client.close()
+
+    assert [entries for entries, _ in heard] == [[("g1", 1, "1-0")], [("g1", 2, "2-0")]]
+    lobby_ids = [entry_id for entry_id, _ in cast(list[tuple[str, dict[str, str]]], pipeline.r.xrange(LOBBY_STREAM))]
+    # The script reads TIME just before its XADDs: the entries' ids are stamped at that time or a hair later.
+    gaps = [int(entry_id.split("-")[0]) - at_ms for (_, at_ms), entry_id in zip(heard, lobby_ids, strict=True)]
+    assert all(0 <= gap <= 2 for gap in gaps), gaps
+    assert all(at_ms >= before_ms for _, at_ms in heard)
