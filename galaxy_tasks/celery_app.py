@@ -15,6 +15,7 @@ from celery.signals import (
     worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
     worker_shutting_down,
 )
 
@@ -25,6 +26,15 @@ _compat.install()
 app = Celery("galaxy_tasks")
 app.config_from_object("galaxy_tasks.celeryconfig")
 
+
+def _add_health_steps() -> None:
+    from galaxy_tasks.worker_health import HeartbeatFile
+
+    app.steps["consumer"].add(HeartbeatFile)
+
+
+_add_health_steps()
+
 shutdown_requested = threading.Event()
 """Set when this worker begins its shutdown; long-running loops poll it and return."""
 
@@ -32,6 +42,16 @@ shutdown_requested = threading.Event()
 @worker_shutting_down.connect
 def _on_worker_shutting_down(**_: Any) -> None:
     shutdown_requested.set()
+    from galaxy_tasks.worker_health import mark_not_ready
+
+    mark_not_ready()
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: Any) -> None:
+    from galaxy_tasks.worker_health import mark_ready
+
+    mark_ready()
 
 
 def current_task_context() -> tuple[str, str] | None:

@@ -296,6 +296,15 @@ class Settings:
         "`1`: every worker and beat serves its own node's metrics on `GALAXY_METRICS_PORT` (one endpoint per "
         "container; `deploy/`)",
     )
+    health_dir: str = setting(
+        "",
+        "folder where each worker keeps its liveness file `alive` (touched every "
+        "`GALAXY_HEALTH_INTERVAL_SECONDS` by its event loop) and readiness file `ready`; "
+        "`galaxy-tasks healthcheck` reads them (empty: no files)",
+    )
+    health_interval_seconds: float = setting(
+        10.0, "how often a worker touches its liveness file; `galaxy-tasks healthcheck` allows three intervals"
+    )
     migrate_lock_wait_seconds: float = setting(
         600.0,
         "how long `galaxy-tasks migrate` waits while another one (every host migrates at boot) holds the "
@@ -369,6 +378,7 @@ class Settings:
             "redis_socket_timeout_seconds",
             "database_pool_size",
             "migrate_lock_wait_seconds",
+            "health_interval_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:

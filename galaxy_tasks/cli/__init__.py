@@ -6,7 +6,7 @@ import argparse
 import importlib.metadata
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from galaxy_tasks.config import ConfigError
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--from-start", action="store_true", help="show the streams from their first entry")
     watch.add_argument("--max-entries", type=int, default=None, help="stop after this many lines")
 
+    health = commands.add_parser(
+        "healthcheck",
+        help="exit 0 when this node's worker is alive (its event loop touched GALAXY_HEALTH_DIR/alive lately), "
+        "else 1 saying why; for container and process supervisors",
+    )
+    health.add_argument("--ready", action="store_true", help="also require readiness: connected and consuming")
+    health.add_argument("--dir", default=None, help="default: GALAXY_HEALTH_DIR")
+    health.add_argument(
+        "--max-age", type=float, default=None, help="seconds; default: three GALAXY_HEALTH_INTERVAL_SECONDS"
+    )
+
     metrics = commands.add_parser("metrics", help="serve the Prometheus metrics of this host's processes")
     metrics.add_argument("--port", type=int, default=None, help="default: GALAXY_METRICS_PORT (9808)")
     metrics.add_argument(
@@ -81,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _CLI_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from galaxy_tasks.config import get_settings
+    from galaxy_tasks.worker_health import check
+
+    settings = get_settings()
+    directory = args.dir or settings.health_dir
+    if not directory:
+        print("galaxy-tasks healthcheck: set GALAXY_HEALTH_DIR (or --dir) to the worker's folder", file=sys.stderr)
+        return 2
+    max_age = args.max_age if args.max_age is not None else 3 * settings.health_interval_seconds
+    problem = check(Path(directory), ready=args.ready, max_age_seconds=max_age)
+    if problem is not None:
+        print(f"galaxy-tasks healthcheck: {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _set_up_logging() -> None:
@@ -96,6 +126,15 @@ def _set_up_logging() -> None:
         return
     handlers = logging.getLogger().handlers
     logs.install(handlers, log_format=settings.log_format, level=settings.log_level, fmt=_CLI_LOG_FORMAT)
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from galaxy_tasks.cli.metrics_server import metrics_command
+
+    return metrics_command(args.port, cluster=args.cluster)
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"healthcheck": _healthcheck, "metrics": _metrics}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,10 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galaxy_tasks.cli.watch import watch_command
 
             return watch_command(from_start=args.from_start, max_entries=args.max_entries)
-        if args.command == "metrics":
-            from galaxy_tasks.cli.metrics_server import metrics_command
-
-            return metrics_command(args.port, cluster=args.cluster)
+        handler = _HANDLERS.get(args.command)
+        if handler is not None:
+            return handler(args)
     except ConfigError as exc:
         print(f"galaxy-tasks: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -68,6 +68,7 @@ class Started:
     popen: subprocess.Popen[bytes]
     log: Path
     metrics_port: int
+    env: dict[str, str]
     extra: dict[str, str] = field(default_factory=dict)
 
     def log_text(self) -> str:
@@ -110,6 +111,8 @@ class Deployment:
             GALAXY_METRICS_ADDRESS="127.0.0.1",
             GALAXY_METRICS_PORT=str(metrics_port),
         )
+        if "GALAXY_HEALTH_DIR" in env:
+            env["GALAXY_HEALTH_DIR"] = str(self.log_dir / f"health-{index}")
         if process.sees_docker:
             env["DOCKER_HOST"] = self.docker_host
         else:
@@ -121,16 +124,17 @@ class Deployment:
         metrics_port, flower_port = free_loopback_port(), free_loopback_port()
         (self.log_dir / f"metrics-{index}").mkdir()
         log = self.log_dir / f"{index:02d}-{process.name.split()[-1]}-{copy}.log"
+        env = self.local_env(process, metrics_port, index)
         with log.open("ab") as out:
             popen = subprocess.Popen(
                 self.local_argv(process, flower_port),
                 cwd=REPO,
-                env=self.local_env(process, metrics_port, index),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        started = Started(process, popen, log, metrics_port, {"flower_port": str(flower_port)})
+        started = Started(process, popen, log, metrics_port, env, {"flower_port": str(flower_port)})
         self.started.append(started)
         return started
 
@@ -247,6 +251,22 @@ def command_lines(deployment: Deployment) -> list[str]:
     return lines
 
 
+def run_healthchecks(deployment: Deployment) -> int:
+    """Each running process's declared healthcheck, in its environment (Flower's port made local); how many."""
+    checked = 0
+    for started in deployment.started:
+        if started.process.healthcheck is None or not started.alive():
+            continue
+        command = [part.replace(":5555", f":{started.extra['flower_port']}") for part in started.process.healthcheck]
+        program = {"galaxy-tasks": str(VENV_BIN / "galaxy-tasks"), "python": sys.executable}.get(command[0], command[0])
+        ran = subprocess.run(
+            [program, *command[1:]], env=started.env, capture_output=True, text=True, timeout=30, check=False
+        )
+        assert ran.returncode == 0, (started.process.name, ran.stderr)
+        checked += 1
+    return checked
+
+
 def active_beat(deployment: Deployment) -> Started:
     sending = [b for b in deployment.by_command("beat") if SENDING in b.log_text() and b.alive()]
     assert len(sending) == 1, [b.log.name for b in sending]
@@ -269,6 +289,9 @@ def test_the_documented_layout_starts_stops_watches_and_fails_over(
     flower_url = f"http://127.0.0.1:{flower.extra['flower_port']}"
     assert http_status(f"{flower_url}/workers") == 401
     assert http_status(f"{flower_url}/workers", auth=flower_auth) == 200
+
+    # Every healthcheck the layout declares passes, run as the layout runs it.
+    assert run_healthchecks(deployment) >= (4 if deployment.layout == "compose" else 0)
 
     # Two games started through the job stream, as the Lobby does.
     dying, flaky = str(free_loopback_port()), str(free_loopback_port())

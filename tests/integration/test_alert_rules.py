@@ -49,9 +49,11 @@ def metric_names(expression: str) -> set[str]:
     return set(re.findall(r"\b(galaxy_[a-z0-9_]+)\b", expression))
 
 
-def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
+def test_promtool_accepts_the_rules_the_scrape_config_and_the_rules_unit_tests_pass() -> None:
     checked = promtool("check", "rules", "galaxy.rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = promtool("check", "config", "prometheus.yml")
+    assert config.returncode == 0, config.stdout + config.stderr
     tested = promtool("test", "rules", "galaxy.rules.test.yml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
 

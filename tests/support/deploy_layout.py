@@ -52,6 +52,8 @@ class DeployedProcess:
     """Runs once before the others and exits (``galaxy-tasks migrate``)."""
     stop_grace_seconds: float | None = None
     file_env: Mapping[str, str] = field(default_factory=dict)
+    healthcheck: tuple[str, ...] | None = None
+    """The command the layout runs to judge the process healthy (compose ``healthcheck: test: [CMD, …]``)."""
 
     @property
     def program(self) -> str:
@@ -188,9 +190,23 @@ def compose_processes(env: Mapping[str, str] = COMPOSE_TEST_ENV) -> list[Deploye
                 replicas=int((service.get("deploy") or {}).get("replicas", 1)),
                 oneshot=str(service.get("restart", "")) == "no",
                 stop_grace_seconds=duration_seconds(service.get("stop_grace_period")),
+                healthcheck=compose_healthcheck(service),
             )
         )
     return processes
+
+
+def compose_healthcheck(service: Mapping[str, Any]) -> tuple[str, ...] | None:
+    test = (service.get("healthcheck") or {}).get("test")
+    if not test:
+        return None
+    if isinstance(test, str):
+        return ("sh", "-c", test)
+    kind, *command = [str(part) for part in test]
+    if kind == "CMD-SHELL":
+        return ("sh", "-c", " ".join(command))
+    assert kind == "CMD", f"healthcheck test {test!r}"
+    return tuple(command)
 
 
 # --- systemd -----------------------------------------------------------------------------------------
