@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def tool(name: str) -> str:
 
 
 def test_the_compose_file_is_valid_and_runs_every_process_of_the_system(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "POSTGRES_PASSWORD": "pw", "FLOWER_BASIC_AUTH": "operator:pw"}
+    env = {"PATH": "/usr/bin:/bin", "FLOWER_BASIC_AUTH": "operator:pw"}
     done = subprocess.run(
         [tool("docker-compose"), "-f", str(DEPLOY / "docker-compose.yml"), "config"],
         env=env,
@@ -43,6 +44,7 @@ def test_the_compose_file_is_valid_and_runs_every_process_of_the_system(tmp_path
     assert {"beat", "flower"} <= set(services)
     assert "noeviction" in services["redis"]["command"]
     assert "--appendonly" in services["redis"]["command"]
+    assert services["redis"]["command"][-2:] == ["--aclfile", "/run/secrets/redis-users.acl"]
     commands = {name: " ".join(map(str, s.get("command") or [])) for name, s in services.items()}
     assert "-Q gamemaster.health_events " in commands["worker-events"]
     assert "-Q rtmanager.docker,rtmanager.jobs" in commands["worker-rtm"]
@@ -56,7 +58,7 @@ def test_the_compose_file_is_valid_and_runs_every_process_of_the_system(tmp_path
     assert services["worker-events"]["stop_grace_period"] in ("60s", "1m0s")
 
 
-def test_the_compose_file_refuses_to_start_without_a_database_password_or_flower_credentials() -> None:
+def test_the_compose_file_refuses_to_start_without_flower_credentials() -> None:
     done = subprocess.run(
         [tool("docker-compose"), "-f", str(DEPLOY / "docker-compose.yml"), "config"],
         env={"PATH": "/usr/bin:/bin"},
@@ -66,7 +68,19 @@ def test_the_compose_file_refuses_to_start_without_a_database_password_or_flower
         check=False,
     )
     assert done.returncode != 0
-    assert "POSTGRES_PASSWORD" in done.stderr or "FLOWER_BASIC_AUTH" in done.stderr
+    assert "FLOWER_BASIC_AUTH" in done.stderr
+
+
+def test_every_password_of_the_compose_file_is_a_secret_file_with_an_example_and_none_is_in_an_environment() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    for name, secret in compose["secrets"].items():
+        assert (DEPLOY / (secret["file"] + ".example")).is_file(), name
+    environments = [service.get("environment") or {} for service in compose["services"].values()]
+    variables = {key: str(value) for environment in environments for key, value in environment.items()}
+    assert [key for key in variables if key.endswith(("PASSWORD", "_URL"))] == []  # their *_FILE forms only
+    assert [key for key, value in variables.items() if re.search(r"://[^/]*@", value)] == []  # no credentials
+    acl = (DEPLOY / "secrets" / "redis-users.acl.example").read_text().splitlines()
+    assert "user default off" in acl
 
 
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ environment files the docs describe) and every process is started as the layout 
 command line, queues, concurrency, environment, and the Docker socket only where the layout gives
 one — against this machine's PostgreSQL and Redis and a private dockerd. What is changed, and only
 that, is what a single test machine needs: the service URLs point at the test's database (with a
-password, which trust authentication ignores) and Redis, ``DOCKER_HOST`` at the private dockerd,
+password, which trust authentication ignores) and at a Redis of the test's own that runs with the
+deployment's ACL file (its example, passwords filled in: the application as user ``galaxy``, the
+test's Lobby as user ``lobby``), given the way the layout gives them (a ``*_FILE`` secret, or the
+variable itself), ``DOCKER_HOST`` at the private dockerd,
 engines use the host network on loopback, each metrics endpoint and Flower get a free loopback
 port, and the intervals are short. Both beats run (the compose file's two replicas; the systemd
 unit on "two hosts").
@@ -38,21 +41,30 @@ from pathlib import Path
 import docker
 import psutil
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import make_url
 
 from galaxy_tasks.adapters.docker.runtime import GAME_LABEL
-from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
+from galaxy_tasks.contract import HEALTH_EVENTS_BRIDGE_KEYS, HEALTH_EVENTS_STREAM
 from galaxy_tasks.testing.cluster import FAST_OBSERVATION_SETTINGS, FAST_SETTINGS, REPO, wait_until
 from galaxy_tasks.testing.engines import TEST_ENGINE_ENV
 from galaxy_tasks.testing.services import drop_database, free_loopback_port, fresh_database_url
-from tests.support.deploy_layout import COMPOSE_TEST_ENV, DeployedProcess, compose_processes, systemd_processes
+from tests.support.deploy_layout import (
+    DEPLOY,
+    DeployedProcess,
+    compose_processes,
+    rendered_compose,
+    systemd_processes,
+)
 from tests.support.lobby import Lobby
 from tests.support.pipeline import Pipeline
+from tests.support.private_services import PrivateRedis
 
 pytestmark = pytest.mark.e2e
 
 DATABASE_PASSWORD = "db-pw-not-on-any-command-line"
+REDIS_PASSWORDS = {"galaxy": "redis-galaxy-pw-secret", "lobby": "redis-lobby-pw-secret"}
 SHORT_INTERVALS = {**FAST_SETTINGS, **FAST_OBSERVATION_SETTINGS, "GALAXY_BEAT_LOCK_TIMEOUT_SECONDS": "4"}
 SENDING = "Sending due task"
 CONTAINER_GONE = {"container_id": "c", "event_type": "container_disappeared", "occurred_at_ms": "5", "details": "{}"}
@@ -103,10 +115,16 @@ class Deployment:
         env.update(TEST_ENGINE_ENV)
         env["GALAXY_ENGINE_ENDPOINT_TEMPLATE"] = PORT_AS_GAME_ID  # each engine probed on a port of its own
         env.update(SHORT_INTERVALS)
+        urls = {"GALAXY_REDIS_URL": self.pipeline.redis_url, "GALAXY_DATABASE_URL": self.pipeline.database_url}
+        for variable, url in urls.items():  # as the layout gives it: a secret file, or the variable
+            if f"{variable}_FILE" in env:
+                secret = self.log_dir / f"secret-{index}-{variable.lower()}"
+                secret.write_text(url + "\n")
+                secret.chmod(0o600)
+                env[f"{variable}_FILE"] = str(secret)
+            else:
+                env[variable] = url
         env.update(
-            GALAXY_REDIS_URL=self.pipeline.redis_url,
-            GALAXY_BROKER_URL=self.pipeline.redis_url,
-            GALAXY_DATABASE_URL=self.pipeline.database_url,
             GALAXY_METRICS_DIR=str(self.log_dir / f"metrics-{index}"),
             GALAXY_METRICS_ADDRESS="127.0.0.1",
             GALAXY_METRICS_PORT=str(metrics_port),
@@ -159,16 +177,50 @@ def layout_processes(layout: str) -> list[DeployedProcess]:
     return compose_processes() if layout == "compose" else systemd_processes()
 
 
+@pytest.fixture
+def acl_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis of the test with deploy/'s ACL file (the example, its passwords filled in)."""
+    acl = (DEPLOY / "secrets" / "redis-users.acl.example").read_text()
+    acl = acl.replace("CHANGE-ME-GALAXY", REDIS_PASSWORDS["galaxy"]).replace(
+        "CHANGE-ME-LOBBY", REDIS_PASSWORDS["lobby"]
+    )
+    assert "CHANGE-ME" not in acl
+    acl_file = tmp_path / "users.acl"
+    acl_file.write_text(acl)
+    server = PrivateRedis(
+        data_dir=tmp_path / "redis-data",
+        log_path=tmp_path / "redis-server.log",
+        appendfsync="everysec",
+        extra_args=("--aclfile", str(acl_file)),
+        ping_user=("galaxy", REDIS_PASSWORDS["galaxy"]),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def user_url(server: PrivateRedis, user: str) -> str:
+    return f"redis://{user}:{REDIS_PASSWORDS[user]}@127.0.0.1:{server.port}/0"
+
+
 @pytest.fixture(params=["compose", "systemd"])
 def deployment(
     request: pytest.FixtureRequest,
     pipeline: Pipeline,
+    acl_redis: PrivateRedis,
     tmp_path: Path,
-    docker_host: str,
     docker_client: docker.DockerClient,
 ) -> Iterator[Deployment]:
+    docker_host: str = request.getfixturevalue("docker_host")
     database_url = make_url(fresh_database_url()).set(password=DATABASE_PASSWORD)
-    fresh = dataclasses.replace(pipeline, database_url=database_url.render_as_string(hide_password=False))
+    fresh = dataclasses.replace(
+        pipeline,
+        redis_url=user_url(acl_redis, "galaxy"),
+        broker_url="",
+        database_url=database_url.render_as_string(hide_password=False),
+    )
     log_dir = tmp_path / "deployment"
     log_dir.mkdir()
     running = Deployment(request.param, fresh, log_dir, docker_host)
@@ -251,6 +303,26 @@ def command_lines(deployment: Deployment) -> list[str]:
     return lines
 
 
+def check_redis_users(server: PrivateRedis, as_lobby: Pipeline) -> None:
+    """The ACL as deployed: no anonymous access, the Lobby kept to its streams, Redis's healthcheck as declared."""
+    anonymous = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=5)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.get(HEALTH_EVENTS_BRIDGE_KEYS.offset)
+    anonymous.close()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_lobby.r.xadd(HEALTH_EVENTS_STREAM, {"game_id": "forged", "event_type": "container_exited"})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_lobby.r.get(HEALTH_EVENTS_BRIDGE_KEYS.offset)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_lobby.r.llen("gamemaster.health_events")  # the broker's queues are not the Lobby's
+    command = [str(part) for part in rendered_compose()["services"]["redis"]["healthcheck"]["test"][1:]]
+    assert command[0] == "redis-cli"
+    ran = subprocess.run(
+        [command[0], "-p", str(server.port), *command[1:]], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (ran.returncode, ran.stdout.strip()) == (0, "PONG"), ran.stderr
+
+
 def run_healthchecks(deployment: Deployment) -> int:
     """Each running process's declared healthcheck, in its environment (Flower's port made local); how many."""
     checked = 0
@@ -274,15 +346,18 @@ def active_beat(deployment: Deployment) -> Started:
 
 
 def test_the_documented_layout_starts_stops_watches_and_fails_over(
-    deployment: Deployment, docker_client: docker.DockerClient
+    deployment: Deployment, acl_redis: PrivateRedis, docker_client: docker.DockerClient
 ) -> None:
     start_layout(deployment)
-    pipeline, lobby = deployment.pipeline, Lobby(deployment.pipeline, docker_client)
+    pipeline = deployment.pipeline
+    as_lobby = dataclasses.replace(pipeline, redis_url=user_url(acl_redis, "lobby"))  # the Lobby's own Redis user
+    lobby = Lobby(as_lobby, docker_client)
+    check_redis_users(acl_redis, as_lobby)
 
     # Nothing secret on a command line, Flower behind its password.
     (flower,) = deployment.by_command("flower")
     flower_auth = flower.process.environment["FLOWER_BASIC_AUTH"]
-    secrets = {DATABASE_PASSWORD, flower_auth.split(":", 1)[1], COMPOSE_TEST_ENV["POSTGRES_PASSWORD"]}
+    secrets = {DATABASE_PASSWORD, flower_auth.split(":", 1)[1], *REDIS_PASSWORDS.values()}
     lines = command_lines(deployment)
     assert len(lines) >= len(deployment.started) - 1
     assert [line for line in lines if any(secret in line for secret in secrets)] == []
@@ -340,6 +415,7 @@ def test_the_documented_layout_starts_stops_watches_and_fails_over(
     stopped = lobby.wait_results(flaky, 2, timeout=90)[1]
     assert stopped["outcome"] == "success", stopped
     assert lobby.containers(flaky) == []
+    as_lobby.close()
 
     # The node running the bridges dies: the cluster endpoint shows the lag growing, not a last value.
     health = {"stream": HEALTH_EVENTS_STREAM}

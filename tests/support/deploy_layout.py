@@ -36,7 +36,7 @@ SYSTEMD = DEPLOY / "systemd"
 DOCKER_SDK_DEFAULT_HOST = "unix:///var/run/docker.sock"
 """Where the Docker SDK (``docker.from_env``) connects when ``DOCKER_HOST`` is unset."""
 
-COMPOSE_TEST_ENV = {"POSTGRES_PASSWORD": "pw-not-on-any-command-line", "FLOWER_BASIC_AUTH": "operator:flower-pw"}
+COMPOSE_TEST_ENV = {"FLOWER_BASIC_AUTH": "operator:flower-pw"}
 """The variables the compose file refuses to render without, as an operator's env file sets them."""
 
 

@@ -54,6 +54,10 @@ class PrivateRedis:
     starts: int = 0
     appendfsync: str = "always"
     """``everysec`` for the production-like trade-off: up to a second of writes lost to a crash."""
+    extra_args: tuple[str, ...] = ()
+    """More ``redis-server`` options (``--aclfile FILE``)."""
+    ping_user: tuple[str, str] | None = None
+    """Username and password the start-up check pings with (an ACL without an anonymous user)."""
 
     @property
     def url(self) -> str:
@@ -94,6 +98,7 @@ class PrivateRedis:
                     "no",
                     "--protected-mode",
                     "no",
+                    *self.extra_args,
                 ],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -102,7 +107,15 @@ class PrivateRedis:
         finally:
             log_file.close()
         self.starts += 1
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        username, password = self.ping_user or (None, None)
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            username=username,
+            password=password,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+        )
         try:
             wait_until(
                 lambda: self._exited_at_start() or client.ping(),
