@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from galaxy_tasks.config import ConfigError
 from galaxy_tasks.contract import HEALTH_EVENTS_STREAM
@@ -21,14 +22,32 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help text ending with the option's default, when it has one worth saying (not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """Every subcommand's ``--help`` shows each option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsShown)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, defaults included (tests derive ``galaxy-tasks run``'s process list from it)."""
     parser = argparse.ArgumentParser(prog="galaxy-tasks", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the PostgreSQL schemas")
-    migrate.add_argument("--revision", default="head")
+    migrate.add_argument("--revision", default="head", help="the Alembic revision to go to")
     migrate.add_argument("--downgrade", action="store_true", help="go back to --revision (a release rollback)")
 
     run = commands.add_parser("run", help="run the whole system on this machine in the foreground")
@@ -44,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="prefork",
         help="the pool workers' pool: threads share transactions between tasks (group commit)",
     )
-    run.add_argument("--flower-port", type=int, default=5555)
+    run.add_argument("--flower-port", type=int, default=5555, help="Flower's port on 127.0.0.1")
     run.add_argument("--run-dir", default=".run", help="where beat's schedule, metrics and logs go")
     run.add_argument("--demo", type=int, default=0, metavar="N", help="start N demo games through the job stream")
     run.add_argument("--watch", action="store_true", help="show health changes; process logs go to RUN_DIR/logs")
@@ -59,15 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     replay = commands.add_parser("replay", help="hand a stream's entries on again from an entry id (safe)")
-    replay.add_argument("--from", dest="from_id", required=True, metavar="ENTRY_ID")
     replay.add_argument(
-        "--stream", default=HEALTH_EVENTS_STREAM, help=f"{HEALTH_EVENTS_STREAM} (default) or a job stream"
+        "--from", dest="from_id", required=True, metavar="ENTRY_ID", help="hand on again from this entry id on"
     )
+    replay.add_argument("--stream", default=HEALTH_EVENTS_STREAM, help=f"{HEALTH_EVENTS_STREAM} or a job stream")
     replay.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the bridge to take it")
 
     watch = commands.add_parser("watch", help="follow runtime:health_events and gm:lobby_events, one line each")
     watch.add_argument("--from-start", action="store_true", help="show the streams from their first entry")
     watch.add_argument("--max-entries", type=int, default=None, help="stop after this many lines")
+    watch.add_argument("--game", default=None, metavar="GAME_ID", help="only this game's entries")
+    watch.add_argument(
+        "--json", action="store_true", help="one JSON object per entry (stream, id, at, fields) on stdout"
+    )
 
     health = commands.add_parser(
         "healthcheck",
@@ -161,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "watch":
             from galaxy_tasks.cli.watch import watch_command
 
-            return watch_command(from_start=args.from_start, max_entries=args.max_entries)
+            return watch_command(
+                from_start=args.from_start, max_entries=args.max_entries, game=args.game, as_json=args.json
+            )
         handler = _HANDLERS.get(args.command)
         if handler is not None:
             return handler(args)

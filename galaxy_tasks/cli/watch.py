@@ -2,7 +2,8 @@
 
 Follows ``runtime:health_events`` (what the Runtime Manager observed) and
 ``gm:lobby_events`` (what the Game Master made of it) from now on, or from the
-start with ``--from-start``.
+start with ``--from-start``; ``--game`` keeps one game's lines, ``--json`` prints
+one JSON object per entry (``stream``, ``id``, ``at``, ``fields``) for a program.
 """
 
 from __future__ import annotations
@@ -40,10 +41,20 @@ def format_entry(stream: str, entry_id: str, fields: Mapping[str, str]) -> str:
     return f"{at}  {stream}  {dict(fields)}"
 
 
+def json_line(stream: str, entry_id: str, fields: Mapping[str, str]) -> str:
+    """One entry as one JSON object: the stream, the id, its time (UTC, from the id), every field."""
+    at = datetime.fromtimestamp(int(entry_id.split("-", maxsplit=1)[0]) / 1000, tz=UTC).isoformat(
+        timespec="milliseconds"
+    )
+    return json.dumps({"stream": stream, "id": entry_id, "at": at, "fields": dict(fields)}, ensure_ascii=False)
+
+
 def watch_command(
     *,
     from_start: bool = False,
     max_entries: int | None = None,
+    game: str | None = None,
+    as_json: bool = False,
     out: TextIO = sys.stdout,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
@@ -51,7 +62,13 @@ def watch_command(
     r = res.raw_redis  # bytes: a producer's entry that is not UTF-8 is shown, never fatal
     positions: dict[Any, Any] = {stream: "0-0" if from_start else "$" for stream in WATCHED}
     where = safe_redis_url(res.settings.redis_url)
-    print(f"watching {', '.join(WATCHED)} on {where} (Ctrl-C to stop)", file=out, flush=True)
+    about = f" for game {game}" if game is not None else ""
+    print(
+        f"watching {', '.join(WATCHED)}{about} on {where} (Ctrl-C to stop)",
+        file=sys.stderr if as_json else out,
+        flush=True,
+    )
+    render = json_line if as_json else format_entry
     shown = 0
     while not should_stop():
         with translated_errors(res.settings.redis_url):
@@ -61,8 +78,11 @@ def watch_command(
         for raw_stream, entries in replies or []:
             stream = raw_stream.decode()
             for entry_id, fields in entries:
-                print(format_entry(stream, entry_id.decode(), decode_for_display(fields)), file=out, flush=True)
                 positions[stream] = entry_id
+                shown_fields = decode_for_display(fields)
+                if game is not None and shown_fields.get("game_id") != game:
+                    continue
+                print(render(stream, entry_id.decode(), shown_fields), file=out, flush=True)
                 shown += 1
                 if max_entries is not None and shown >= max_entries:
                     return 0

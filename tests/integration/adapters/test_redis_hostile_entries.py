@@ -7,6 +7,7 @@ named as unusable, unknown fields are ignored, nothing raises.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,21 @@ def test_watch_shows_an_entry_that_is_not_text_and_goes_on(pipeline: Pipeline) -
     lines = done.stdout.splitlines()[1:]
     assert len(lines) == 2
     assert "details=\\xff" in lines[0]
+
+
+def test_watch_for_one_game_as_json_shows_only_that_games_entries_one_object_each(pipeline: Pipeline) -> None:
+    pipeline.xadd_health([{**GOOD, "game_id": game} for game in ("g1", "g2", "g1")])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
+    env.update(pipeline.env)
+    done = subprocess.run(
+        [GALAXY_TASKS, "watch", "--from-start", "--game", "g1", "--json", "--max-entries", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]  # the banner went to stderr
+    assert [(line["stream"], line["fields"]["game_id"]) for line in lines] == [(HEALTH_EVENTS_STREAM, "g1")] * 2
+    assert "watching" in done.stderr
