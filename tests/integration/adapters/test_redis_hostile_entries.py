@@ -63,18 +63,18 @@ def test_the_order_repair_reads_a_games_entries_past_bytes_that_are_not_text(pip
     assert store.stalled_games(cutoff_ms=0, limit=10) == []
 
 
-def test_watch_shows_an_entry_that_is_not_text_and_goes_on(pipeline: Pipeline) -> None:
-    _hostile(pipeline)
+def watch(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    """``galaxy-tasks watch ARGS`` against the test's Redis, its output captured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
     env.update(pipeline.env)
-    done = subprocess.run(
-        [GALAXY_TASKS, "watch", "--from-start", "--max-entries", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    return subprocess.run(
+        [GALAXY_TASKS, "watch", *args], env=env, capture_output=True, text=True, timeout=30, check=False
     )
+
+
+def test_watch_shows_an_entry_that_is_not_text_and_goes_on(pipeline: Pipeline) -> None:
+    _hostile(pipeline)
+    done = watch(pipeline, "--from-start", "--max-entries", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()[1:]
     assert len(lines) == 2
@@ -83,16 +83,7 @@ def test_watch_shows_an_entry_that_is_not_text_and_goes_on(pipeline: Pipeline) -
 
 def test_watch_for_one_game_as_json_shows_only_that_games_entries_one_object_each(pipeline: Pipeline) -> None:
     pipeline.xadd_health([{**GOOD, "game_id": game} for game in ("g1", "g2", "g1")])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
-    env.update(pipeline.env)
-    done = subprocess.run(
-        [GALAXY_TASKS, "watch", "--from-start", "--game", "g1", "--json", "--max-entries", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = watch(pipeline, "--from-start", "--game", "g1", "--json", "--max-entries", "2")
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]  # the banner went to stderr
     assert [(line["stream"], line["fields"]["game_id"]) for line in lines] == [(HEALTH_EVENTS_STREAM, "g1")] * 2
