@@ -384,6 +384,19 @@ def test_the_documented_layout_starts_stops_watches_and_fails_over(
         what="the death of the first game to reach the Game Master",
     )
 
+    # watch, in a worker's environment (the Redis URL with its password from the secret file), hides it.
+    watched = subprocess.run(
+        [str(VENV_BIN / "galaxy-tasks"), "watch", "--from-start", "--max-entries", "1"],
+        env=next(s for s in deployment.started if s.process.queues).env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert watched.returncode == 0, watched.stderr
+    assert "galaxy:***@127.0.0.1" in watched.stdout
+    assert not any(secret in watched.stdout + watched.stderr for secret in secrets)
+
     # A probe failure and its recovery (the engine's HTTP server stopped, then started again).
     lobby.start(flaky)
     (started_2,) = lobby.wait_results(flaky, 1, timeout=90)
