@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -41,7 +42,6 @@ from galaxy_tasks.bootstrap.rtmanager import RuntimeManagerEntryPoints
 from galaxy_tasks.celery_app import app
 from galaxy_tasks.config import Settings, get_settings
 from galaxy_tasks.contract import (
-    LOBBY_STREAM,
     ORPHANS_KEY,
     START_JOBS_BRIDGE_KEYS,
     START_JOBS_STREAM,
@@ -50,7 +50,7 @@ from galaxy_tasks.contract import (
     on_host,
 )
 from galaxy_tasks.long_running import registry
-from galaxy_tasks.ports.outbox import StreamOutbox
+from galaxy_tasks.ports.outbox import OutboxEntry, StreamOutbox
 from galaxy_tasks.queues import Queue, on_docker_host
 from galaxy_tasks.service.freshness import observe_lobby_appends
 from galaxy_tasks.service.job_dispatch import JobDispatch
@@ -107,7 +107,9 @@ class Resources:
             self.settings.redis_url, socket_timeout=self.settings.redis_socket_timeout_seconds, decode_responses=False
         )
 
-    def _outbox(self, spec: OutboxSpec) -> PostgresStreamOutbox:
+    def _outbox(
+        self, spec: OutboxSpec, on_appended: Callable[[Sequence[OutboxEntry], int], None] | None = None
+    ) -> PostgresStreamOutbox:
         s = self.settings
         durable_after_ms = int(s.outbox_durable_after_seconds * 1000)
         return PostgresStreamOutbox(
@@ -117,7 +119,7 @@ class Resources:
             spec,
             durable_after_ms=durable_after_ms,
             on_new_generation=report_new_generation,
-            on_appended=observe_lobby_appends if spec.stream == LOBBY_STREAM else None,
+            on_appended=on_appended,
         )
 
     @cached_property
@@ -127,7 +129,7 @@ class Resources:
     @cached_property
     def lobby_outbox(self) -> PostgresStreamOutbox:
         retention_ms = hours_ms(self.settings.lobby_stream_retention_hours)
-        return self._outbox(replace(LOBBY_OUTBOX_SPEC, retention_ms=retention_ms))
+        return self._outbox(replace(LOBBY_OUTBOX_SPEC, retention_ms=retention_ms), on_appended=observe_lobby_appends)
 
     @cached_property
     def health_events_outbox(self) -> PostgresStreamOutbox:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import redis
 from celery import Celery
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -68,7 +69,9 @@ class ClusterCollector(Collector):
         started = time.monotonic()
         try:
             families = list(self._families(self._resources()))
-        except (GalaxyError, OSError) as exc:
+        except (GalaxyError, OSError, redis.RedisError, ValueError) as exc:
+            # A store down, or answering what cannot be read (an offset set by hand that is no entry id,
+            # bytes that are not text): no series rather than a failed scrape or a guess.
             log.warning("cluster_metrics_unavailable", error=str(exc))
             up.add_metric([], 0)
             yield up

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from celery import Celery
 from prometheus_client import CollectorRegistry
 
@@ -104,3 +105,16 @@ def _python() -> str:
     import platform
 
     return platform.python_version()
+
+
+@pytest.mark.parametrize("offset", ["not-an-entry-id", b"\xff\xfe"])
+def test_an_offset_that_cannot_be_read_gives_up_0_not_a_failed_scrape(
+    pipeline: Pipeline, scrape: CollectorRegistry, offset: str | bytes
+) -> None:
+    pipeline.xadd_health([entry("g1")])
+    raw = redis.Redis.from_url(pipeline.redis_url)
+    raw.set(HEALTH_EVENTS_BRIDGE_KEYS.offset, offset)
+    raw.close()
+
+    assert scrape.get_sample_value("galaxy_cluster_up") == 0
+    assert scrape.get_sample_value("galaxy_cluster_bridge_lag_entries", STREAM) is None
