@@ -46,6 +46,10 @@ class BridgeKeys:
     repair_floor: str
     """Hash ``id``, ``entries_through``: the oldest entry a consumer's repair may still re-read, set by
     the repair while some partition is behind what was handed on (expires when no repair refreshes it)."""
+    repair_scan: str
+    """Hash ``through``, ``suspects``: how far a consumer's repair has looked at the entries handed on,
+    and the partitions it found behind (checked again next time).  A replay deletes it: the next
+    repair then looks at every partition the bridge knows."""
 
     @classmethod
     def for_stream(cls, owner: str, label: str) -> BridgeKeys:
@@ -57,6 +61,7 @@ class BridgeKeys:
             progress=f"{base}:progress",
             replay_request=f"{base}:replay_request",
             repair_floor=f"{base}:repair_floor",
+            repair_scan=f"{base}:repair_scan",
         )
 
 

@@ -71,6 +71,13 @@ ORDER_REPAIRS = Counter(
     "galaxy_gm_health_events_order_repairs",
     "Games whose entries were re-read from the stream because a handed-on entry never arrived.",
 )
+ORDER_REPAIR_GAMES_CHECKED = Counter(
+    "galaxy_gm_order_repair_games_checked",
+    "Games the order repair checked against their cursors: those handed on since its last run and those it "
+    "found behind then (survey=incremental), or every game in the bridge's map (survey=full: a first run, "
+    "after a replay, or after entries were trimmed before a run read them).",
+    ["survey"],
+)
 STATUS_TRANSITIONS = Counter(
     "galaxy_gm_status_transitions",
     "Runtime status CAS transitions made by the health consumer.",

@@ -75,9 +75,8 @@ class GameMasterEntryPoints:
             res.redis,
             res.raw_redis,
             stream=HEALTH_EVENTS_STREAM,
-            handed_on_key=HEALTH_EVENTS_BRIDGE_KEYS.last_by_partition,
+            keys=HEALTH_EVENTS_BRIDGE_KEYS,
             redis_url=s.redis_url,
-            floor_key=HEALTH_EVENTS_BRIDGE_KEYS.repair_floor,
             floor_ttl_ms=int(3 * s.order_repair_interval_seconds * 1000),
             floor_count_limit=s.health_stream_maxlen,
         )

@@ -25,7 +25,7 @@ def test_the_stored_offsets_are_the_keys_spec_fixes() -> None:
 def test_no_two_bridges_and_no_two_keys_of_one_bridge_share_a_redis_key() -> None:
     bridges = (contract.HEALTH_EVENTS_BRIDGE_KEYS, contract.START_JOBS_BRIDGE_KEYS, contract.STOP_JOBS_BRIDGE_KEYS)
     keys = [key for bridge in bridges for key in vars(bridge).values()]
-    assert len(keys) == len(set(keys)) == 6 * len(bridges)
+    assert len(keys) == len(set(keys)) == 7 * len(bridges)
 
 
 def test_a_docker_hosts_keys_are_its_own_and_a_single_host_keeps_the_plain_key() -> None:

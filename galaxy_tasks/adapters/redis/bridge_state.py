@@ -49,7 +49,8 @@ return 1
 """
 
 
-# KEYS: lease, offset, last_by_partition, progress, replay request.  ARGV: holder.
+# KEYS: lease, offset, last_by_partition, progress, replay request, repair scan.  ARGV: holder.
+# Entries handed on again lie behind what the consumer's repair has looked at: it starts over.
 _REPLAY = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return false
@@ -59,7 +60,7 @@ if not offset then
   return false
 end
 redis.call('SET', KEYS[2], offset)
-redis.call('DEL', KEYS[5])
+redis.call('DEL', KEYS[5], KEYS[6])
 redis.call('HDEL', KEYS[4], 'entries_through_offset')
 redis.call('HSET', KEYS[4], 'offset', offset)
 return offset
@@ -113,6 +114,7 @@ class RedisBridgeStateStore:
         k = self._keys
         with translated_errors(self._url):
             moved: Any = self._replay(
-                keys=[k.lease, k.offset, k.last_by_partition, k.progress, k.replay_request], args=[self._holder]
+                keys=[k.lease, k.offset, k.last_by_partition, k.progress, k.replay_request, k.repair_scan],
+                args=[self._holder],
             )
         return None if moved is None else str(moved)

@@ -56,8 +56,10 @@ def test_the_order_repair_reads_a_games_entries_past_bytes_that_are_not_text(pip
         pipeline.r,
         redis.Redis.from_url(pipeline.redis_url),
         stream=HEALTH_EVENTS_STREAM,
-        handed_on_key=HEALTH_EVENTS_BRIDGE_KEYS.last_by_partition,
+        keys=HEALTH_EVENTS_BRIDGE_KEYS,
         redis_url=pipeline.redis_url,
+        floor_ttl_ms=30_000,
+        floor_count_limit=100_000,
     )
     assert [e.entry_id for e in store.entries_of_game("g1", None, ids[-1])] == ids
     assert store.stalled_games(cutoff_ms=0, limit=10) == []
