@@ -271,8 +271,11 @@ def fresh_stores(label: str) -> Iterator[Stores]:
 
 
 @contextmanager
-def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -> Iterator[int]:
-    """``galaxy-tasks run --no-flower`` with default settings; yields its metrics port."""
+def galaxy_tasks_run(
+    stores: Stores, run_dir: Path, extra: Sequence[str] = (), settings: Sequence[str] = ()
+) -> Iterator[int]:
+    """``galaxy-tasks run --no-flower`` with default settings (but ``settings``, ``NAME=value``); yields its
+    metrics port."""
     port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GALAXY_", "PROMETHEUS_"))}
     env.update(
@@ -281,6 +284,9 @@ def galaxy_tasks_run(stores: Stores, run_dir: Path, extra: Sequence[str] = ()) -
         GALAXY_DATABASE_URL=stores.database_url,
         GALAXY_METRICS_PORT=str(port),
     )
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        env[name] = value
     log = (run_dir / "run.log").open("wb")
     run = spawn_in_repo([GALAXY_TASKS, "run", "--no-flower", "--run-dir", str(run_dir), *extra], env, log)
     try:
@@ -534,6 +540,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="more galaxy-tasks run options, e.g. '--pool-workers 2' or '--pool threads --pool-concurrency 8'",
     )
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "live_load.json"))
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="GALAXY_NAME=VALUE",
+        help="run galaxy-tasks with this setting changed (for experiments; the figures then are not the defaults')",
+    )
+    p.add_argument("--logs", metavar="DIR", help="keep galaxy-tasks run's run directory (its processes' logs) here")
     p.add_argument("--medians", nargs="+", metavar="JSON", help="print the medians of earlier runs' figures and stop")
     args = p.parse_args(argv)
     if args.medians:
@@ -549,7 +563,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     extra = shlex.split(args.run_args)
     report["run_args"] = extra
-    layout = " ".join(["galaxy-tasks run --no-flower", *extra]) + ("" if extra else ", defaults")
+    report["settings"] = args.setting
+    layout = " ".join([*args.setting, "galaxy-tasks run --no-flower", *extra]) + (
+        "" if extra or args.setting else ", defaults"
+    )
     print(f"galaxy_tasks ({layout}): {args.rates} /s x {args.seconds:g}s", flush=True)
     shape: dict[str, Any] = {
         "rates": rates,
@@ -560,8 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     with (
         fresh_stores("live_galaxy") as stores,
-        tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir,
-        galaxy_tasks_run(stores, Path(run_dir), extra) as port,
+        kept_or_temporary(args.logs) as run_dir,
+        galaxy_tasks_run(stores, run_dir, extra, args.setting) as port,
     ):
         galaxy, galaxy_check = sweep(stores, "galaxy", PausedBridge(stores.r), port=port, **shape)
     report["galaxy_tasks"] = [asdict(r) for r in galaxy]
@@ -578,6 +595,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     print(f"figures in {args.json}")
     return 0
+
+
+@contextmanager
+def kept_or_temporary(path: str | None) -> Iterator[Path]:
+    """``path`` (created, kept afterwards) or a temporary directory removed at the end."""
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="galaxy-live-") as run_dir:
+        yield Path(run_dir)
 
 
 def _missed(rate: float | None) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,9 +39,12 @@ def logfmt(event: str, **fields: Any) -> str:
     return " ".join(parts)
 
 
+_NEEDS_QUOTES = re.compile(r'[ ="\\\n\r\t]')
+
+
 def _quote(value: Any) -> str:
     text = str(value)
-    if text and not any(ch in text for ch in ' ="\\\n\r\t'):
+    if text and _NEEDS_QUOTES.search(text) is None:
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'

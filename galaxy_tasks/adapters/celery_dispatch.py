@@ -72,9 +72,23 @@ class CeleryEntryDispatcher:
                 self._app.send_task(
                     chunk_task,
                     args=[[h.as_args() for h in chunk]],
+                    argsrepr=chunk_summary(chunk),
+                    kwargsrepr="{}",
                     producer=producer,
                     ignore_result=True,
                 )
+
+
+def chunk_summary(chunk: Sequence[Handoff]) -> str:
+    """What Flower and the worker's log show of a chunk's arguments: how many entries, which ids.
+
+    Given to Celery as the message's ``argsrepr``: otherwise it walks the whole
+    chunk to build a truncated repr of it, which cost the bridge a third of its
+    CPU at a few thousand entries a second.
+    """
+    if not chunk:
+        return "[0 entries]"
+    return f"[{len(chunk)} entries {chunk[0].entry_id} .. {chunk[-1].entry_id}]"
 
 
 def queue_depth(app: Celery, queue: str) -> int:

@@ -18,6 +18,7 @@ redeliveries after a crash).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -172,18 +173,31 @@ def apply_isolating_held_rows(
 
 
 def record_outcomes(batch: BatchResult) -> None:
+    """Count what became of a batch's entries: one increment per counter and label set, not per entry."""
+    parked = duplicate = consumed = 0
+    skipped: Counter[str] = Counter()
+    transitions: Counter[tuple[str, str]] = Counter()
     for result in (*batch.results, *batch.released):
         if result.outcome is Outcome.PARKED:
-            metrics.HEALTH_EVENTS_PARKED.inc()
+            parked += 1
             continue
         if result.outcome is Outcome.DUPLICATE:
-            metrics.HEALTH_EVENTS_DUPLICATE.inc()
+            duplicate += 1
             continue
-        metrics.HEALTH_EVENTS_CONSUMED.inc()
+        consumed += 1
         if result.outcome.is_skip:
-            metrics.HEALTH_EVENTS_SKIPPED.labels(result.outcome.value).inc()
+            skipped[result.outcome.value] += 1
         if result.transition is not None:
-            metrics.STATUS_TRANSITIONS.labels(result.transition.source.value, result.transition.target.value).inc()
+            transitions[(result.transition.source.value, result.transition.target.value)] += 1
+    for counter, count in ((metrics.HEALTH_EVENTS_PARKED, parked), (metrics.HEALTH_EVENTS_DUPLICATE, duplicate)):
+        if count:
+            counter.inc(count)
+    if consumed:
+        metrics.HEALTH_EVENTS_CONSUMED.inc(consumed)
+    for reason, count in skipped.items():
+        metrics.HEALTH_EVENTS_SKIPPED.labels(reason).inc(count)
+    for (source, target), count in transitions.items():
+        metrics.STATUS_TRANSITIONS.labels(source, target).inc(count)
 
 
 def apply_isolating_refusals(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *, now_ms: int) -> BatchResult:
@@ -242,13 +256,17 @@ def apply_entries(uow: HealthConsumerUnitOfWork, handoffs: Sequence[Handoff], *,
     }
     released: list[EntryResult] = []
     lobby_entries: list[OutboxEntry] = []
-    game_ids = sorted({g for g in by_game.values() if g is not None})
+    per_game: dict[str, list[Handoff]] = {}
+    for handoff in unique.values():
+        game = by_game[handoff.entry_id]
+        if game is not None:
+            per_game.setdefault(game, []).append(handoff)
+    game_ids = sorted(per_game)
     if game_ids:
         with uow:
             fold = _LockedFold(uow, game_ids, now_ms)
             for game_id in game_ids:
-                mine = [h for h in unique.values() if by_game[h.entry_id] == game_id]
-                fold.game(game_id, mine, results, released)
+                fold.game(game_id, per_game[game_id], results, released)
             lobby_entries = fold.write()
     ordered = [results[entry_id] for entry_id in unique]
     for handoff, result in zip(unique.values(), ordered, strict=True):

@@ -162,7 +162,8 @@ def test_entries_trimmed_before_a_run_read_them_make_it_check_every_game(world: 
     world.run()
     lost = world.hand_on("lost")
     newest = world.hand_on("b")
-    world.p.r.xtrim(HEALTH_EVENTS_STREAM, minid=newest["b"], approximate=False)  # gone unread: the repair stopped for long
+    # gone unread, as when the repair stopped for longer than its floor lives
+    world.p.r.xtrim(HEALTH_EVENTS_STREAM, minid=newest["b"], approximate=False)
     with Checked() as after:
         stalled = world.run()
     assert after.full == 3
