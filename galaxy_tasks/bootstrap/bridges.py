@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 NEVER = 2**62
 """A backlog threshold no stream reaches: the bridge always hands entries on one by one."""
+LEASE_RENEWALS_PER_TTL = 40
+"""A bridge renews its lease about this many times per lease TTL (every 0.25 s by default): often enough
+that a bridge whose lease was taken stops within a fraction of a second, and no more."""
 
 
 def build_stream_bridge(
@@ -61,5 +64,6 @@ def build_stream_bridge(
             backlog_partitions=s.backlog_partitions,
             forget_after_ms=forget_after_ms,
             dispatch_window=s.dispatch_window if chunk_task is not None else 0,
+            renew_every_seconds=s.lease_ttl_seconds / LEASE_RENEWALS_PER_TTL,
         ),
     )

@@ -55,6 +55,10 @@ class BridgeTuning:
     forget_check_seconds: float = 60.0
     hold_seconds: float = 0.01
     """How long the bridge waits before looking at the broker again while the window is full."""
+    renew_every_seconds: float = 0.0
+    """Renew the lease at most this often (0: every round).  While the window is full a round is a
+    look at the broker every ``hold_seconds``; renewing each time would be most of the bridge's
+    round trips.  Saves stay fenced by the lease whatever this is."""
 
 
 @dataclass
@@ -112,10 +116,13 @@ class StreamBridge:
         last: dict[str, str] = {}
         next_replay_check = 0.0
         next_forget_check = self._clock() + self._tuning.forget_check_seconds
+        next_renewal = 0.0
         while not should_stop():
             try:
-                if not self._lease.renew():
-                    return "lease_lost"
+                if self._clock() >= next_renewal:
+                    if not self._lease.renew():
+                        return "lease_lost"
+                    next_renewal = self._clock() + self._tuning.renew_every_seconds
                 replayed_from = None
                 if self._clock() >= next_replay_check:
                     next_replay_check = self._clock() + self._tuning.replay_check_seconds
@@ -131,6 +138,11 @@ class StreamBridge:
                         last = self._replay_predecessors(offset, last)
                     self._resync_position(state, self._reader.info())
                     log.info("bridge_resumed", stream=self._stream, offset=offset, entries_before_offset=self._position)
+                if self._window_full():
+                    # The pools are behind: hand on nothing now.  What arrives meanwhile waits in the
+                    # stream and goes next in ordered chunks, so a burst never piles up per-event messages.
+                    self._sleep(self._tuning.hold_seconds)
+                    continue
                 info = self._reader.info()
                 self._check_trim(offset, info)
                 if self._clock() >= next_forget_check:
@@ -156,12 +168,6 @@ class StreamBridge:
         tuning = self._tuning
         lag = max(added - self._position, 0)
         window = tuning.dispatch_window
-        if window and self._dispatcher.waiting() >= window:
-            # The pools are behind: hand on nothing now.  What arrives meanwhile waits in the
-            # stream and goes next in ordered chunks, so a burst never piles up per-event messages.
-            metrics.BRIDGE_LAG.labels(self._stream).set(lag)
-            self._sleep(tuning.hold_seconds)
-            return False
         backlog = lag >= tuning.backlog_threshold
         count = tuning.backlog_batch_size if backlog or window else tuning.batch_size
         entries = self._reader.read_after(offset, count, tuning.block_ms)
@@ -195,6 +201,11 @@ class StreamBridge:
             "bridge_batch", stream=self._stream, mode=mode, entries=len(entries), offset=new_offset, lag=remaining
         )
         return True
+
+    def _window_full(self) -> bool:
+        """Flow control: as many handed-on messages as the window allows still wait in the broker."""
+        window = self._tuning.dispatch_window
+        return bool(window) and self._dispatcher.waiting() >= window
 
     def _forget_gone_partitions(self, last: dict[str, str], info: StreamInfo | None) -> None:
         """Drop partitions whose last entry handed on was trimmed away long ago.

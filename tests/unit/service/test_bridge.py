@@ -45,6 +45,7 @@ class Rig:
         dispatch_window: int = 0,
         forget_after_ms: int = BridgeTuning.forget_after_ms,
         forget_check_seconds: float = BridgeTuning.forget_check_seconds,
+        renew_every_seconds: float = 0.0,
     ) -> None:
         self.stream = f"test:stream:{next(_stream_names)}"
         self.reader = reader or FakeStreamReader()
@@ -53,6 +54,8 @@ class Rig:
         self.dispatcher = dispatcher or FakeEntryDispatcher()
         self.sleeps: list[float] = []
         self.offsets_at_sleep: list[str] = []
+        self.now = 0.0
+        """The bridge's clock: it moves only when the bridge sleeps."""
         self.tuning = BridgeTuning(
             batch_size=batch_size,
             block_ms=1,
@@ -64,6 +67,7 @@ class Rig:
             forget_check_seconds=forget_check_seconds,
             dispatch_window=dispatch_window,
             hold_seconds=0.01,
+            renew_every_seconds=renew_every_seconds,
         )
         self.bridge = StreamBridge(
             stream=self.stream,
@@ -74,9 +78,11 @@ class Rig:
             dispatcher=self.dispatcher,
             tuning=self.tuning,
             sleep=self._sleep,
+            clock=lambda: self.now,
         )
 
     def _sleep(self, seconds: float) -> None:
+        self.now += seconds
         self.sleeps.append(seconds)
         self.offsets_at_sleep.append(self.state.offset)
 
@@ -553,6 +559,25 @@ def test_while_the_window_is_full_nothing_is_handed_on_and_what_waited_then_goes
     assert handed["6-0"] == "1-0", "each game's entries still name their predecessor"
     assert handed["20-0"] == "15-0"
     assert rig.state.offset == "20-0"
+
+
+def test_a_bridge_that_starts_while_the_window_is_full_hands_nothing_on_until_it_frees() -> None:
+    rig = Rig(dispatch_window=2, backlog_threshold=10**9)
+    rig.dispatcher.queued = [2, 3]
+    rig.add("g1", "g2")
+    rig.run(2)
+    assert rig.dispatcher.delivered == []
+    assert rig.sleeps == [0.01, 0.01]
+    rig.run(1)
+    assert [h.entry_id for h in rig.dispatcher.delivered] == ["1-0", "2-0"]
+
+
+def test_while_the_window_stays_full_the_lease_is_renewed_only_every_renewal_interval() -> None:
+    rig = Rig(dispatch_window=1, backlog_threshold=10**9, renew_every_seconds=0.25)
+    rig.dispatcher.queued = [1] * 100
+    rig.run(100)  # one second of looks at the broker, 10 ms apart
+    assert rig.dispatcher.waiting_checks == 100
+    assert rig.lease.renewals == 4, "once per 0.25 s, not at every look"
 
 
 def test_without_a_window_only_the_lag_threshold_switches_to_chunks() -> None:
