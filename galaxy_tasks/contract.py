@@ -47,9 +47,10 @@ class BridgeKeys:
     """Hash ``id``, ``entries_through``: the oldest entry a consumer's repair may still re-read, set by
     the repair while some partition is behind what was handed on (expires when no repair refreshes it)."""
     repair_scan: str
-    """Hash ``through``, ``suspects``: how far a consumer's repair has looked at the entries handed on,
-    and the partitions it found behind (checked again next time).  A replay deletes it: the next
-    repair then looks at every partition the bridge knows."""
+    """Hash ``through``, ``suspects``, ``replays``, ``replays_seen``: how far a consumer's repair has
+    looked at the entries handed on, the partitions it found behind (checked again next time), and
+    replays counted by the bridge against those the repair has seen: after a replay the next repair
+    looks at every partition the bridge knows."""
 
     @classmethod
     def for_stream(cls, owner: str, label: str) -> BridgeKeys:

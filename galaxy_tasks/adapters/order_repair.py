@@ -111,6 +111,9 @@ class _Survey:
     through_count: int | None
     """The stream's entries-added count up to and including ``through``, when the bridge saved it."""
     full: bool
+    replays: str
+    """The bridge's replay count when the run looked, saved as the count it has seen: a replay that came
+    during the run is still unseen, so the next run looks at everything."""
 
     @cached_property
     def behind(self) -> list[str]:
@@ -267,15 +270,18 @@ class PostgresRedisOrderRepairStore:
             pipe = self._r.pipeline(transaction=True)
             pipe.get(k.offset)
             pipe.hmget(k.progress, ["offset", "entries_through_offset"])
-            pipe.hmget(k.repair_scan, ["through", "suspects"])
-            offset, (progress_offset, progress_count), (looked_through, suspects_text) = pipe.execute()
+            pipe.hmget(k.repair_scan, ["through", "suspects", "replays", "replays_seen"])
+            offset, (progress_offset, progress_count), scan = pipe.execute()
+            looked_through, suspects_text, replays, replays_seen = scan
             first: Any = self._raw.xrange(self._stream, count=1)
         oldest = first[0][0].decode() if first else None
         count = int(progress_count) if progress_count is not None and progress_offset == offset else None
         suspects = _suspects(suspects_text)
+        replays = replays or "0"
         full = (
             looked_through is None
             or suspects is None
+            or replays != (replays_seen or "0")  # entries were handed on again: they lie behind ``through``
             or (offset is not None and is_after(looked_through, offset))  # the offset went back
             or (
                 offset is not None
@@ -288,7 +294,7 @@ class PostgresRedisOrderRepairStore:
         else:
             games = set(suspects or ()) | self._games_handed_on(looked_through, offset)
             cursors, handed_on = self._looked_up(games)
-        survey = _Survey(cursors, handed_on, offset, count if offset is not None else None, full)
+        survey = _Survey(cursors, handed_on, offset, count if offset is not None else None, full, replays)
         metrics.ORDER_REPAIR_GAMES_CHECKED.labels("full" if full else "incremental").inc(len(handed_on))
         if keep:
             self._kept = survey
@@ -339,13 +345,15 @@ class PostgresRedisOrderRepairStore:
 
         Both grow with the games ever seen, so the rows come as plain tuples.
         """
+        with redis_errors(self._redis_url):
+            handed_on: dict[str, str] = cast(dict[str, str], self._r.hgetall(self._keys.last_by_partition))
+        if not handed_on:
+            return {}, {}  # nothing handed on that a cursor could be short of
         with pg_errors(self._db_url), self._engine.connect() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(_CURSORS)
             cursors = {game_id: (last, int(idle_ms)) for game_id, last, idle_ms in cursor.fetchall()}
             cursor.close()
-        with redis_errors(self._redis_url):
-            handed_on: dict[str, str] = cast(dict[str, str], self._r.hgetall(self._keys.last_by_partition))
         log.info("order_repair_full_survey", stream=self._stream, games=len(handed_on), cursors=len(cursors))
         return cursors, handed_on
 
@@ -354,8 +362,13 @@ class PostgresRedisOrderRepairStore:
         if survey.through is None:
             return  # the bridge has handed nothing on yet
         with redis_errors(self._redis_url):
-            self._r.hset(
-                self._keys.repair_scan, mapping={"through": survey.through, "suspects": json.dumps(list(behind))}
+            self._r.hset(  # a replay that came since the run read the scan is still unseen: it counts
+                self._keys.repair_scan,
+                mapping={
+                    "through": survey.through,
+                    "suspects": json.dumps(list(behind)),
+                    "replays_seen": survey.replays,
+                },
             )
 
     def parked_of(self, game_id: str) -> list[Handoff]:

@@ -50,7 +50,8 @@ return 1
 
 
 # KEYS: lease, offset, last_by_partition, progress, replay request, repair scan.  ARGV: holder.
-# Entries handed on again lie behind what the consumer's repair has looked at: it starts over.
+# Entries handed on again lie behind what the consumer's repair has looked at: counting the replay
+# makes its next run look at everything.
 _REPLAY = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return false
@@ -60,7 +61,8 @@ if not offset then
   return false
 end
 redis.call('SET', KEYS[2], offset)
-redis.call('DEL', KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[5])
+redis.call('HINCRBY', KEYS[6], 'replays', 1)
 redis.call('HDEL', KEYS[4], 'entries_through_offset')
 redis.call('HSET', KEYS[4], 'offset', offset)
 return offset

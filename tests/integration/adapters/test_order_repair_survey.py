@@ -157,6 +157,22 @@ def test_after_a_replay_the_next_run_checks_every_game(world: World) -> None:
     assert (after.full, after.incremental) == (3, 0)
 
 
+def test_a_replay_that_comes_while_a_run_is_looking_makes_the_next_run_check_every_game(world: World) -> None:
+    ids = world.hand_on("a", "b")
+    world.apply(ids)
+    world.run()
+    looking = world.new_store()
+    looking.protect_unapplied()  # the run has read the scan and the bridge's offset
+    world.p.r.set(KEYS.lease, "bridge-1")
+    world.p.r.set(KEYS.replay_request, "0-0")
+    RedisBridgeStateStore(world.p.r, KEYS, "bridge-1", world.p.redis_url).apply_replay_request()
+    looking.stalled_games(now_ms(), 200)
+    world.hand_on("c")  # the bridge is past that run's offset before the next run
+    with Checked() as after:
+        world.run()
+    assert (after.full, after.incremental) == (3, 0)
+
+
 def test_entries_trimmed_before_a_run_read_them_make_it_check_every_game(world: World) -> None:
     world.apply(world.hand_on("a"))
     world.run()
