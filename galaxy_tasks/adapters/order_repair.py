@@ -14,7 +14,7 @@ caught up when looked at needs no second look until the bridge hands on
 another of its entries, which the next run reads.  The repair's trim floor
 keeps those entries in the stream until a run has read them; when they are
 gone all the same (the repair stopped for longer than its floor lives), when
-the bridge's offset went back (a replay also deletes the scan) or on the first
+the bridge's offset went back or a replay was counted in the scan, or on the first
 run, the run looks at every game in the bridge's map instead, once.
 """
 
